@@ -72,14 +72,19 @@ class DataHandler(Parser.DataHandler):  # type: ignore[misc]
         raise ServiceError(f"refusing to cache DTD {filename} fetched at parse time")
 
 
-def _handler() -> DataHandler:
-    return DataHandler(validate=True, escape=False, ignore_errors=False)
+def _handler(ignore_errors: bool = False) -> DataHandler:
+    return DataHandler(validate=True, escape=False, ignore_errors=ignore_errors)
 
 
 def read(data: bytes) -> Any:
-    """Parse a whole E-utilities response (esearch, epost, einfo...)."""
+    """Parse a whole E-utilities response (esearch, epost, einfo...).
+
+    An ``<ERROR>`` element is kept in the result (key ``"ERROR"``) for the
+    caller to judge, not raised: whether it means a bad query or a broken
+    service depends on which utility answered.
+    """
     try:
-        return _handler().read(io.BytesIO(data))
+        return _handler(ignore_errors=True).read(io.BytesIO(data))
     except ServiceError:
         raise
     except Exception as exc:  # expat and Bio.Entrez raise a zoo of types

@@ -1,0 +1,5 @@
+"""``python -m kettrack``."""
+
+from .cli import app
+
+app(prog_name="kettrack")

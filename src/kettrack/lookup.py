@@ -1,0 +1,71 @@
+"""Turning what a user types (PMID, DOI, PMCID, NCT number) into a library record."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .article import normalise_doi
+from .errors import BadIdentifier, NotInLibrary
+from .store import Library
+
+_PMID = re.compile(r"^(?:pmid:?\s*)?(\d{1,10})$", re.IGNORECASE)
+_PMCID = re.compile(r"^(?:pmcid:?\s*)?(PMC\d{1,10})$", re.IGNORECASE)
+_NCT = re.compile(r"^(NCT\d{8})$", re.IGNORECASE)
+_DOI = re.compile(r"^10\.\d{4,9}/\S+$")
+_PUBMED_URL = re.compile(r"^https?://(?:www\.)?pubmed\.ncbi\.nlm\.nih\.gov/(\d{1,10})/?$")
+
+
+@dataclass(frozen=True)
+class Identifier:
+    """A parsed identifier: ``kind`` is pmid, doi, pmcid or nct."""
+
+    kind: str
+    value: str
+
+
+def parse_identifier(text: str) -> Identifier:
+    """Recognise a PMID, DOI (any common form), PMCID or NCT number."""
+    raw = text.strip()
+    if not raw or len(raw) > 300 or any(ord(c) < 32 for c in raw):
+        raise BadIdentifier(f"{_show(text)} is not a PMID, DOI, PMCID or NCT number")
+    if m := _PMID.match(raw):
+        if int(m.group(1)) == 0:
+            raise BadIdentifier(f"{_show(text)} is not a PMID (PMIDs start at 1)")
+        return Identifier("pmid", str(int(m.group(1))))
+    if m := _PUBMED_URL.match(raw):
+        return Identifier("pmid", m.group(1))
+    if m := _PMCID.match(raw):
+        return Identifier("pmcid", m.group(1).upper())
+    if m := _NCT.match(raw):
+        return Identifier("nct", m.group(1).upper())
+    if raw.upper().startswith("NCT"):
+        raise BadIdentifier(f"{_show(text)} is not an NCT number (NCT followed by 8 digits)")
+    doi = normalise_doi(raw)
+    if doi and _DOI.match(doi):
+        return Identifier("doi", doi)
+    raise BadIdentifier(f"{_show(text)} is not a PMID, DOI, PMCID or NCT number")
+
+
+def find_article(library: Library, text: str) -> str:
+    """The PMID of the library record ``text`` names."""
+    ident = parse_identifier(text)
+    if ident.kind == "pmid":
+        sql, args = "SELECT pmid FROM articles WHERE pmid = ?", (ident.value,)
+    elif ident.kind == "pmcid":
+        sql, args = "SELECT pmid FROM articles WHERE pmcid = ?", (ident.value,)
+    elif ident.kind == "doi":
+        sql, args = "SELECT pmid FROM articles WHERE doi = ?", (ident.value,)
+    else:
+        sql = ("SELECT a.pmid FROM article_trial_ids t JOIN articles a ON a.pmid = t.pmid "
+               "WHERE t.trial_id = ? ORDER BY a.entrez_date LIMIT 1")
+        args = (ident.value,)
+    row = library.db.execute(sql, args).fetchone()
+    if not row:
+        raise NotInLibrary(f"{ident.kind.upper()} {ident.value} is not in the library")
+    return str(row[0])
+
+
+def _show(text: str) -> str:
+    clean = "".join(c if c.isprintable() else "?" for c in text)
+    return repr(clean[:60] + ("..." if len(clean) > 60 else ""))

@@ -1,0 +1,224 @@
+"""``kettrack run``: saved queries -> esearch -> one efetch pass -> the library.
+
+The order of work, and why:
+
+1. One esearch per saved PubMed query (all IDs, however many: see
+   :meth:`~kettrack.eutils.EutilsClient.search_ids`). Nothing is written yet
+   but the query's version row.
+2. One efetch pass over the *union* of hits not yet in the library, so a paper
+   found by five queries is fetched once, plus a bounded refetch of records NLM
+   has not finished indexing (their publication types, MeSH, retractions and
+   errata arrive later). Batches are reconciled: IDs NCBI did not return are
+   asked for once more; ``DeleteCitation`` IDs are recorded as deleted; IDs
+   still missing are left for the next run, not marked.
+   Each batch is stored in one transaction, with the memberships of the queries
+   that found its records.
+3. Each query's step (memberships for hits already held, its summary) is one
+   transaction.
+
+A run killed at any point leaves every finished batch and step stored; running
+again converges to the library an uninterrupted run would have made.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Protocol
+
+from . import design, pubmed
+from .article import Article
+from .config import Settings
+from .eutils import EutilsClient, SearchOutcome
+from .queries import SavedQuery
+from .store import Library
+
+
+class RunObserver(Protocol):
+    """What the display layer is told as a run goes (all optional no-ops)."""
+
+    def searched(self, query: SavedQuery, outcome: SearchOutcome) -> None: ...
+    def fetching(self, total: int) -> None: ...
+    def fetched(self, count: int) -> None: ...
+
+
+class _Silent:
+    def searched(self, query: SavedQuery, outcome: SearchOutcome) -> None:
+        pass
+
+    def fetching(self, total: int) -> None:
+        pass
+
+    def fetched(self, count: int) -> None:
+        pass
+
+
+@dataclass
+class QueryReport:
+    """One saved query's line in the run summary."""
+
+    name: str
+    count: int
+    new: int
+    updated: int
+    source: str = "pubmed"
+    translation: str = ""
+    errors: dict[str, list[str]] = field(default_factory=dict)
+    warnings: dict[str, list[str]] = field(default_factory=dict)
+    backfill: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "count": self.count, "new": self.new,
+                "updated": self.updated, "source": self.source,
+                "translation": self.translation, "errors": self.errors,
+                "warnings": self.warnings, "backfill": self.backfill}
+
+
+@dataclass
+class RunReport:
+    """The outcome of ``kettrack run`` (``run --json``)."""
+
+    run_id: int
+    status: str
+    queries: list[QueryReport]
+    new_total: int
+    updated_total: int
+    requests: int
+    fetched: int = 0
+    refetched: int = 0
+    missing: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    events: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "queries": [q.to_json() for q in self.queries],
+            "new_total": self.new_total,
+            "updated_total": self.updated_total,
+            "run_id": self.run_id,
+            "requests": self.requests,
+            "fetched": self.fetched,
+            "refetched": self.refetched,
+            "missing": self.missing,
+            "deleted": self.deleted,
+            "events": self.events,
+        }
+
+
+def batched(items: Sequence[str], size: int) -> Iterable[list[str]]:
+    for i in range(0, len(items), size):
+        yield list(items[i:i + size])
+
+
+def prepare(data: bytes) -> tuple[list[tuple[Article, bytes | None, str]], list[str]]:
+    """Normalise one efetch response: (article, raw XML, hash) triples and deleted PMIDs."""
+    raw = pubmed.split_records(data)
+    records: list[tuple[Article, bytes | None, str]] = []
+    deleted: list[str] = []
+    for item in pubmed.parse_efetch(data):
+        if isinstance(item, pubmed.Deletion):
+            deleted.extend(item.pmids)
+            continue
+        design.classify(item)
+        records.append((item, raw.get(item.pmid), pubmed.record_hash(item)))
+    return records, deleted
+
+
+class Runner:
+    """Runs saved PubMed queries into a library through one E-utilities client."""
+
+    def __init__(self, library: Library, client: EutilsClient, settings: Settings, *,
+                 observer: RunObserver | None = None, offline: bool = False,
+                 today: date | None = None) -> None:
+        self.library = library
+        self.client = client
+        self.settings = settings
+        self.observer = observer or _Silent()
+        self.offline = offline
+        self.today = today
+
+    def run(self, queries: Sequence[SavedQuery]) -> RunReport:
+        """Run ``queries`` (PubMed ones) and store what they find."""
+        with self.library.writer_lock():
+            run_id = self.library.start_run(offline=self.offline)
+            try:
+                report = self._run(run_id, queries)
+            except BaseException as exc:
+                self.library.finish_run(run_id, status="failed",
+                                        requests=self.client.http.log.sent, new=0, updated=0,
+                                        error=" ".join(str(exc).split())[:300])
+                raise
+            self.library.finish_run(run_id, status="ok", requests=report.requests,
+                                    new=report.new_total, updated=report.updated_total)
+            return report
+
+    def _run(self, run_id: int, queries: Sequence[SavedQuery]) -> RunReport:
+        lib = self.library
+        searched: list[tuple[SavedQuery, int, bool, SearchOutcome]] = []
+        for query in queries:
+            if query.source != "pubmed":
+                continue
+            qv_id, is_new_version = lib.query_version_id(query, run_id)
+            outcome = self.client.search_ids(query.term)
+            self.observer.searched(query, outcome)
+            searched.append((query, qv_id, is_new_version, outcome))
+
+        found_by: dict[str, list[int]] = {}
+        for _, qv_id, _, outcome in searched:
+            for pmid in outcome.ids:
+                found_by.setdefault(pmid, []).append(qv_id)
+        known = lib.known_pmids(found_by)
+        to_fetch = [p for p in found_by if p not in known]
+        wanted = set(to_fetch)
+        refetch = [p for p in lib.pmids_to_refetch(max_age_days=self.settings.refetch_days,
+                                                   today=self.today) if p not in wanted]
+        new: set[str] = set()
+        updated: set[str] = set()
+        missing: list[str] = []
+        deleted: list[str] = []
+        events = 0
+        self.observer.fetching(len(to_fetch) + len(refetch))
+        for batch in batched(to_fetch + refetch, self.settings.batch_size):
+            records, gone = self._fetch_reconciled(batch)
+            stored = lib.store_batch(records, found_by, run_id)
+            new.update(stored.new)
+            updated.update(stored.updated)
+            events += len(stored.events)
+            if gone:
+                deleted.extend(lib.record_deleted(gone, run_id, "DeleteCitation in efetch"))
+            returned = {a.pmid for a, _, _ in records} | set(gone)
+            missing.extend(p for p in batch if p not in returned)
+            self.observer.fetched(len(batch))
+
+        reports: list[QueryReport] = []
+        for query, qv_id, is_new_version, outcome in searched:
+            q_new = sum(1 for p in outcome.ids if p in new)
+            q_updated = sum(1 for p in outcome.ids if p in updated)
+            lib.record_query(run_id, qv_id, count=outcome.count, hits=outcome.ids,
+                             new=q_new, updated=q_updated)
+            reports.append(QueryReport(
+                name=query.name, count=outcome.count, new=q_new, updated=q_updated,
+                translation=outcome.translation, errors=outcome.errors,
+                warnings=outcome.warnings, backfill=is_new_version,
+            ))
+        return RunReport(
+            run_id=run_id, status="ok", queries=reports, new_total=len(new),
+            updated_total=len(updated), requests=self.client.http.log.sent,
+            fetched=len(to_fetch), refetched=len(refetch), missing=missing, deleted=deleted,
+            events=events,
+        )
+
+    def _fetch_reconciled(self, batch: list[str]
+                          ) -> tuple[list[tuple[Article, bytes | None, str]], list[str]]:
+        """efetch ``batch``; ask once more for IDs NCBI left out of its answer."""
+        records, deleted = prepare(self.client.efetch(batch))
+        got = {a.pmid for a, _, _ in records} | set(deleted)
+        short = [p for p in batch if p not in got]
+        if short:
+            more, more_deleted = prepare(self.client.efetch(short))
+            records += [r for r in more if r[0].pmid in set(short)]
+            deleted += more_deleted
+        requested = set(batch)
+        return [r for r in records if r[0].pmid in requested], deleted

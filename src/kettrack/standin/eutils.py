@@ -1,0 +1,607 @@
+"""NCBI E-utilities, spoken over the bundled snapshot.
+
+:class:`EutilsStandin` is an httpx handler: ``httpx.MockTransport(standin)``
+makes it an in-process transport, and :func:`kettrack.standin.server.serve`
+puts it on a loopback socket. It answers ``esearch``, ``efetch``, ``epost``
+and ``einfo`` for ``db=pubmed`` with the bytes NCBI would send: the same
+DOCTYPEs, element order, ``<ERROR>`` bodies on HTTP 200, the 9,999-record
+ceiling on PubMed searches, the history server (``usehistory``, ``WebEnv``,
+``query_key``, ``#N`` in terms) and, on request, the 3-or-10-per-second rate
+limit with NCBI's 429 JSON body.
+
+What is approximated is listed in :data:`APPROXIMATIONS`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from datetime import date, timedelta
+from typing import NamedTuple
+from urllib.parse import parse_qsl
+from xml.sax.saxutils import escape
+
+import httpx
+
+from kettrack.errors import QuerySyntaxError
+
+from .pubmed_query import SearchResult
+from .snapshot import Snapshot, SnapshotView
+
+__all__ = [
+    "APPROXIMATIONS",
+    "PUBMED_LIMIT",
+    "EutilsStandin",
+    "RecordedRequest",
+    "esearch_error",
+]
+
+#: PubMed's ceiling: esearch (and history fetches) reach only this many records.
+PUBMED_LIMIT = 9999
+#: NCBI's largest retmax.
+MAX_RETMAX = 10000
+
+APPROXIMATIONS: tuple[str, ...] = (
+    "Only db=pubmed is served; any other db name answers 'Invalid db name specified'. "
+    "A missing db means pubmed, as on NCBI.",
+    "efetch serves retmode=xml only (rettype empty or 'xml'); MEDLINE text and abstracts "
+    "answer an <ERROR>.",
+    "sort is ignored: results are always PubMed's 'most recent' order (Entrez date, "
+    "then PMID, newest first).",
+    "retstart+retmax beyond 9,999 is cut silently at 9,999; retstart of 9,999 or more "
+    "is an <ERROR> (NCBI's message since 2023).",
+    "#N history references are evaluated left to right with AND/OR/NOT like PubMed; "
+    "the QueryTranslation keeps #N as written. TranslationSet is always empty.",
+    "epost reports non-numeric IDs in InvalidIdList; numeric IDs are stored whether "
+    "or not the snapshot holds them (efetch then skips them, as NCBI does).",
+    "WebEnv values never expire.",
+    "The 429 body echoes the api_key (as NCBI does) or 127.0.0.1 in place of the "
+    "caller's IP address.",
+)
+
+_XML_HEAD = b'<?xml version="1.0" encoding="UTF-8" ?>\n'
+_ESEARCH_DOCTYPE = (
+    b'<!DOCTYPE eSearchResult PUBLIC "-//NLM//DTD esearch 20060628//EN" '
+    b'"https://eutils.ncbi.nlm.nih.gov/eutils/dtd/20060628/esearch.dtd">\n'
+)
+_EPOST_DOCTYPE = (
+    b'<!DOCTYPE ePostResult PUBLIC "-//NLM//DTD epost 20090526//EN" '
+    b'"https://eutils.ncbi.nlm.nih.gov/eutils/dtd/20090526/epost.dtd">'
+)
+_EINFO_DOCTYPE = (
+    b'<!DOCTYPE eInfoResult PUBLIC "-//NLM//DTD einfo 20190110//EN" '
+    b'"https://eutils.ncbi.nlm.nih.gov/eutils/dtd/20190110/einfo.dtd">\n'
+)
+_EFETCH_ERROR_DOCTYPE = (
+    b'<!DOCTYPE eFetchResult PUBLIC "-//NLM//DTD efetch 20131226//EN" '
+    b'"https://eutils.ncbi.nlm.nih.gov/eutils/dtd/20131226/efetch.dtd">\n'
+)
+#: efetch's own head: NCBI writes no encoding here (see 37909814.xml)
+PUBMED_SET_HEAD = (
+    b'<?xml version="1.0" ?>\n'
+    b'<!DOCTYPE PubmedArticleSet PUBLIC "-//NLM//DTD PubMedArticle, 1st January 2025//EN" '
+    b'"https://dtd.nlm.nih.gov/ncbi/pubmed/out/pubmed_250101.dtd">\n'
+    b"<PubmedArticleSet>\n"
+)
+PUBMED_SET_TAIL = b"</PubmedArticleSet>"
+
+RETSTART_TOO_LARGE = (
+    "Search Backend failed: Exception: 'retstart' cannot be larger than 9998. For PubMed, "
+    "ESearch can only retrieve the first 9,999 records matching the query. To obtain more "
+    "than 9,999 PubMed records, consider using EDirect that contains additional logic to "
+    "batch PubMed search results automatically so that an arbitrary number can be retrieved. "
+    "For details see https://www.ncbi.nlm.nih.gov/books/NBK25499/"
+)
+
+_XML_TYPE = "text/xml; charset=UTF-8"
+_HISTORY_REF = re.compile(r"#(\d+)")
+_ENDPOINTS = ("esearch", "efetch", "epost", "einfo")
+
+
+class RecordedRequest(NamedTuple):
+    """One request the stand-in answered: endpoint without ``.fcgi``
+    (``esearch``...), HTTP method, and merged query/form parameters."""
+
+    endpoint: str
+    method: str
+    params: dict[str, str]
+
+
+def endpoint_of(url: httpx.URL) -> str:
+    """``esearch`` for ``.../esearch.fcgi``; the last path segment otherwise."""
+    last = url.path.rstrip("/").rsplit("/", 1)[-1]
+    return last[: -len(".fcgi")] if last.endswith(".fcgi") else last
+
+
+def request_params(request: httpx.Request) -> dict[str, str]:
+    """Query-string and form-body parameters; repeated ``id`` values are joined
+    with commas (NCBI accepts both spellings)."""
+    pairs = parse_qsl(request.url.query.decode("latin-1"), keep_blank_values=True)
+    content_type = request.headers.get("content-type", "")
+    if request.method == "POST" and "application/x-www-form-urlencoded" in content_type:
+        pairs += parse_qsl(request.read().decode("utf-8"), keep_blank_values=True)
+    params: dict[str, str] = {}
+    for key, value in pairs:
+        if key == "id" and params.get("id"):
+            params[key] = f"{params[key]},{value}"
+        else:
+            params[key] = value
+    return params
+
+
+def _xml(body: bytes, status: int = 200) -> httpx.Response:
+    return httpx.Response(status, headers={"Content-Type": _XML_TYPE}, content=body)
+
+
+def esearch_error(message: str) -> bytes:
+    """An eSearchResult carrying only an ``<ERROR>`` (NCBI answers these with 200)."""
+    return (
+        _XML_HEAD
+        + _ESEARCH_DOCTYPE
+        + f"<eSearchResult>\n\t<ERROR>{escape(message)}</ERROR>\n</eSearchResult>\n".encode()
+    )
+
+
+def epost_error(message: str) -> bytes:
+    """An ePostResult carrying only an ``<ERROR>``."""
+    return (
+        _XML_HEAD
+        + _EPOST_DOCTYPE
+        + f"<ePostResult>\n\t<ERROR>{escape(message)}</ERROR>\n</ePostResult>\n".encode()
+    )
+
+
+def einfo_error(message: str) -> bytes:
+    """An eInfoResult carrying only an ``<ERROR>``."""
+    return (
+        _XML_HEAD
+        + _EINFO_DOCTYPE
+        + f"<eInfoResult>\n\t<ERROR>{escape(message)}</ERROR>\n</eInfoResult>\n".encode()
+    )
+
+
+def efetch_error(message: str) -> bytes:
+    """An eFetchResult carrying only an ``<ERROR>`` (efetch's error shape)."""
+    return (
+        _XML_HEAD
+        + _EFETCH_ERROR_DOCTYPE
+        + f"<eFetchResult>\n\t<ERROR>{escape(message)}</ERROR>\n</eFetchResult>\n".encode()
+    )
+
+
+def error_body(endpoint: str, message: str) -> bytes:
+    """The HTTP-200 ``<ERROR>`` answer in the result element ``endpoint`` uses."""
+    builder = {"epost": epost_error, "einfo": einfo_error, "efetch": efetch_error}
+    return builder.get(endpoint, esearch_error)(message)
+
+
+def rate_limit_response(who: str, count: int, limit: int) -> httpx.Response:
+    """NCBI's 429: JSON body naming the key (or IP), the count and the limit."""
+    body = json.dumps(
+        {"error": "API rate limit exceeded", "api-key": who, "count": str(count), "limit": str(limit)},
+        separators=(",", ":"),
+    )
+    return httpx.Response(
+        429,
+        headers={"Content-Type": "application/json", "Retry-After": "1"},
+        content=body.encode(),
+    )
+
+
+def _int_param(params: Mapping[str, str], name: str, default: int) -> int:
+    value = params.get(name, "").strip()
+    try:
+        return max(int(value), 0) if value else default
+    except ValueError:
+        return default
+
+
+class _Combined(NamedTuple):
+    ids: set[str]
+    translation: str
+
+
+class EutilsStandin:
+    """An E-utilities server over a snapshot, as an httpx handler.
+
+    ``source`` is a :class:`Snapshot` (viewed on ``as_of``, today by default)
+    or a ready :class:`SnapshotView`. With ``enforce_rate_limit``, more than 3
+    requests in any one-second window (10 with an ``api_key``) answer HTTP 429.
+    Safe to call from several threads (the loopback server does).
+    """
+
+    def __init__(
+        self,
+        source: Snapshot | SnapshotView,
+        *,
+        as_of: date | None = None,
+        enforce_rate_limit: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if isinstance(source, SnapshotView):
+            if as_of is not None and as_of != source.as_of:
+                raise ValueError("as_of given with a view of another day")
+            self.view = source
+        else:
+            self.view = source.view(as_of)
+        self.enforce_rate_limit = enforce_rate_limit
+        self.clock = clock
+        self.requests: list[RecordedRequest] = []
+        self._lock = threading.Lock()
+        #: WebEnv -> stored sets; query key N is index N-1
+        self._history: dict[str, list[list[str]]] = {}
+        self._webenv_serial = itertools.count(1)
+        self._recent: dict[str, deque[float]] = {}
+
+    # ------------------------------------------------------------------ plumbing
+
+    def count(self, endpoint: str | None = None) -> int:
+        """How many requests were made (to ``endpoint``, if given)."""
+        return sum(1 for r in self.requests if endpoint is None or r.endpoint == endpoint)
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        endpoint = endpoint_of(request.url)
+        params = request_params(request)
+        with self._lock:
+            self.requests.append(RecordedRequest(endpoint, request.method, params))
+            limited = self._rate_limited(params) if self.enforce_rate_limit else None
+        if limited is not None:
+            return limited
+        if endpoint not in _ENDPOINTS:
+            return httpx.Response(
+                404, headers={"Content-Type": "text/plain"}, content=b"404 Not Found\n"
+            )
+        db = params.get("db", "pubmed").strip() or "pubmed"
+        if endpoint == "einfo" and "db" not in params:
+            return _xml(self._einfo_list())
+        if db != "pubmed":
+            return _xml(error_body(endpoint, f"Invalid db name specified: {db}"))
+        handler = {
+            "esearch": self._esearch,
+            "efetch": self._efetch,
+            "epost": self._epost,
+            "einfo": self._einfo,
+        }[endpoint]
+        return handler(params)
+
+    def _rate_limited(self, params: Mapping[str, str]) -> httpx.Response | None:
+        key = params.get("api_key") or ""
+        limit = 10 if key else 3
+        now = self.clock()
+        recent = self._recent.setdefault(key, deque())
+        while recent and now - recent[0] >= 1.0:
+            recent.popleft()
+        if len(recent) >= limit:
+            # Refused requests do not count, so a client that backs off recovers.
+            return rate_limit_response(key or "127.0.0.1", len(recent) + 1, limit)
+        recent.append(now)
+        return None
+
+    # ------------------------------------------------------------------ history
+
+    def _new_webenv(self) -> str:
+        serial = next(self._webenv_serial)
+        return f"MCID_{id(self) & 0xFFFFFFFF:08x}{serial:016x}"
+
+    def _store(self, webenv: str | None, ids: list[str]) -> tuple[str, int]:
+        with self._lock:
+            if not webenv:
+                webenv = self._new_webenv()
+            sets = self._history.setdefault(webenv, [])
+            sets.append(ids)
+            return webenv, len(sets)
+
+    def history(self, webenv: str, query_key: int) -> list[str] | None:
+        """A stored set, or None if the WebEnv or key is unknown."""
+        with self._lock:
+            sets = self._history.get(webenv)
+            if sets is None or not 1 <= query_key <= len(sets):
+                return None
+            return sets[query_key - 1]
+
+    # ------------------------------------------------------------------ esearch
+
+    def _esearch(self, params: Mapping[str, str]) -> httpx.Response:
+        term = params.get("term", "").strip()
+        webenv = params.get("WebEnv", "").strip() or None
+        query_key = params.get("query_key", "").strip()
+        if query_key:
+            term = f"#{query_key} AND ({term})" if term else f"#{query_key}"
+        if not term:
+            return _xml(esearch_error("Empty term and query_key - nothing todo"))
+        retstart = _int_param(params, "retstart", 0)
+        retmax = min(_int_param(params, "retmax", 20), MAX_RETMAX)
+        datetype = params.get("datetype") or None
+        mindate = params.get("mindate") or None
+        maxdate = params.get("maxdate") or None
+        reldate = _int_param(params, "reldate", 0)
+        if reldate and not (mindate or maxdate):
+            mindate = (self.view.as_of - timedelta(days=reldate)).strftime("%Y/%m/%d")
+            maxdate = self.view.as_of.strftime("%Y/%m/%d")
+            datetype = datetype or "edat"
+        try:
+            result = self._search(term, webenv, datetype, mindate, maxdate)
+        except QuerySyntaxError as exc:
+            return _xml(esearch_error(str(exc)))
+        except LookupError as exc:  # an unknown #N or WebEnv
+            return _xml(esearch_error(str(exc.args[0])))
+
+        if params.get("rettype", "").strip().lower() == "count":
+            body = f"<eSearchResult><Count>{result.count}</Count></eSearchResult>\n"
+            return _xml(_XML_HEAD + _ESEARCH_DOCTYPE + body.encode())
+        if retstart >= PUBMED_LIMIT and result.count > 0:
+            return _xml(esearch_error(RETSTART_TOO_LARGE))
+
+        parts = [f"<eSearchResult><Count>{result.count}</Count>"]
+        page = result.ids[retstart : min(retstart + retmax, PUBMED_LIMIT)]
+        parts.append(f"<RetMax>{len(page)}</RetMax><RetStart>{retstart}</RetStart>")
+        if params.get("usehistory", "").strip().lower() == "y":
+            webenv, key = self._store(webenv, result.ids)
+            parts.append(f"<QueryKey>{key}</QueryKey><WebEnv>{escape(webenv)}</WebEnv>")
+        if page:
+            parts.append("<IdList>\n" + "".join(f"<Id>{pmid}</Id>\n" for pmid in page))
+            parts.append("</IdList>")
+        else:
+            parts.append("<IdList/>")
+        parts.append("<TranslationSet/>")
+        parts.append(f"<QueryTranslation>{escape(result.translation)}</QueryTranslation>")
+        errors = [f"<PhraseNotFound>{escape(p)}</PhraseNotFound>" for p in result.phrases_not_found]
+        errors += [f"<FieldNotFound>{escape(f)}</FieldNotFound>" for f in result.fields_not_found]
+        if errors:
+            parts.append("<ErrorList>" + "".join(errors) + "</ErrorList>")
+        warnings = [
+            f"<QuotedPhraseNotFound>{escape(q)}</QuotedPhraseNotFound>"
+            for q in result.quoted_phrases_not_found
+        ]
+        warnings += [f"<OutputMessage>{escape(w)}</OutputMessage>" for w in result.warnings]
+        if result.count == 0:
+            warnings.append("<OutputMessage>No items found.</OutputMessage>")
+        if warnings:
+            parts.append("<WarningList>" + "".join(warnings) + "</WarningList>")
+        parts.append("</eSearchResult>\n")
+        return _xml(_XML_HEAD + _ESEARCH_DOCTYPE + "".join(parts).encode())
+
+    def _search(
+        self,
+        term: str,
+        webenv: str | None,
+        datetype: str | None,
+        mindate: str | None,
+        maxdate: str | None,
+    ) -> SearchResult:
+        """A search whose term may name history sets (``#1 AND (...)``)."""
+        if not _HISTORY_REF.search(_unquoted(term)):
+            return self.view.search(term, datetype=datetype, mindate=mindate, maxdate=maxdate)
+        report = SearchResult(ids=[], count=0, translation="")
+        combined = self._combine(term, webenv, report)
+        ids, translation = combined.ids, combined.translation
+        if mindate or maxdate:
+            if not (mindate and maxdate):
+                raise QuerySyntaxError("mindate and maxdate must be given together")
+            kind = (datetype or "pdat").strip().lower()
+            tag = {"pdat": "dp", "edat": "edat"}.get(kind)
+            if tag is None:
+                raise QuerySyntaxError(f"datetype {datetype!r} is not supported")
+            window = self.view.search(f"{mindate}:{maxdate}[{tag}]")
+            ids &= set(window.ids)
+            translation = f"({translation}) AND {window.translation}"
+        ordered = self.view.order(ids)
+        report.ids, report.count, report.translation = ordered, len(ordered), translation
+        return report
+
+    def _combine(self, term: str, webenv: str | None, report: SearchResult) -> _Combined:
+        """Evaluate ``term`` left to right, as PubMed does, splitting at top-level
+        AND/OR/NOT; operands without ``#N`` go to the search index whole."""
+        operands, operators = _split_boolean(term)
+        result: _Combined | None = None
+        for i, operand in enumerate(operands):
+            value = self._operand(operand, webenv, report)
+            if value is None:
+                continue  # NCBI drops a term it cannot find, widening the query
+            if result is None:
+                result = value
+                continue
+            op = operators[i - 1]
+            if op == "AND":
+                ids = result.ids & value.ids
+            elif op == "OR":
+                ids = result.ids | value.ids
+            else:
+                ids = result.ids - value.ids
+            result = _Combined(ids, f"{result.translation} {op} {value.translation}")
+        return result if result is not None else _Combined(set(), "")
+
+    def _operand(
+        self, operand: str, webenv: str | None, report: SearchResult
+    ) -> _Combined | None:
+        ref = re.fullmatch(r"#(\d+)", operand)
+        if ref:
+            stored = self.history(webenv or "", int(ref.group(1))) if webenv else None
+            if stored is None:
+                raise LookupError(f"Unable to obtain query #{ref.group(1)}")
+            return _Combined(set(stored), operand)
+        if _HISTORY_REF.search(_unquoted(operand)):
+            if operand.startswith("(") and _closing(operand, 0) == len(operand) - 1:
+                inner = self._combine(operand[1:-1], webenv, report)
+                return _Combined(inner.ids, f"({inner.translation})") if inner.translation else None
+            raise QuerySyntaxError(f"cannot combine history reference in {operand!r}")
+        found = self.view.search(operand)
+        for mine, theirs in (
+            (report.phrases_not_found, found.phrases_not_found),
+            (report.fields_not_found, found.fields_not_found),
+            (report.quoted_phrases_not_found, found.quoted_phrases_not_found),
+            (report.warnings, found.warnings),
+        ):
+            mine.extend(x for x in theirs if x not in mine)
+        if not found.translation:
+            return None
+        return _Combined(set(found.ids), f"({found.translation})")
+
+    # ------------------------------------------------------------------ efetch
+
+    def _efetch(self, params: Mapping[str, str]) -> httpx.Response:
+        retmode = params.get("retmode", "xml").strip().lower() or "xml"
+        rettype = params.get("rettype", "").strip().lower()
+        if retmode != "xml" or rettype not in ("", "xml", "full"):
+            return _xml(
+                efetch_error(f"stand-in serves retmode=xml only, not {retmode}/{rettype}")
+            )
+        ids_param = params.get("id", "").strip()
+        if ids_param:
+            pmids = [p.strip() for p in ids_param.split(",") if p.strip()]
+        elif params.get("query_key") and params.get("WebEnv"):
+            key = params["query_key"].strip()
+            stored = self.history(params["WebEnv"].strip(), int(key) if key.isdigit() else 0)
+            if stored is None:
+                return _xml(efetch_error(f"Unable to obtain query #{key}"))
+            retstart = _int_param(params, "retstart", 0)
+            retmax = min(_int_param(params, "retmax", MAX_RETMAX), MAX_RETMAX)
+            if retstart >= PUBMED_LIMIT and stored:
+                return _xml(efetch_error(RETSTART_TOO_LARGE))
+            pmids = stored[retstart : min(retstart + retmax, PUBMED_LIMIT)]
+        else:
+            return _xml(efetch_error("Empty id list - nothing todo"))
+        return _xml(self.article_set(pmids))
+
+    def article_set(self, pmids: list[str]) -> bytes:
+        """A PubmedArticleSet of the visible records among ``pmids``, in order."""
+        view = self.view
+        chunks = [PUBMED_SET_HEAD]
+        for pmid in pmids:
+            raw = view.raw(pmid)
+            if raw is not None:
+                chunks.append(raw)
+                chunks.append(b"\n")
+        chunks.append(PUBMED_SET_TAIL)
+        return b"".join(chunks)
+
+    # ------------------------------------------------------------------ epost
+
+    def _epost(self, params: Mapping[str, str]) -> httpx.Response:
+        given = [p.strip() for p in params.get("id", "").split(",") if p.strip()]
+        valid = [p for p in given if p.isdigit() and int(p) > 0]
+        invalid = [p for p in given if p not in valid]
+        parts = []
+        if invalid:
+            ids = "".join(f"<Id>{escape(p)}</Id>" for p in invalid)
+            parts.append(f"\t<InvalidIdList>{ids}</InvalidIdList>\n")
+        if valid:
+            webenv, key = self._store(params.get("WebEnv", "").strip() or None, valid)
+            parts.append(f"\t<QueryKey>{key}</QueryKey>\n\t<WebEnv>{escape(webenv)}</WebEnv>\n")
+        else:
+            parts.append("\t<ERROR>Empty ID list; Nothing to store</ERROR>\n")
+        body = "<ePostResult>\n" + "".join(parts) + "</ePostResult>\n"
+        return _xml(_XML_HEAD + _EPOST_DOCTYPE + body.encode())
+
+    # ------------------------------------------------------------------ einfo
+
+    def _einfo_list(self) -> bytes:
+        return _XML_HEAD + _EINFO_DOCTYPE + (
+            b"<eInfoResult>\n<DbList>\n\t<DbName>pubmed</DbName>\n</DbList>\n</eInfoResult>\n"
+        )
+
+    def _einfo(self, params: Mapping[str, str]) -> httpx.Response:
+        day = self.view.as_of
+        body = (
+            "<eInfoResult>\n\t<DbInfo>\n"
+            "\t\t<DbName>pubmed</DbName>\n"
+            "\t\t<MenuName>PubMed</MenuName>\n"
+            "\t\t<Description>PubMed bibliographic record</Description>\n"
+            f"\t\t<DbBuild>Build-{day:%Y.%m.%d}.00.00</DbBuild>\n"
+            f"\t\t<Count>{len(self.view)}</Count>\n"
+            f"\t\t<LastUpdate>{day:%Y/%m/%d} 00:00</LastUpdate>\n"
+            "\t</DbInfo>\n</eInfoResult>\n"
+        )
+        return _xml(_XML_HEAD + _EINFO_DOCTYPE + body.encode())
+
+
+# ---------------------------------------------------------------------------- terms
+
+
+def _unquoted(term: str) -> str:
+    """``term`` with quoted phrases blanked, so a ``#`` inside quotes is text."""
+    return re.sub(r'"[^"]*"', lambda m: " " * len(m.group(0)), term)
+
+
+def _closing(term: str, start: int) -> int:
+    """Index of the parenthesis closing the one at ``start`` (-1 if none)."""
+    depth = 0
+    quoted = False
+    for i in range(start, len(term)):
+        ch = term[i]
+        if ch == '"':
+            quoted = not quoted
+        elif not quoted and ch == "(":
+            depth += 1
+        elif not quoted and ch == ")":
+            depth -= 1
+            if depth == 0:
+                return i
+    return -1
+
+
+def _split_boolean(term: str) -> tuple[list[str], list[str]]:
+    """Top-level operands and the AND/OR/NOT between them (upper case only, as
+    PubMed); adjacent operands without an operator are ANDed."""
+    tokens: list[str] = []
+    i, n = 0, len(term)
+    while i < n:
+        ch = term[i]
+        if ch.isspace():
+            i += 1
+            continue
+        if ch == "(":
+            end = _closing(term, i)
+            if end < 0:
+                raise QuerySyntaxError(f"unbalanced '(' at position {i + 1}")
+            # A field tag or more text may follow a group: keep it with the group.
+            j = end + 1
+            while j < n and not term[j].isspace() and term[j] != "(":
+                j += 1
+            tokens.append(term[i:j])
+            i = j
+            continue
+        j = i
+        quoted = False
+        while j < n:
+            c = term[j]
+            if c == '"':
+                quoted = not quoted
+            elif not quoted and (c.isspace() or c == "("):
+                break
+            elif not quoted and c == ")":
+                raise QuerySyntaxError(f"unbalanced ')' at position {j + 1}")
+            j += 1
+        tokens.append(term[i:j])
+        i = j
+
+    operands: list[str] = []
+    operators: list[str] = []
+    current: list[str] = []
+    for token in tokens:
+        if token in ("AND", "OR", "NOT"):
+            if not current:
+                raise QuerySyntaxError(f"{token} without a left operand in {term!r}")
+            operands.append(" ".join(current))
+            operators.append(token)
+            current = []
+        elif _HISTORY_REF.fullmatch(token) and current:
+            # "x #1" means "x AND #1"; keep history refs as operands of their own.
+            operands.append(" ".join(current))
+            operators.append("AND")
+            current = [token]
+        elif current and _HISTORY_REF.fullmatch(current[-1]):
+            operands.append(" ".join(current))
+            operators.append("AND")
+            current = [token]
+        else:
+            current.append(token)
+    if not current:
+        raise QuerySyntaxError(f"expression ends with an operator: {term!r}")
+    operands.append(" ".join(current))
+    return operands, operators

@@ -1,0 +1,675 @@
+"""The bundled PubMed snapshot, as the E-utilities stand-in serves it.
+
+A snapshot is an efetch-format ``PubmedArticleSet`` (``data/pubmed/snapshot.xml``)
+plus an optional sidecar (``pending_indexing.json``) naming records that NLM had
+not finished indexing: they are stored In-Process/Publisher, without MeSH, and
+become fully indexed on a ``due`` date. The stand-in never re-serialises a
+record it can avoid touching: each record is kept as the exact bytes of its
+``<PubmedArticle>``/``<PubmedBookArticle>`` element, so efetch answers are
+concatenations and a 20,000-record benchmark stays cheap.
+
+:meth:`Snapshot.view` freezes the snapshot at a date, the way PubMed looked on
+that day: records not yet entered are invisible, pending records are indexed
+once their ``due`` date has passed. :meth:`Snapshot.replicate` clones records
+under fresh PMIDs for benchmarks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import threading
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from .pubmed_query import IndexedRecord, SearchIndex, SearchResult
+
+__all__ = [
+    "PendingIndexing",
+    "Snapshot",
+    "SnapshotView",
+    "default_snapshot_dir",
+    "split_records",
+]
+
+# ET would rename the MathML prefix to ``ns0`` when a pending record is
+# rewritten, and Bio.Entrez validates element names against the DTD's ``mml:``.
+ET.register_namespace("mml", "http://www.w3.org/1998/Math/MathML")
+ET.register_namespace("xlink", "http://www.w3.org/1999/xlink")
+
+#: one record of a PubmedArticleSet; records never nest, so a lazy match is exact
+_RECORD = re.compile(
+    rb"<(PubmedArticle|PubmedBookArticle)(?=[\s>])[^>]*>.*?</\1>",
+    re.DOTALL,
+)
+_OWN_PMID = re.compile(rb"<PMID(?:\s[^>]*)?>\s*(\d+)\s*</PMID>")
+_PUBMED_DATE = re.compile(
+    rb'(<PubMedPubDate\s+PubStatus="(?:entrez|pubmed)"\s*>\s*<Year>)\d+(</Year>\s*<Month>)'
+    rb"\d+(</Month>\s*<Day>)\d+(</Day>)"
+)
+
+_MONTHS = {
+    m: i
+    for i, m in enumerate(
+        ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"],
+        start=1,
+    )
+}
+# PubMed files a season under a month for sorting; these are its usual choices.
+_SEASONS = {"winter": 1, "spring": 4, "summer": 7, "fall": 10, "autumn": 10}
+
+#: MedlineCitation children that come after MeshHeadingList (pubmed_250101.dtd)
+_AFTER_MESH = frozenset(
+    {
+        "NumberOfReferences",
+        "PersonalNameSubjectList",
+        "OtherID",
+        "OtherAbstract",
+        "KeywordList",
+        "CoiStatement",
+        "SpaceFlightMission",
+        "InvestigatorList",
+        "GeneralNote",
+    }
+)
+
+
+def default_snapshot_dir() -> Path:
+    """The folder holding ``pubmed/snapshot.xml``.
+
+    ``KETTRACK_SNAPSHOT_DIR`` wins; otherwise the ``data/`` folder of a source
+    checkout (beside ``src/``); otherwise ``./data``.
+    """
+    env = os.environ.get("KETTRACK_SNAPSHOT_DIR")
+    if env:
+        return Path(env)
+    import kettrack
+
+    repo_data = Path(kettrack.__file__).resolve().parents[2] / "data"
+    if repo_data.is_dir():
+        return repo_data
+    return Path("data")
+
+
+@dataclass(frozen=True)
+class PendingIndexing:
+    """How a record looks once NLM has indexed it, and from which day."""
+
+    due: date
+    #: (name, UI) pairs, replacing the stored PublicationTypeList
+    publication_types: tuple[tuple[str, str], ...]
+    #: (descriptor name, UI or None, major topic)
+    mesh: tuple[tuple[str, str | None, bool], ...]
+    status: str = "MEDLINE"
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PendingIndexing:
+        """Read one entry of ``pending_indexing.json``."""
+        return cls(
+            due=date.fromisoformat(str(data["due"])),
+            publication_types=tuple(
+                (str(name), str(ui)) for name, ui in data.get("publication_types", [])
+            ),
+            mesh=tuple(
+                (str(name), None if ui is None else str(ui), bool(major))
+                for name, ui, major in data.get("mesh", [])
+            ),
+            status=str(data.get("status") or "MEDLINE"),
+        )
+
+
+def split_records(xml: bytes) -> Iterator[tuple[str, bytes]]:
+    """Yield ``(pmid, raw bytes)`` for each record of a PubmedArticleSet, in order.
+
+    The bytes are the record element exactly as written, so character
+    references and inline markup survive untouched. ``DeleteCitation`` is skipped.
+    """
+    for match in _RECORD.finditer(xml):
+        raw = match.group(0)
+        pmid = _OWN_PMID.search(raw)
+        if pmid is None:
+            continue
+        yield pmid.group(1).decode("ascii"), raw
+
+
+# --------------------------------------------------------------------------- indexing
+
+
+def _text(elem: ET.Element | None) -> str:
+    """Element text with inline markup (<i>, <sup>, MathML) flattened."""
+    if elem is None:
+        return ""
+    return " ".join("".join(elem.itertext()).split())
+
+
+def _int(text: str | None) -> int | None:
+    if text is None:
+        return None
+    text = text.strip()
+    return int(text) if text.isdigit() else None
+
+
+def _month(text: str | None) -> int | None:
+    if text is None:
+        return None
+    text = text.strip().lower()
+    if text.isdigit():
+        value = int(text)
+        return value if 1 <= value <= 12 else None
+    return _MONTHS.get(text[:3]) or _SEASONS.get(text)
+
+
+def _make_date(year: int | None, month: int | None = None, day: int | None = None) -> date | None:
+    if year is None or not 1 <= year <= 9999:
+        return None
+    month = month or 1
+    try:
+        return date(year, month, day or 1)
+    except ValueError:
+        return date(year, month, 1)
+
+
+def _pub_date(elem: ET.Element | None) -> date | None:
+    """A PubDate: Year/Month/Day (or Season), else the first year of MedlineDate."""
+    if elem is None:
+        return None
+    year = _int(elem.findtext("Year"))
+    if year is not None:
+        month = _month(elem.findtext("Month")) or _month(elem.findtext("Season"))
+        return _make_date(year, month, _int(elem.findtext("Day")))
+    medline = elem.findtext("MedlineDate") or ""
+    found = re.search(r"\b(\d{4})\b(?:\s+([A-Za-z]+))?", medline)
+    if not found:
+        return None
+    return _make_date(int(found.group(1)), _month(found.group(2)))
+
+
+def _history_date(history: ET.Element | None, status: str) -> date | None:
+    if history is None:
+        return None
+    for item in history.iter("PubMedPubDate"):
+        if item.get("PubStatus") == status:
+            return _make_date(
+                _int(item.findtext("Year")),
+                _month(item.findtext("Month")),
+                _int(item.findtext("Day")),
+            )
+    return None
+
+
+def _authors(author_list: ET.Element | None) -> list[str]:
+    """Authors as PubMed's [au] field sees them: "Lastname Initials"."""
+    if author_list is None:
+        return []
+    names = []
+    for author in author_list.iter("Author"):
+        collective = author.findtext("CollectiveName")
+        if collective:
+            names.append(" ".join(collective.split()))
+            continue
+        last = (author.findtext("LastName") or "").strip()
+        initials = (author.findtext("Initials") or "").strip()
+        if last:
+            names.append(f"{last} {initials}".strip())
+    return names
+
+
+def _mesh(citation: ET.Element) -> list[tuple[str, bool]]:
+    headings = []
+    for heading in citation.iterfind("MeshHeadingList/MeshHeading"):
+        descriptor = heading.find("DescriptorName")
+        if descriptor is None:
+            continue
+        # [majr] matches a descriptor starred itself or through any qualifier.
+        major = descriptor.get("MajorTopicYN") == "Y" or any(
+            q.get("MajorTopicYN") == "Y" for q in heading.iterfind("QualifierName")
+        )
+        headings.append((_text(descriptor), major))
+    return headings
+
+
+def index_record(pmid: str, root: ET.Element) -> IndexedRecord:
+    """Build the search index's view of one parsed record element."""
+    if root.tag == "PubmedBookArticle":
+        doc = root.find("BookDocument")
+        doc = doc if doc is not None else root
+        title = _text(doc.find("ArticleTitle")) or _text(doc.find("Book/BookTitle"))
+        author_list = doc.find("AuthorList")
+        if author_list is None:
+            author_list = doc.find("Book/AuthorList")
+        return IndexedRecord(
+            pmid=pmid,
+            title=title,
+            abstract=" ".join(_text(a) for a in doc.iterfind("Abstract/AbstractText")),
+            mesh=[],
+            publication_types=[_text(p) for p in doc.iterfind("PublicationType")],
+            authors=_authors(author_list),
+            keywords=[_text(k) for k in doc.iterfind("KeywordList/Keyword")],
+            languages=[_text(lang) for lang in doc.iterfind("Language")],
+            pub_date=_pub_date(doc.find("Book/PubDate")),
+            entrez_date=_history_date(root.find("PubmedBookData/History"), "entrez"),
+        )
+    citation = root.find("MedlineCitation")
+    if citation is None:
+        raise ValueError(f"PMID {pmid}: record has no MedlineCitation")
+    article = citation.find("Article")
+    article = article if article is not None else ET.Element("Article")
+    return IndexedRecord(
+        pmid=pmid,
+        title=_text(article.find("ArticleTitle")),
+        abstract=" ".join(_text(a) for a in article.iterfind("Abstract/AbstractText")),
+        mesh=_mesh(citation),
+        publication_types=[_text(p) for p in article.iterfind("PublicationTypeList/PublicationType")],
+        authors=_authors(article.find("AuthorList")),
+        keywords=[_text(k) for k in citation.iterfind("KeywordList/Keyword")],
+        languages=[_text(lang) for lang in article.iterfind("Language")],
+        pub_date=_pub_date(article.find("Journal/JournalIssue/PubDate")),
+        entrez_date=_history_date(root.find("PubmedData/History"), "entrez"),
+    )
+
+
+def _replace(record: IndexedRecord, **changes: Any) -> IndexedRecord:
+    if dataclasses.is_dataclass(record):
+        return dataclasses.replace(record, **changes)
+    fields = {
+        name: getattr(record, name)
+        for name in (
+            "pmid",
+            "title",
+            "abstract",
+            "mesh",
+            "publication_types",
+            "authors",
+            "keywords",
+            "languages",
+            "pub_date",
+            "entrez_date",
+        )
+    }
+    fields.update(changes)
+    return IndexedRecord(**fields)
+
+
+# --------------------------------------------------------------------- pending reveal
+
+
+def _ymd(tag: str, when: date) -> ET.Element:
+    elem = ET.Element(tag)
+    for name, value in (("Year", f"{when.year:04d}"), ("Month", f"{when.month:02d}")):
+        ET.SubElement(elem, name).text = value
+    ET.SubElement(elem, "Day").text = f"{when.day:02d}"
+    return elem
+
+
+def _elem_date(elem: ET.Element | None) -> date | None:
+    if elem is None:
+        return None
+    return _make_date(
+        _int(elem.findtext("Year")), _int(elem.findtext("Month")), _int(elem.findtext("Day"))
+    )
+
+
+def reveal_indexing(
+    raw: bytes, pending: PendingIndexing, mesh_uis: Mapping[str, str] | None = None
+) -> bytes:
+    """Rewrite a stored In-Process record the way NCBI serves it once indexed.
+
+    Sets ``Status``, adds ``DateCompleted`` (and moves ``DateRevised`` up to the
+    due date, as NCBI revises a record when indexing completes), replaces the
+    PublicationTypeList and inserts a MeshHeadingList in the DTD's place.
+    ``mesh_uis`` supplies descriptor UIs the sidecar left out.
+    """
+    root = ET.fromstring(raw)
+    citation = root.find("MedlineCitation")
+    if citation is None:  # books are never MEDLINE-indexed
+        return raw
+    citation.set("Status", pending.status)
+
+    def position_after(tag: str) -> int:
+        tags = [child.tag for child in citation]
+        return tags.index(tag) + 1 if tag in tags else 0
+
+    completed = citation.find("DateCompleted")
+    if completed is not None:
+        citation.remove(completed)
+    citation.insert(position_after("PMID"), _ymd("DateCompleted", pending.due))
+    revised = citation.find("DateRevised")
+    if revised is None:
+        citation.insert(position_after("DateCompleted"), _ymd("DateRevised", pending.due))
+    else:
+        old = _elem_date(revised)
+        if old is None or old < pending.due:
+            revised[:] = list(_ymd("DateRevised", pending.due))
+
+    article = citation.find("Article")
+    if article is not None and pending.publication_types:
+        pt_list = article.find("PublicationTypeList")
+        if pt_list is None:
+            pt_list = ET.SubElement(article, "PublicationTypeList")
+        tail = pt_list[0].tail if len(pt_list) else None
+        pt_list[:] = []
+        for name, ui in pending.publication_types:
+            pt = ET.SubElement(pt_list, "PublicationType", {"UI": ui})
+            pt.text = name
+            pt.tail = tail
+
+    if pending.mesh:
+        old_list = citation.find("MeshHeadingList")
+        if old_list is not None:
+            citation.remove(old_list)
+        mesh_list = ET.Element("MeshHeadingList")
+        for name, ui, major in pending.mesh:
+            ui = ui or (mesh_uis or {}).get(name)
+            attrs = {"UI": ui} if ui else {}
+            attrs["MajorTopicYN"] = "Y" if major else "N"
+            heading = ET.SubElement(mesh_list, "MeshHeading")
+            ET.SubElement(heading, "DescriptorName", attrs).text = name
+        where = next(
+            (i for i, child in enumerate(citation) if child.tag in _AFTER_MESH), len(citation)
+        )
+        citation.insert(where, mesh_list)
+    return ET.tostring(root, encoding="unicode").encode("utf-8")
+
+
+def _indexed(record: IndexedRecord, pending: PendingIndexing) -> IndexedRecord:
+    changes: dict[str, Any] = {}
+    if pending.publication_types:
+        changes["publication_types"] = [name for name, _ in pending.publication_types]
+    if pending.mesh:
+        changes["mesh"] = [(name, major) for name, _, major in pending.mesh]
+    return _replace(record, **changes) if changes else record
+
+
+# --------------------------------------------------------------------------- snapshot
+
+
+class _CloneTemplate:
+    """A record's bytes cut at its own PMID and its entrez/pubmed dates, so a
+    clone is one ``bytes.join`` instead of a regex pass over a long record."""
+
+    __slots__ = ("parts", "slots")
+
+    def __init__(self, pmid: str, raw: bytes) -> None:
+        cuts: list[tuple[int, int, str]] = []
+        own = _OWN_PMID.search(raw)
+        if own:
+            cuts.append((own.start(1), own.end(1), "pmid"))
+        self_id = re.compile(rb'(<ArticleId\s+IdType="pubmed"\s*>)' + re.escape(pmid.encode()))
+        cuts += [(m.end(1), m.end(), "pmid") for m in self_id.finditer(raw)]
+        for m in _PUBMED_DATE.finditer(raw):
+            cuts.append((m.end(1), m.start(2), "year"))
+            cuts.append((m.end(2), m.start(3), "month"))
+            cuts.append((m.end(3), m.start(4), "day"))
+        cuts.sort()
+        self.parts: list[bytes] = []
+        self.slots: list[str] = []
+        pos = 0
+        for start, end, slot in cuts:
+            self.parts.append(raw[pos:start])
+            self.slots.append(slot)
+            pos = end
+        self.parts.append(raw[pos:])
+
+    def render(self, pmid: str, entrez: date) -> bytes:
+        values = {
+            "pmid": pmid.encode(),
+            "year": str(entrez.year).encode(),
+            "month": str(entrez.month).encode(),
+            "day": str(entrez.day).encode(),
+        }
+        out = [self.parts[0]]
+        for slot, part in zip(self.slots, self.parts[1:], strict=True):
+            out.append(values[slot])
+            out.append(part)
+        return b"".join(out)
+
+
+class Snapshot:
+    """Every record of a snapshot, as stored, with its search-index entry."""
+
+    def __init__(
+        self,
+        raw: Mapping[str, bytes],
+        records: Mapping[str, IndexedRecord],
+        pending: Mapping[str, PendingIndexing] | None = None,
+        *,
+        mesh_tree: Any = None,
+    ) -> None:
+        self._raw = dict(raw)
+        self._records = dict(records)
+        self.pending: dict[str, PendingIndexing] = dict(pending or {})
+        self.mesh_tree = mesh_tree
+        self._views: dict[date, SnapshotView] = {}
+        self._revealed: dict[str, bytes] = {}
+        self._lock = threading.Lock()
+        self._mesh_uis: dict[str, str] | None = None
+
+    # ------------------------------------------------------------------ loading
+
+    @classmethod
+    def from_bytes(
+        cls,
+        xml: bytes,
+        pending: Mapping[str, Any] | bytes | str | None = None,
+        *,
+        mesh_tree: Any = None,
+    ) -> Snapshot:
+        """Read a PubmedArticleSet (and the pending-indexing sidecar, as JSON
+        text or already decoded)."""
+        raw: dict[str, bytes] = {}
+        records: dict[str, IndexedRecord] = {}
+        for pmid, chunk in split_records(xml):
+            raw[pmid] = chunk
+            records[pmid] = index_record(pmid, ET.fromstring(chunk))
+        if isinstance(pending, bytes | str):
+            pending = json.loads(pending)
+        return cls(
+            raw,
+            records,
+            {str(k): PendingIndexing.from_json(v) for k, v in (pending or {}).items()},
+            mesh_tree=mesh_tree,
+        )
+
+    @classmethod
+    def load(
+        cls,
+        xml_path: str | os.PathLike[str],
+        pending_path: str | os.PathLike[str] | None = None,
+        *,
+        mesh_tree: Any = None,
+    ) -> Snapshot:
+        """Read a snapshot file and, if given, its pending-indexing sidecar."""
+        pending = Path(pending_path).read_bytes() if pending_path is not None else None
+        return cls.from_bytes(Path(xml_path).read_bytes(), pending, mesh_tree=mesh_tree)
+
+    @classmethod
+    def load_default(cls, directory: str | os.PathLike[str] | None = None) -> Snapshot:
+        """The bundled snapshot: ``pubmed/snapshot.xml`` and, when present,
+        ``pubmed/pending_indexing.json`` under :func:`default_snapshot_dir`."""
+        base = Path(directory) if directory is not None else default_snapshot_dir()
+        sidecar = base / "pubmed" / "pending_indexing.json"
+        return cls.load(base / "pubmed" / "snapshot.xml", sidecar if sidecar.exists() else None)
+
+    # ------------------------------------------------------------------ access
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+    def __contains__(self, pmid: object) -> bool:
+        return pmid in self._raw
+
+    @property
+    def pmids(self) -> list[str]:
+        """Every PMID, in file order."""
+        return list(self._raw)
+
+    def raw(self, pmid: str) -> bytes:
+        """The record's bytes as stored (pending records un-indexed)."""
+        return self._raw[pmid]
+
+    def record(self, pmid: str) -> IndexedRecord:
+        """The record's search-index entry as stored."""
+        return self._records[pmid]
+
+    def mesh_uis(self) -> dict[str, str]:
+        """Descriptor name -> UI over every stored MeshHeading, to fill UIs a
+        pending entry leaves out (the DTD requires one)."""
+        if self._mesh_uis is None:
+            found: dict[str, str] = {}
+            pattern = re.compile(rb'<DescriptorName\s[^>]*?UI="(D\d+)"[^>]*>([^<]+)</DescriptorName>')
+            for raw in self._raw.values():
+                for ui, name in pattern.findall(raw):
+                    found.setdefault(name.decode("utf-8").strip(), ui.decode("ascii"))
+            self._mesh_uis = found
+        return self._mesh_uis
+
+    def revealed(self, pmid: str) -> bytes:
+        """A pending record's bytes in its indexed form (cached)."""
+        with self._lock:
+            cached = self._revealed.get(pmid)
+        if cached is None:
+            cached = reveal_indexing(self._raw[pmid], self.pending[pmid], self.mesh_uis())
+            with self._lock:
+                self._revealed[pmid] = cached
+        return cached
+
+    # ------------------------------------------------------------------ views
+
+    def view(self, as_of: date | None = None) -> SnapshotView:
+        """PubMed as it stood on ``as_of`` (today when None); views are cached."""
+        as_of = as_of or date.today()
+        with self._lock:
+            cached = self._views.get(as_of)
+        if cached is not None:
+            return cached
+        view = SnapshotView(self, as_of)
+        with self._lock:
+            return self._views.setdefault(as_of, view)
+
+    # ------------------------------------------------------------------ synthesis
+
+    def replicate(
+        self,
+        n: int,
+        start_pmid: int = 90_000_001,
+        *,
+        first: date | None = None,
+        last: date | None = None,
+    ) -> Snapshot:
+        """A synthetic snapshot of ``n`` clones of this one's records.
+
+        Clone ``i`` copies record ``i mod len(self)`` under PMID ``start_pmid + i``
+        (rewritten in MedlineCitation/PMID and the pubmed ArticleId) with an
+        entrez date spread evenly from ``first`` to ``last`` (default: the span
+        of this snapshot's entrez dates, or the ten years to today), so date-split
+        searches see a steady flow. Pending records stay pending, their due date
+        moved with the entrez date.
+        """
+        if n < 0:
+            raise ValueError("n must not be negative")
+        if not self._raw:
+            raise ValueError("cannot replicate an empty snapshot")
+        dates = sorted(r.entrez_date for r in self._records.values() if r.entrez_date)
+        last = last or (dates[-1] if dates else date.today())
+        first = first or (dates[0] if dates and dates[0] < last else last - timedelta(days=3652))
+        span = (last - first).days
+        base = list(self._raw)
+        templates = {pmid: _CloneTemplate(pmid, self._raw[pmid]) for pmid in base}
+        raw: dict[str, bytes] = {}
+        records: dict[str, IndexedRecord] = {}
+        pending: dict[str, PendingIndexing] = {}
+        for i in range(n):
+            source = base[i % len(base)]
+            pmid = str(start_pmid + i)
+            entrez = first + timedelta(days=(span * i) // max(n - 1, 1))
+            raw[pmid] = templates[source].render(pmid, entrez)
+            original = self._records[source]
+            records[pmid] = _replace(original, pmid=pmid, entrez_date=entrez)
+            if source in self.pending:
+                shift = entrez - (original.entrez_date or entrez)
+                todo = self.pending[source]
+                pending[pmid] = dataclasses.replace(todo, due=todo.due + shift)
+        clone = Snapshot(raw, records, pending, mesh_tree=self.mesh_tree)
+        clone._mesh_uis = self.mesh_uis()
+        return clone
+
+
+class SnapshotView:
+    """The snapshot as PubMed served it on one day: what esearch can find and
+    efetch can return."""
+
+    def __init__(self, snapshot: Snapshot, as_of: date) -> None:
+        self.snapshot = snapshot
+        self.as_of = as_of
+        self._records: dict[str, IndexedRecord] = {}
+        self._indexed: set[str] = set()
+        for pmid in snapshot.pmids:
+            record = snapshot.record(pmid)
+            if record.entrez_date is not None and record.entrez_date > as_of:
+                continue
+            pending = snapshot.pending.get(pmid)
+            if pending is not None and pending.due <= as_of:
+                record = _indexed(record, pending)
+                self._indexed.add(pmid)
+            self._records[pmid] = record
+        self.index = SearchIndex(self._records.values(), mesh_tree=snapshot.mesh_tree)
+        # PubMed's default esearch order ("most recent"): newest entry first.
+        self._rank = {
+            pmid: i
+            for i, pmid in enumerate(
+                sorted(
+                    self._records,
+                    key=lambda p: (self._records[p].entrez_date or date.min, int(p)),
+                    reverse=True,
+                )
+            )
+        }
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def __contains__(self, pmid: object) -> bool:
+        return pmid in self._records
+
+    @property
+    def pmids(self) -> list[str]:
+        """Visible PMIDs in PubMed's default order (newest entry first)."""
+        return sorted(self._records, key=self._rank.__getitem__)
+
+    def record(self, pmid: str) -> IndexedRecord:
+        """The visible record's index entry (indexed form once due)."""
+        return self._records[pmid]
+
+    def raw(self, pmid: str) -> bytes | None:
+        """The record's bytes as served on this day, or None if not visible."""
+        if pmid not in self._records:
+            return None
+        if pmid in self._indexed:
+            return self.snapshot.revealed(pmid)
+        return self.snapshot.raw(pmid)
+
+    def is_indexed_by_view(self, pmid: str) -> bool:
+        """Whether this view serves the record in its revealed (indexed) form."""
+        return pmid in self._indexed
+
+    def search(
+        self,
+        term: str,
+        *,
+        datetype: str | None = None,
+        mindate: str | None = None,
+        maxdate: str | None = None,
+    ) -> SearchResult:
+        """Run a PubMed query over the visible records."""
+        return self.index.search(term, datetype=datetype, mindate=mindate, maxdate=maxdate)
+
+    def order(self, pmids: Iterable[str]) -> list[str]:
+        """Visible PMIDs among ``pmids`` in PubMed's default order."""
+        rank = self._rank
+        return sorted((p for p in set(pmids) if p in rank), key=rank.__getitem__)

@@ -1,0 +1,36 @@
+"""Shared test set-up: every test runs in its own folder, with no network.
+
+The autouse fixture points ``KETTRACK_DB`` and friends at a temporary folder so
+a test can never touch a real library, removes any real API key or SMTP URL
+from the environment, and sets HOME so nothing writes to the user's caches.
+Sockets are blocked by pytest-socket (see pyproject's addopts) except loopback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+@pytest.fixture(autouse=True)
+def kettrack_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    for name in ("NCBI_API_KEY", "NCBI_EMAIL", "KETTRACK_SMTP_URL", "KETTRACK_MAIL_FROM",
+                 "KETTRACK_EUTILS_URL", "KETTRACK_CTGOV_URL", "KETTRACK_SNAPSHOT_DIR",
+                 "KETTRACK_BATCH_SIZE", "KETTRACK_RATE_LIMIT", "KETTRACK_DTD_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("KETTRACK_DB", str(tmp_path / "library.db"))
+    monkeypatch.setenv("KETTRACK_QUERIES", str(ROOT / "queries"))
+    monkeypatch.setenv("KETTRACK_BACKOFF", "0")
+    monkeypatch.setenv("KETTRACK_LOCK_TIMEOUT", "1")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def fixture_bytes(name: str) -> bytes:
+    """A real NCBI response from tests/fixtures/ncbi (see the README there)."""
+    return (FIXTURES / "ncbi" / name).read_bytes()
