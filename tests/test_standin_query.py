@@ -22,18 +22,30 @@ from kettrack.standin.pubmed_query import (
 )
 
 
-def _record(pmid: str, title: str, abstract: str = "", **fields: object) -> IndexedRecord:
+def _record(
+    pmid: str,
+    title: str,
+    abstract: str = "",
+    *,
+    mesh: list[tuple[str, bool]] | None = None,
+    pt: list[str] | None = None,
+    authors: list[str] | None = None,
+    keywords: list[str] | None = None,
+    languages: list[str] | None = None,
+    pub: date | None = None,
+    edat: date | None = None,
+) -> IndexedRecord:
     return IndexedRecord(
         pmid=pmid,
         title=title,
         abstract=abstract,
-        mesh=fields.get("mesh", []),  # type: ignore[arg-type]
-        publication_types=fields.get("pt", ["Journal Article"]),  # type: ignore[arg-type]
-        authors=fields.get("authors", []),  # type: ignore[arg-type]
-        keywords=fields.get("keywords", []),  # type: ignore[arg-type]
-        languages=fields.get("languages", ["eng"]),  # type: ignore[arg-type]
-        pub_date=fields.get("pub", None),  # type: ignore[arg-type]
-        entrez_date=fields.get("edat", None),  # type: ignore[arg-type]
+        mesh=mesh or [],
+        publication_types=pt or ["Journal Article"],
+        authors=authors or [],
+        keywords=keywords or [],
+        languages=languages or ["eng"],
+        pub_date=pub,
+        entrez_date=edat,
     )
 
 
@@ -155,8 +167,10 @@ def test_adjacent_terms_are_anded(index: SearchIndex) -> None:
 
 
 def test_lower_case_operators_are_words(index: SearchIndex) -> None:
-    # PubMed only honours upper-case operators; "or" is just a word here.
-    assert hits(index, "ketamine[ti] or rats[ti]") == set()
+    # PubMed only honours upper-case operators: "or rats[ti]" is a phrase, not found.
+    result = index.search("ketamine[ti] or rats[ti]")
+    assert set(result.ids) == hits(index, "ketamine[ti]")
+    assert result.phrases_not_found == ["or rats[Title]"]
 
 
 # ------------------------------------------------------------------ text matching
@@ -271,8 +285,8 @@ def test_mesh_noexp_and_whole_values(index: SearchIndex) -> None:
     result = index.search("alcohol[mh]")
     assert result.ids == []
     assert result.phrases_not_found == ["alcohol[MeSH Terms]"]
-    # a truncated descriptor matches by name prefix
-    assert hits(index, "alcohol*[mh]") == {"103", "105"}
+    # a truncated descriptor matches by name prefix (Alcoholism too)
+    assert hits(index, "alcohol*[mh]") == {"101", "103", "105"}
 
 
 def test_mesh_major_topic(index: SearchIndex) -> None:
@@ -305,8 +319,10 @@ def test_author(index: SearchIndex) -> None:
     assert hits(index, "Grabski M[au]") == {"101", "105"}
     assert hits(index, '"Grabski MJ"[Author]') == {"105"}
     assert hits(index, '"KARE Collaborators"[au]') == {"104"}
-    assert hits(index, "das rk[1au]") == {"1000"}
-    assert hits(index, "das rk[lastau]") == {"101"}
+    assert hits(index, "lee a[1au]") == {"1000"}
+    assert hits(index, "das rk[1au]") == set()
+    assert hits(index, "das rk[lastau]") == {"101", "1000"}
+    assert hits(index, "das rk[Author - Last]") == {"101", "1000"}
 
 
 @pytest.mark.parametrize(
@@ -339,7 +355,7 @@ def test_language(index: SearchIndex, term: str, expected: set[str]) -> None:
         ('("2021/01/01"[edat] : "2021/12/31"[edat])', {"105", "106", "1000"}),
         ("2021[Entrez Date]", {"105", "106", "1000"}),
         ("2019/06[edat]", {"102"}),
-        ("ketamine[tiab] AND 2015:2026[dp]", {"101", "102", "103", "104"}),
+        ("ketamine[tiab] AND 2015:2026[dp]", {"101", "103", "104"}),
     ],
 )
 def test_dates(index: SearchIndex, term: str, expected: set[str]) -> None:
@@ -357,10 +373,13 @@ def test_date_without_hits_is_not_dropped(index: SearchIndex) -> None:
 def test_datetype_mindate_maxdate(index: SearchIndex) -> None:
     term = "ketamine[tiab]"
     assert hits(index, term, datetype="edat", mindate="2022", maxdate="2023") == {"101", "104"}
+    term = "ketamine[mh]"
     assert hits(index, term, datetype="pdat", mindate="2019/06", maxdate="2022/03/15") == {
         "101",
         "102",
     }
+    assert hits(index, term, datetype="pdat", mindate="2019/07", maxdate="2022/03/14") == set()
+    term = "ketamine[tiab]"
     assert hits(index, term, datetype="edat", mindate="2022/01/11", maxdate="2022/12") == set()
     # esearch's default datetype is the publication date
     assert hits(index, term, mindate="2015", maxdate="2015") == {"103"}
@@ -447,7 +466,7 @@ def test_translation(index: SearchIndex) -> None:
 def test_saved_queries_run() -> None:
     index = SearchIndex(RECORDS)
     base = (
-        "(ketamine[tiab] OR esketamine[tiab] OR arketamine[tiab] OR \"Ketamine\"[mh]) AND "
+        '(ketamine[tiab] OR esketamine[tiab] OR arketamine[tiab] OR "Ketamine"[mh]) AND '
         '("Alcohol-Related Disorders"[mh] OR alcohol*[tiab] OR ethanol[tiab] OR '
         '"alcohol use disorder"[tiab]) NOT (comment[pt] OR editorial[pt])'
     )
@@ -499,9 +518,11 @@ def test_syntax_errors(index: SearchIndex, term: str, message: str) -> None:
 
 
 def test_most_recent_first_then_pmid_as_a_number(index: SearchIndex) -> None:
-    result = index.search("ketamine[tiab] OR placebo[tiab] OR alcoholism[ti] OR mice[ti]")
+    result = index.search(
+        "ketamine[tiab] OR esketamine[ti] OR placebo[tiab] OR alcoholism[ti] OR mice[ti]"
+    )
     # 105, 106 and 1000 share an Entrez date: PMID order, numerically; undated last
-    assert result.ids == ["104", "101", "1000", "106", "105", "103", "102", "9"]
+    assert result.ids == ["104", "101", "1000", "106", "105", "102", "103", "9"]
     assert result.count == len(result.ids)
 
 

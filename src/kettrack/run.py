@@ -138,21 +138,27 @@ class Runner:
         self.observer = observer or _Silent()
         self.offline = offline
         self.today = today
+        self._sent_before = 0
 
     def run(self, queries: Sequence[SavedQuery]) -> RunReport:
         """Run ``queries`` (PubMed ones) and store what they find."""
         with self.library.writer_lock():
             run_id = self.library.start_run(offline=self.offline)
+            self._sent_before = self.client.http.log.sent
             try:
                 report = self._run(run_id, queries)
             except BaseException as exc:
-                self.library.finish_run(run_id, status="failed",
-                                        requests=self.client.http.log.sent, new=0, updated=0,
+                self.library.finish_run(run_id, status="failed", requests=self._requests(),
+                                        new=0, updated=0,
                                         error=" ".join(str(exc).split())[:300])
                 raise
             self.library.finish_run(run_id, status="ok", requests=report.requests,
                                     new=report.new_total, updated=report.updated_total)
             return report
+
+    def _requests(self) -> int:
+        """HTTP requests sent by this run (retries included)."""
+        return self.client.http.log.sent - self._sent_before
 
     def _run(self, run_id: int, queries: Sequence[SavedQuery]) -> RunReport:
         lib = self.library
@@ -205,7 +211,7 @@ class Runner:
             ))
         return RunReport(
             run_id=run_id, status="ok", queries=reports, new_total=len(new),
-            updated_total=len(updated), requests=self.client.http.log.sent,
+            updated_total=len(updated), requests=self._requests(),
             fetched=len(to_fetch), refetched=len(refetch), missing=missing, deleted=deleted,
             events=events,
         )

@@ -83,6 +83,10 @@ APPROXIMATIONS: tuple[str, ...] = (
     "never match a date term.",
     "A term with no hits is reported and dropped, except date terms, which simply match nothing.",
     "[crdt] (Create Date) is searched on the Entrez date.",
+    "Tags and filters outside this list ([sb], [pa], [jour], hasabstract ...) are not "
+    "supported: an unknown tag is reported in fields_not_found, an unknown word in "
+    "phrases_not_found, and both are dropped.",
+    "A ':' between two terms that are not dates is read as a space (an implicit AND).",
     "esearch's datetype defaults to pdat when mindate/maxdate are given without it.",
 )
 
@@ -688,6 +692,7 @@ class SearchIndex:
             self.add(record)
 
     def __len__(self) -> int:
+        """The number of records indexed (a replaced record counts once)."""
         return len(self._doc_of)
 
     def add(self, record: IndexedRecord) -> None:

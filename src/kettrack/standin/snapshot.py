@@ -430,12 +430,27 @@ class _CloneTemplate:
         return b"".join(out)
 
 
+class _Clone:
+    """A replicated record, rendered only when served: 20,000 clones of long
+    records would otherwise hold hundreds of megabytes."""
+
+    __slots__ = ("entrez", "pmid", "template")
+
+    def __init__(self, template: _CloneTemplate, pmid: str, entrez: date) -> None:
+        self.template = template
+        self.pmid = pmid
+        self.entrez = entrez
+
+    def render(self) -> bytes:
+        return self.template.render(self.pmid, self.entrez)
+
+
 class Snapshot:
     """Every record of a snapshot, as stored, with its search-index entry."""
 
     def __init__(
         self,
-        raw: Mapping[str, bytes],
+        raw: Mapping[str, bytes | _Clone],
         records: Mapping[str, IndexedRecord],
         pending: Mapping[str, PendingIndexing] | None = None,
         *,
@@ -511,7 +526,8 @@ class Snapshot:
 
     def raw(self, pmid: str) -> bytes:
         """The record's bytes as stored (pending records un-indexed)."""
-        return self._raw[pmid]
+        stored = self._raw[pmid]
+        return stored if isinstance(stored, bytes) else stored.render()
 
     def record(self, pmid: str) -> IndexedRecord:
         """The record's search-index entry as stored."""
@@ -523,8 +539,8 @@ class Snapshot:
         if self._mesh_uis is None:
             found: dict[str, str] = {}
             pattern = re.compile(rb'<DescriptorName\s[^>]*?UI="(D\d+)"[^>]*>([^<]+)</DescriptorName>')
-            for raw in self._raw.values():
-                for ui, name in pattern.findall(raw):
+            for pmid in self._raw:
+                for ui, name in pattern.findall(self.raw(pmid)):
                     found.setdefault(name.decode("utf-8").strip(), ui.decode("ascii"))
             self._mesh_uis = found
         return self._mesh_uis
@@ -534,7 +550,7 @@ class Snapshot:
         with self._lock:
             cached = self._revealed.get(pmid)
         if cached is None:
-            cached = reveal_indexing(self._raw[pmid], self.pending[pmid], self.mesh_uis())
+            cached = reveal_indexing(self.raw(pmid), self.pending[pmid], self.mesh_uis())
             with self._lock:
                 self._revealed[pmid] = cached
         return cached
@@ -580,15 +596,15 @@ class Snapshot:
         first = first or (dates[0] if dates and dates[0] < last else last - timedelta(days=3652))
         span = (last - first).days
         base = list(self._raw)
-        templates = {pmid: _CloneTemplate(pmid, self._raw[pmid]) for pmid in base}
-        raw: dict[str, bytes] = {}
+        templates = {pmid: _CloneTemplate(pmid, self.raw(pmid)) for pmid in base}
+        raw: dict[str, bytes | _Clone] = {}
         records: dict[str, IndexedRecord] = {}
         pending: dict[str, PendingIndexing] = {}
         for i in range(n):
             source = base[i % len(base)]
             pmid = str(start_pmid + i)
             entrez = first + timedelta(days=(span * i) // max(n - 1, 1))
-            raw[pmid] = templates[source].render(pmid, entrez)
+            raw[pmid] = _Clone(templates[source], pmid, entrez)
             original = self._records[source]
             records[pmid] = _replace(original, pmid=pmid, entrez_date=entrez)
             if source in self.pending:
