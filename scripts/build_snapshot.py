@@ -14,7 +14,7 @@ The output is deterministic: rebuilding from the same inputs gives the same
 bytes. Run from the repository root::
 
     python scripts/build_snapshot.py            # writes data/pubmed/
-    python scripts/build_snapshot.py --out DIR  # writes DIR/snapshot.xml and DIR/pending_indexing.json
+    python scripts/build_snapshot.py --out DIR  # the same two files, into DIR
 
 Only the standard library is used, plus ``kettrack.article.RESERVED_PMID_START``.
 """
@@ -65,7 +65,9 @@ CHEMICALS = {
 
 STATUSES = {"MEDLINE", "In-Process", "Publisher", "PubMed-not-MEDLINE"}
 NLM_CATEGORIES = {"BACKGROUND", "OBJECTIVE", "METHODS", "RESULTS", "CONCLUSIONS", "UNASSIGNED"}
-NAME_PARTICLES = {"da", "de", "do", "dos", "das", "di", "van", "von", "der", "den", "del", "la", "le"}
+NAME_PARTICLES = {
+    "da", "de", "do", "dos", "das", "di", "van", "von", "der", "den", "del", "la", "le",
+}
 
 
 class BuildError(Exception):
@@ -289,7 +291,9 @@ class RecordBuilder:
         status = self.status(key)
         entrez = _date(src["entrez_date"], f"[{key}] entrez_date")
         indexed = _date(src["indexed"], f"[{key}] indexed") if src.get("indexed") else None
-        due = _date(src["indexing_due"], f"[{key}] indexing_due") if src.get("indexing_due") else None
+        due = (
+            _date(src["indexing_due"], f"[{key}] indexing_due") if src.get("indexing_due") else None
+        )
         if due and status not in {"In-Process", "Publisher"}:
             raise BuildError(f"[{key}]: indexing_due needs status In-Process or Publisher")
         if status in {"In-Process", "Publisher"} and not due:
@@ -337,7 +341,8 @@ class RecordBuilder:
             c.append(f"<DateCompleted>{_ymd(indexed)}</DateCompleted>")
         c.append(f"<DateRevised>{_ymd(revised)}</DateRevised>")
         c.append(f"<Article PubModel={_attr(model)}>")
-        medium = "Internet" if (epub or preprint) else "Print"
+        # Print-era citations (before 2000, no electronic date) were cited from print.
+        medium = "Internet" if (epub or preprint or year >= 2000) else "Print"
         ji = [f"<JournalIssue CitedMedium={_attr(medium)}>"]
         if fact.get("volume"):
             ji.append(_el("Volume", fact["volume"]))
@@ -477,6 +482,28 @@ class RecordBuilder:
 # ----------------------------------------------------------------------------- the set
 
 
+def _pending_json(pending: dict[str, Any]) -> str:
+    """pending_indexing.json with one publication type or MeSH heading per line."""
+    def dump(v: Any) -> str:
+        return json.dumps(v, ensure_ascii=False)
+
+    entries = []
+    for pmid in sorted(pending, key=int):
+        e = pending[pmid]
+        lines = [
+            f"  {dump(pmid)}: {{",
+            f'    "due": {dump(e["due"])},',
+            f'    "status": {dump(e["status"])},',
+        ]
+        for field in ("publication_types", "mesh"):
+            items = ",\n".join(f"      {dump(x)}" for x in e[field])
+            comma = "," if field == "publication_types" else ""
+            lines.append(f'    "{field}": [\n{items}\n    ]{comma}')
+        lines.append("  }")
+        entries.append("\n".join(lines))
+    return "{\n" + ",\n".join(entries) + "\n}\n"
+
+
 def build(out_dir: Path, *, quiet: bool = False) -> dict[str, int]:
     """Write snapshot.xml and pending_indexing.json into ``out_dir``; return counts."""
     corpus, records, journals = load_inputs()
@@ -493,12 +520,13 @@ def build(out_dir: Path, *, quiet: bool = False) -> dict[str, int]:
         s = builder.status(key)
         statuses[s] = statuses.get(s, 0) + 1
     out_dir.mkdir(parents=True, exist_ok=True)
-    body = HEADER + "<PubmedArticleSet>\n" + "\n".join(x for _, x in built) + "\n</PubmedArticleSet>\n"
-    (out_dir / "snapshot.xml").write_text(body, encoding="utf-8", newline="\n")
-    (out_dir / "pending_indexing.json").write_text(
-        json.dumps(pending, indent=1, ensure_ascii=False, sort_keys=True) + "\n",
-        encoding="utf-8", newline="\n",
+    body = (
+        HEADER + "<PubmedArticleSet>\n" + "\n".join(x for _, x in built)
+        + "\n</PubmedArticleSet>\n"
     )
+    (out_dir / "snapshot.xml").write_text(body, encoding="utf-8", newline="\n")
+    (out_dir / "pending_indexing.json").write_text(_pending_json(pending), encoding="utf-8",
+                                                    newline="\n")
     counts = {
         "records": len(built),
         "indexed": statuses.get("MEDLINE", 0),
@@ -518,7 +546,8 @@ def build(out_dir: Path, *, quiet: bool = False) -> dict[str, int]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=DATA / "pubmed",
-                        help="folder for snapshot.xml and pending_indexing.json (default data/pubmed)")
+                        help="folder for snapshot.xml and pending_indexing.json "
+                        "(default data/pubmed)")
     parser.add_argument("--quiet", action="store_true", help="print nothing")
     args = parser.parse_args(argv)
     try:

@@ -316,7 +316,7 @@ HAND_MADE_RETRACTED = b"""<?xml version="1.0" ?>
 <Title>Hand-made journal</Title></Journal>
 <ArticleTitle>Ketamine for <i>alcohol</i> use disorder (nct01234567)</ArticleTitle>
 <Pagination><StartPage>10</StartPage><EndPage>12</EndPage></Pagination>
-<Abstract><AbstractText>Registered as ISRCTN 12345678 and NCT01234567; dose \
+<Abstract><AbstractText>Registered as ISRCTN 12345678, NCT01234567 and NCT 07654321; dose \
 <mml:math xmlns:mml="http://www.w3.org/1998/Math/MathML"><mml:mi>x</mml:mi><mml:mo>&lt;</mml:mo>\
 <mml:mn>2</mml:mn></mml:math> mg/kg, P &lt; 0.05.</AbstractText></Abstract>
 <AuthorList><Author><LastName>Doe</LastName><Initials>J</Initials></Author>
@@ -345,9 +345,10 @@ def test_hand_made_retraction_record():
     assert article.retracted is True
     assert article.title == "Ketamine for alcohol use disorder (nct01234567)"
     assert article.abstract == (
-        "Registered as ISRCTN 12345678 and NCT01234567; dose x<2 mg/kg, P < 0.05."
+        "Registered as ISRCTN 12345678, NCT01234567 and NCT 07654321; dose x<2 mg/kg, P < 0.05."
     )
-    assert article.nct_ids == ["NCT01234567"]  # title and abstract, deduplicated, upper case
+    # from title and abstract: upper case, "NCT 0..." closed up, deduplicated, sorted
+    assert article.nct_ids == ["NCT01234567", "NCT07654321"]
     assert article.other_trial_ids == ["ISRCTN12345678"]
     assert article.authors == ["Doe J"]  # ValidYN="N" is NLM's record of a wrong name
     assert article.pages == "10-12"

@@ -19,7 +19,7 @@ import httpx
 import typer
 
 from . import display
-from .config import Settings, redact
+from .config import Settings, env_secrets, redact
 from .errors import BadInput, ConfigError, KettrackError
 from .eutils import EutilsClient
 from .queries import SavedQuery, load_queries, select
@@ -60,7 +60,7 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON 
 
 def fail(exc: KettrackError, settings: Settings | None = None) -> NoReturn:
     """Print ``exc`` as one redacted line on stderr and exit with its code."""
-    secrets = settings.secrets() if settings else Settings.from_env().secrets()
+    secrets = settings.secrets() if settings else env_secrets()
     message = " ".join(str(exc).split()) or type(exc).__name__
     typer.echo(f"Error: {redact(message, secrets)}", err=True)
     raise typer.Exit(exc.exit_code)
@@ -243,6 +243,96 @@ def show(
         emit_json(data)
     else:
         display.Output.for_stdout().article(data or {})
+
+
+# digest
+@app.command()
+def digest(
+    since: Annotated[str, typer.Option(
+        "--since", metavar="last|DATE",
+        help="'last': what no digest has reported yet; DATE (YYYY-MM-DD): that, plus "
+             "everything first seen on or after DATE.")] = "last",
+    fmt: Annotated[str | None, typer.Option(
+        "--format", metavar="rich|text|markdown|html|json",
+        help="Output format [default: rich on a terminal, text otherwise].",
+        show_default=False)] = None,
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", metavar="FILE", help="Write the digest to FILE instead of stdout.",
+        show_default=False)] = None,
+    email: Annotated[list[str] | None, typer.Option(
+        "--email", metavar="ADDR",
+        help="Mail the digest (text + HTML) to ADDR; repeatable. Needs KETTRACK_SMTP_URL and "
+             "KETTRACK_MAIL_FROM. Nothing goes to stdout unless --output is given.",
+        show_default=False)] = None,
+    peek: Annotated[bool, typer.Option(
+        "--peek", help="Show the digest without marking its items as reported.")] = False,
+    quiet_if_empty: Annotated[bool, typer.Option(
+        "--quiet-if-empty", help="When nothing is new, print and send nothing (exit 0).")] = False,
+    db: DbOption = None,
+) -> None:
+    """What is new since the last digest: trials, studies, reviews, and updates.
+
+    Printing or mailing a digest marks its items as reported (unless --peek),
+    so the next digest shows only what came after. With --email the items are
+    marked only once the mail server accepted the message. Exit codes: 0 done
+    (also when nothing is new); 1 the mail could not be sent or the file
+    written, nothing marked, the next digest repeats the items; 2 bad input.
+    """
+    from . import digest as digests
+    from . import digest_format, mail
+
+    settings = make_settings(db)
+    when = None if since == "last" else parse_date(since, "--since")
+    if fmt is None:
+        fmt = "rich" if output is None and sys.stdout.isatty() else "text"
+    if fmt not in digest_format.FORMATS:
+        fail(ConfigError(f"--format {fmt!r}: choose one of {', '.join(digest_format.FORMATS)}"))
+    recipients = [guarded(lambda a=a: mail.check_address(a, "--email"), settings)
+                  for a in email or []]
+    target = sender = None
+    if recipients:
+        target = guarded(lambda: mail.parse_smtp_url(settings.smtp_url), settings)
+        sender = settings.mail_from or fail(ConfigError(
+            "--email needs KETTRACK_MAIL_FROM (the sender address of digests)"))
+        guarded(lambda: mail.check_address(sender or "", "KETTRACK_MAIL_FROM"), settings)
+    if output is not None and not output.parent.is_dir():
+        fail(ConfigError(f"--output {output}: folder {output.parent} does not exist"))
+    with open_library(settings) as library:
+        found = guarded(lambda: digests.collect(library, when), settings)
+        if found.is_empty and quiet_if_empty:
+            return
+        if recipients and target is not None and sender is not None:
+            message = mail.build_message(
+                subject=f"kettrack digest: {digests.headline(found)}", sender=sender,
+                recipients=recipients, text=digest_format.render_text(found),
+                html=digest_format.render_html(found))
+            guarded(lambda: mail.send(message, target), settings)
+        if output is not None:
+            guarded(lambda: _write_atomically(output, digest_format.render(found, fmt)),
+                    settings)
+        elif not recipients:
+            if fmt == "rich":
+                digest_format.print_rich(found, display.Output.for_stdout().console)
+            else:
+                typer.echo(digest_format.render(found, fmt), nl=False)
+        if not peek:
+            guarded(lambda: digests.mark(library, found, format="email" if recipients else fmt,
+                                         sent_to=recipients or None), settings)
+    if recipients and sys.stderr.isatty():
+        typer.echo(f"sent to {', '.join(recipients)}: {digests.headline(found)}", err=True)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` whole or not at all."""
+    from .errors import Failure
+
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        partial.write_text(text, encoding="utf-8")
+        partial.replace(path)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise Failure(f"--output {path}: cannot write ({exc.strerror or exc})") from None
 
 
 def main() -> None:  # pragma: no cover - console entry for `python -m kettrack`

@@ -109,12 +109,25 @@ class Settings:
 
     def secrets(self) -> list[str]:
         """Every secret value in these settings, for :func:`redact`."""
-        found = [self.api_key] if self.api_key else []
-        if self.smtp_url:
-            password = urlsplit(self.smtp_url).password
-            if password:
-                found += [password, unquote(password), quote(password, safe="")]
-        return [s for s in found if s]
+        return _secrets(self.api_key, self.smtp_url)
+
+
+def env_secrets(env: dict[str, str] | None = None) -> list[str]:
+    """The secrets in the environment, read without validating anything else."""
+    env = dict(os.environ if env is None else env)
+    return _secrets(env.get("NCBI_API_KEY"), env.get("KETTRACK_SMTP_URL"))
+
+
+def _secrets(api_key: str | None, smtp_url: str | None) -> list[str]:
+    found = [api_key] if api_key else []
+    if smtp_url:
+        try:
+            password = urlsplit(smtp_url).password
+        except ValueError:
+            password = None
+        if password:
+            found += [password, unquote(password), quote(password, safe="")]
+    return [s for s in found if s]
 
 
 _URL_SECRET = re.compile(r"(api_key=)[^&\s'\"]+", re.IGNORECASE)

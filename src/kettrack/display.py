@@ -24,7 +24,8 @@ from .run import RunReport
 def _notes_line(errors: dict[str, list[str]], warnings: dict[str, list[str]]) -> list[str]:
     lines = []
     for kind, terms in errors.items():
-        lines.append(f"{kind}: {', '.join(terms)} (NCBI dropped this and widened the search)")
+        lines.append(f"{kind}: {', '.join(terms)} (NCBI ignored these terms; the search "
+                     "ran without them)")
     for kind, terms in warnings.items():
         if kind == "OutputMessage":
             lines.append("; ".join(terms))
@@ -38,9 +39,8 @@ class _PlainObserver:
         self.stream = stream
 
     def searched(self, query: SavedQuery, outcome: SearchOutcome) -> None:
+        # warnings are printed once, with the summary
         print(f"searched {query.name}: {outcome.count} hits", file=self.stream)
-        for line in _notes_line(outcome.errors, outcome.warnings):
-            print(f"  warning: {line}", file=self.stream)
 
     def fetching(self, total: int) -> None:
         if total:
@@ -64,8 +64,6 @@ class _RichObserver:
 
     def searched(self, query: SavedQuery, outcome: SearchOutcome) -> None:
         self.console.print(f"[bold]{query.name}[/]: {outcome.count} hits")
-        for line in _notes_line(outcome.errors, outcome.warnings):
-            self.console.print(f"  [yellow]warning:[/] {line}", markup=True, highlight=False)
 
     def fetching(self, total: int) -> None:
         if total:

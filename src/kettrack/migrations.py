@@ -153,3 +153,96 @@ def m001_library(db: Database) -> None:
         ["title", "abstract", "mesh_text", "keywords_text"], create_triggers=True,
         tokenize="porter",
     )
+
+
+@migrations(name="002_digests")
+def m002_digests(db: Database) -> None:
+    """Digests that were printed or mailed, and the items each one reported."""
+    db.execute(
+        """
+        CREATE TABLE digests (
+            id INTEGER PRIMARY KEY,
+            created_at TEXT NOT NULL,
+            since TEXT,                      -- 'last' digest's created_at, a DATE, or NULL
+            format TEXT NOT NULL,            -- rich, text, markdown, html, json, email
+            sent_to TEXT,                    -- JSON list of addresses, NULL when printed
+            status TEXT NOT NULL             -- printed, sent
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE digest_items (
+            digest_id INTEGER NOT NULL REFERENCES digests(id),
+            item_type TEXT NOT NULL CHECK (item_type IN ('article', 'trial', 'event')),
+            item_id TEXT NOT NULL,           -- PMID, NCT number, or events.id
+            section TEXT NOT NULL CHECK (section IN ('trials', 'studies', 'reviews', 'updates')),
+            PRIMARY KEY (digest_id, item_type, item_id)
+        )
+        """
+    )
+    # "never reported before" is looked up by item, not by digest
+    db.execute("CREATE INDEX idx_digest_items_item ON digest_items(item_type, item_id)")
+
+
+@migrations(name="003_trials")
+def m003_trials(db: Database) -> None:
+    """Registered trials (ClinicalTrials.gov), the registry queries that found them,
+    and the day each registry query version last ran (for incremental runs)."""
+    db.execute(
+        """
+        CREATE TABLE trials (
+            nct_id TEXT PRIMARY KEY,
+            title TEXT NOT NULL DEFAULT '',
+            official_title TEXT,
+            acronym TEXT,
+            overall_status TEXT,            -- RECRUITING, COMPLETED, ... (CT.gov's words)
+            phases TEXT NOT NULL DEFAULT '[]',          -- JSON list: ["PHASE1", "PHASE2"]
+            allocation TEXT,
+            enrollment INTEGER,
+            enrollment_type TEXT,           -- ACTUAL or ESTIMATED
+            sponsor TEXT,
+            conditions TEXT NOT NULL DEFAULT '[]',      -- JSON list
+            interventions TEXT NOT NULL DEFAULT '[]',   -- JSON list
+            start_date TEXT,
+            start_date_type TEXT,
+            primary_completion_date TEXT,
+            primary_completion_type TEXT,
+            completion_date TEXT,
+            completion_type TEXT,
+            first_posted TEXT,
+            last_update_posted TEXT,
+            has_results INTEGER NOT NULL DEFAULT 0,
+            reference_pmids TEXT NOT NULL DEFAULT '[]', -- JSON list of PMIDs the registry cites
+            data TEXT NOT NULL,             -- {"trial": normalised, "study": the v2 record}
+            record_hash TEXT NOT NULL,
+            first_seen_run INTEGER REFERENCES runs(id),
+            first_seen_at TEXT NOT NULL,
+            updated_run INTEGER REFERENCES runs(id),
+            updated_at TEXT,
+            fetched_at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX idx_trials_first_seen ON trials(first_seen_run)")
+    db.execute(
+        """
+        CREATE TABLE trial_memberships (
+            nct_id TEXT NOT NULL REFERENCES trials(nct_id),
+            query_version_id INTEGER NOT NULL REFERENCES query_versions(id),
+            run_id INTEGER NOT NULL REFERENCES runs(id),
+            PRIMARY KEY (nct_id, query_version_id)
+        )
+        """
+    )
+    db.execute("CREATE INDEX idx_trial_memberships_query ON trial_memberships(query_version_id)")
+    db.execute(
+        """
+        CREATE TABLE trial_query_syncs (
+            query_version_id INTEGER PRIMARY KEY REFERENCES query_versions(id),
+            run_id INTEGER NOT NULL REFERENCES runs(id),
+            synced_on TEXT NOT NULL        -- the day (or --as-of day) the query last ran
+        )
+        """
+    )
+    db.execute("CREATE INDEX idx_events_nct ON events(nct_id)")

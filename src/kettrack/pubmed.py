@@ -12,8 +12,8 @@ each record is turned into an :class:`Article` by :func:`article_from_record`:
 
 :func:`split_records` cuts the same response into each record's raw XML bytes
 (kept by the store for audit and re-normalisation), and :func:`record_hash`
-fingerprints NCBI's content of an Article so that a revised record can be told
-from an unchanged one.
+fingerprints an Article's content so that a revised record can be told from an
+unchanged one.
 
 Text fields go through :func:`clean_text`. Bio.Entrez, as kettrack runs it
 (``escape=False``), does *not* strip inline markup: it hands back the element's
@@ -213,11 +213,11 @@ def _book_article(record: Any) -> Article:
     pub_date, year = parse_pub_date(doc.get("ContributionDate") or book.get("PubDate"))
     nct_ids, other_ids = _trial_ids(None, title, sections)
 
-    # Only the AuthorList typed "authors" names who wrote the document; the
-    # Book's lists (and untyped ones under BookDocument in old records) are editors.
+    # Who wrote the document: BookDocument's AuthorList typed "authors" (or
+    # untyped); its "editors" list and the Book's lists name the book's editors.
     authors: list[str] = []
     for author_list in _each(doc.get("AuthorList")):
-        if _attr(author_list, "Type") == "authors":
+        if _attr(author_list, "Type") != "editors":
             authors.extend(_authors(author_list))
 
     return Article(
@@ -249,8 +249,11 @@ def _book_article(record: Any) -> Article:
 
 
 def _attr(element: Any, name: str) -> str | None:
-    attributes = getattr(element, "attributes", None)
-    return attributes.get(name) if attributes else None
+    try:
+        value: str | None = element.attributes.get(name)
+    except AttributeError:  # a plain value, not a Bio.Entrez element
+        return None
+    return value
 
 
 def _each(value: Any) -> list[Any]:
@@ -302,14 +305,14 @@ def _abstract(abstract: Any) -> list[AbstractSection]:
 def _authors(author_list: Any) -> list[str]:
     names = []
     for author in author_list or ():
-        if _attr(author, "ValidYN") == "N":
+        if author.attributes.get("ValidYN") == "N":
             continue  # NLM keeps misspelt names it has corrected, flagged invalid
-        if "CollectiveName" in author:
-            name = clean_text(author["CollectiveName"])
+        last = author.get("LastName")
+        if last is None:
+            name = clean_text(author.get("CollectiveName"))
         else:
-            last = clean_text(author.get("LastName"))
-            initials = clean_text(author.get("Initials"))
-            name = f"{last} {initials}" if last and initials else last or initials
+            initials = author.get("Initials")
+            name = f"{last.strip()} {initials.strip()}" if initials else last.strip()
         if name:
             names.append(name)
     return names
@@ -390,13 +393,14 @@ def _mesh(heading_list: Any) -> list[MeshHeading]:
     headings = []
     for heading in heading_list or ():
         descriptor = heading["DescriptorName"]
+        attributes = descriptor.attributes
         headings.append(
             MeshHeading(
-                descriptor=str(descriptor),
-                ui=_attr(descriptor, "UI"),
-                major=_attr(descriptor, "MajorTopicYN") == "Y",
-                qualifiers=[
-                    (str(q), _attr(q, "MajorTopicYN") == "Y")
+                str(descriptor),
+                attributes.get("UI"),
+                attributes.get("MajorTopicYN") == "Y",
+                [
+                    (str(q), q.attributes.get("MajorTopicYN") == "Y")
                     for q in _each(heading.get("QualifierName"))
                 ],
             )
@@ -431,8 +435,10 @@ def _corrections(comments: Any) -> list[Correction]:
     return corrections
 
 
-_NCT = re.compile(r"\bNCT\d{8}\b", re.IGNORECASE)
-_ISRCTN = re.compile(r"\bISRCTN[ :]?(\d{8})\b", re.IGNORECASE)
+# Matched in upper-cased text: a literal prefix lets re skip ahead fast, where
+# IGNORECASE and a leading \b make it try every position of a long abstract.
+_NCT = re.compile(r"NCT ?(\d{8})(?!\d)")
+_ISRCTN = re.compile(r"ISRCTN[ :]?(\d{8})(?!\d)")
 #: DataBankList names of trial registries (WHO primary registries and EudraCT);
 #: the other data banks (GenBank, PDB, GEO...) hold data, not trials.
 _TRIAL_REGISTRIES = frozenset(
@@ -452,12 +458,16 @@ def _trial_ids(
         name = _text(bank.get("DataBankName")) or ""
         numbers = [_text(n) or "" for n in bank.get("AccessionNumberList", ())]
         if name == "ClinicalTrials.gov":
-            nct.update(m.group(0).upper() for n in numbers if (m := _NCT.search(n)))
+            nct.update(f"NCT{m.group(1)}" for n in numbers if (m := _NCT.search(n.upper())))
+        elif name == "ISRCTN":
+            other.update(f"ISRCTN{m}" for n in numbers for m in re.findall(r"\d{8}", n))
         elif name in _TRIAL_REGISTRIES:
-            other.update(n.upper() if name == "ISRCTN" else n for n in numbers if n)
-    text = " ".join([title, *(s.text for s in sections)])
-    nct.update(m.upper() for m in _NCT.findall(text))
-    other.update(f"ISRCTN{m}" for m in _ISRCTN.findall(text))
+            other.update(n for n in numbers if n)
+    text = " ".join([title, *(s.text for s in sections)]).upper()
+    if "NCT" in text:
+        nct.update(f"NCT{m}" for m in _NCT.findall(text))
+    if "ISRCTN" in text:
+        other.update(f"ISRCTN{m}" for m in _ISRCTN.findall(text))
     return sorted(nct), sorted(other)
 
 

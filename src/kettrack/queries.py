@@ -100,10 +100,12 @@ def load_query(path: Path) -> SavedQuery:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        line = getattr(exc, "lineno", None)
-        msg = getattr(exc, "msg", str(exc))
-        at = f"line {line}: " if line else ""
-        raise QueryFileError(f"{where}: {at}{msg}") from None
+        # Python 3.11's message ends "(at line 2, column 15)"; say it first
+        msg = str(exc)
+        found = re.search(r"\s*\(at line (\d+), column (\d+)\)$", msg)
+        if found:
+            msg = f"line {found.group(1)}, column {found.group(2)}: {msg[:found.start()]}"
+        raise QueryFileError(f"{where}: {msg}") from None
     unknown = sorted(set(data) - _KEYS)
     if unknown:
         raise QueryFileError(f"{where}: unknown key {unknown[0]!r} (keys: {', '.join(sorted(_KEYS))})")

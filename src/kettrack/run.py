@@ -15,6 +15,10 @@ The order of work, and why:
    that found its records.
 3. Each query's step (memberships for hits already held, its summary) is one
    transaction.
+4. Saved registry queries (``source = "clinicaltrials"``) run through the
+   ClinicalTrials.gov client when the Runner has one
+   (:func:`kettrack.registry.run_registry_queries`): a backfill for a new query
+   version, then only studies updated since its last run; one transaction each.
 
 A run killed at any point leaves every finished batch and step stored; running
 again converges to the library an uninterrupted run would have made.
@@ -27,9 +31,10 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Protocol
 
-from . import design, pubmed
+from . import design, pubmed, registry
 from .article import Article
 from .config import Settings
+from .ctgov import CtgovClient
 from .eutils import EutilsClient, SearchOutcome
 from .queries import SavedQuery
 from .store import Library
@@ -90,9 +95,14 @@ class RunReport:
     missing: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     events: int = 0
+    #: registered trials new to the library / revised at the registry (not in new_total)
+    new_trials: int = 0
+    updated_trials: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "new_trials": self.new_trials,
+            "updated_trials": self.updated_trials,
             "status": self.status,
             "queries": [q.to_json() for q in self.queries],
             "new_total": self.new_total,
@@ -131,9 +141,12 @@ class Runner:
 
     def __init__(self, library: Library, client: EutilsClient, settings: Settings, *,
                  observer: RunObserver | None = None, offline: bool = False,
-                 today: date | None = None) -> None:
+                 today: date | None = None, ctgov: CtgovClient | None = None) -> None:
         self.library = library
         self.client = client
+        #: runs the ``source = "clinicaltrials"`` queries; without it they are skipped
+        self.ctgov = ctgov
+        self._ctgov_before = 0
         self.settings = settings
         self.observer = observer or _Silent()
         self.offline = offline
@@ -145,6 +158,7 @@ class Runner:
         with self.library.writer_lock():
             run_id = self.library.start_run(offline=self.offline)
             self._sent_before = self.client.http.log.sent
+            self._ctgov_before = self.ctgov.http.log.sent if self.ctgov else 0
             try:
                 report = self._run(run_id, queries)
             except BaseException as exc:
@@ -158,10 +172,15 @@ class Runner:
 
     def _requests(self) -> int:
         """HTTP requests sent by this run (retries included)."""
-        return self.client.http.log.sent - self._sent_before
+        sent = self.client.http.log.sent - self._sent_before
+        if self.ctgov is not None:
+            sent += self.ctgov.http.log.sent - self._ctgov_before
+        return sent
 
     def _run(self, run_id: int, queries: Sequence[SavedQuery]) -> RunReport:
         lib = self.library
+        if self.ctgov is not None:
+            registry.registry_searches(queries)  # a bad registry term fails before any request
         searched: list[tuple[SavedQuery, int, bool, SearchOutcome]] = []
         for query in queries:
             if query.source != "pubmed":
@@ -178,8 +197,9 @@ class Runner:
         known = lib.known_pmids(found_by)
         to_fetch = [p for p in found_by if p not in known]
         wanted = set(to_fetch)
-        refetch = [p for p in lib.pmids_to_refetch(max_age_days=self.settings.refetch_days,
-                                                   today=self.today) if p not in wanted]
+        due = lib.pmids_to_refetch(max_age_days=self.settings.refetch_days, today=self.today,
+                                   include_reserved=self.offline)
+        refetch = [p for p in due if p not in wanted]
         new: set[str] = set()
         updated: set[str] = set()
         missing: list[str] = []
@@ -209,22 +229,47 @@ class Runner:
                 translation=outcome.translation, errors=outcome.errors,
                 warnings=outcome.warnings, backfill=is_new_version,
             ))
+        new_trials: set[str] = set()
+        updated_trials: set[str] = set()
+        if self.ctgov is not None:
+            # each registry query's step is one transaction (see registry.run_registry_queries)
+            for done in registry.run_registry_queries(lib, self.ctgov, queries, run_id,
+                                                      today=self.today):
+                new_trials.update(done.new)
+                updated_trials.update(done.updated)
+                events += done.events
+                reports.append(QueryReport(
+                    name=done.query.name, count=done.count, new=len(done.new),
+                    updated=len(done.updated), source="clinicaltrials",
+                    translation=" & ".join(f"{k}={v}" for k, v in done.params.items()),
+                    backfill=done.backfill,
+                ))
+            order = {q.name: i for i, q in enumerate(queries)}
+            reports.sort(key=lambda r: order.get(r.name, len(order)))
         return RunReport(
             run_id=run_id, status="ok", queries=reports, new_total=len(new),
             updated_total=len(updated), requests=self._requests(),
             fetched=len(to_fetch), refetched=len(refetch), missing=missing, deleted=deleted,
-            events=events,
+            events=events, new_trials=len(new_trials), updated_trials=len(updated_trials),
         )
 
     def _fetch_reconciled(self, batch: list[str]
                           ) -> tuple[list[tuple[Article, bytes | None, str]], list[str]]:
-        """efetch ``batch``; ask once more for IDs NCBI left out of its answer."""
-        records, deleted = prepare(self.client.efetch(batch))
-        got = {a.pmid for a, _, _ in records} | set(deleted)
-        short = [p for p in batch if p not in got]
-        if short:
-            more, more_deleted = prepare(self.client.efetch(short))
-            records += [r for r in more if r[0].pmid in set(short)]
-            deleted += more_deleted
+        """efetch ``batch``; ask again for IDs NCBI left out, while that brings more back.
+
+        Whatever is still missing after that is left for the next run.
+        """
         requested = set(batch)
+        records, deleted = prepare(self.client.efetch(batch))
+        for _ in range(self.settings.max_retries):
+            got = {a.pmid for a, _, _ in records} | set(deleted)
+            short = [p for p in batch if p not in got]
+            if not short:
+                break
+            more, more_deleted = prepare(self.client.efetch(short))
+            more = [r for r in more if r[0].pmid in requested and r[0].pmid not in got]
+            if not more and not more_deleted:
+                break
+            records += more
+            deleted += more_deleted
         return [r for r in records if r[0].pmid in requested], deleted

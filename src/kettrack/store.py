@@ -29,7 +29,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from .article import Article
+from .article import RESERVED_PMID_START, Article
 from .errors import ConfigError, LibraryBusy
 from .migrations import migrations
 from .queries import SavedQuery
@@ -243,13 +243,19 @@ class Library:
                     f"SELECT pmid FROM {table} WHERE pmid IN ({marks})", chunk))
         return found
 
-    def pmids_to_refetch(self, *, max_age_days: int, today: date | None = None) -> list[str]:
-        """Records NLM has not finished indexing that entered PubMed recently."""
+    def pmids_to_refetch(self, *, max_age_days: int, today: date | None = None,
+                         include_reserved: bool = False) -> list[str]:
+        """Records NLM has not finished indexing that entered PubMed recently.
+
+        Snapshot-only PMIDs (``article.RESERVED_PMID_START`` and up) exist only
+        offline; NCBI would never return them, so they are left out unless
+        ``include_reserved``.
+        """
         cutoff = ((today or date.today()) - timedelta(days=max_age_days)).isoformat()
+        limit = "" if include_reserved else f"AND CAST(pmid AS INTEGER) < {RESERVED_PMID_START}"
         return [r[0] for r in self.db.execute(
             "SELECT pmid FROM articles WHERE (citation_status IS NULL OR citation_status "
-            "!= 'MEDLINE') AND entrez_date >= ? AND CAST(pmid AS INTEGER) < 9900000000 "
-            "ORDER BY pmid", (cutoff,))]
+            f"!= 'MEDLINE') AND entrez_date >= ? {limit} ORDER BY pmid", (cutoff,))]
 
     def store_batch(self, records: Sequence[tuple[Article, bytes | None, str]],
                     found_by: dict[str, list[int]], run_id: int) -> StoredBatch:

@@ -183,7 +183,12 @@ def error_body(endpoint: str, message: str) -> bytes:
 def rate_limit_response(who: str, count: int, limit: int) -> httpx.Response:
     """NCBI's 429: JSON body naming the key (or IP), the count and the limit."""
     body = json.dumps(
-        {"error": "API rate limit exceeded", "api-key": who, "count": str(count), "limit": str(limit)},
+        {
+            "error": "API rate limit exceeded",
+            "api-key": who,
+            "count": str(count),
+            "limit": str(limit),
+        },
         separators=(",", ":"),
     )
     return httpx.Response(
@@ -416,9 +421,7 @@ class EutilsStandin:
             result = _Combined(ids, f"{result.translation} {op} {value.translation}")
         return result if result is not None else _Combined(set(), "")
 
-    def _operand(
-        self, operand: str, webenv: str | None, report: SearchResult
-    ) -> _Combined | None:
+    def _operand(self, operand: str, webenv: str | None, report: SearchResult) -> _Combined | None:
         ref = re.fullmatch(r"#(\d+)", operand)
         if ref:
             stored = self.history(webenv or "", int(ref.group(1))) if webenv else None
@@ -448,9 +451,7 @@ class EutilsStandin:
         retmode = params.get("retmode", "xml").strip().lower() or "xml"
         rettype = params.get("rettype", "").strip().lower()
         if retmode != "xml" or rettype not in ("", "xml", "full"):
-            return _xml(
-                efetch_error(f"stand-in serves retmode=xml only, not {retmode}/{rettype}")
-            )
+            return _xml(efetch_error(f"stand-in serves retmode=xml only, not {retmode}/{rettype}"))
         ids_param = params.get("id", "").strip()
         if ids_param:
             pmids = [p.strip() for p in ids_param.split(",") if p.strip()]
@@ -501,8 +502,10 @@ class EutilsStandin:
     # ------------------------------------------------------------------ einfo
 
     def _einfo_list(self) -> bytes:
-        return _XML_HEAD + _EINFO_DOCTYPE + (
-            b"<eInfoResult>\n<DbList>\n\t<DbName>pubmed</DbName>\n</DbList>\n</eInfoResult>\n"
+        return (
+            _XML_HEAD
+            + _EINFO_DOCTYPE
+            + (b"<eInfoResult>\n<DbList>\n\t<DbName>pubmed</DbName>\n</DbList>\n</eInfoResult>\n")
         )
 
     def _einfo(self, params: Mapping[str, str]) -> httpx.Response:

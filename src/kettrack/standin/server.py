@@ -54,8 +54,14 @@ Handler = Callable[[httpx.Request], httpx.Response]
 
 @dataclass
 class Fault:
-    """Misbehave on requests to ``endpoint`` (``"*"`` for any): on the first
-    ``times`` of them, or only on the ``nth`` (counting from 1)."""
+    """Misbehave on requests to ``endpoint`` (``"*"`` for any).
+
+    With ``nth``, only on the nth request to that endpoint (counting from 1,
+    every request, whatever other faults did to it). Otherwise on ``times``
+    requests: the first ones that no earlier fault in the plan took, so
+    ``.on("efetch", "truncate").on("efetch", "503")`` truncates the first
+    efetch and fails the second.
+    """
 
     kind: str
     endpoint: str = "*"
@@ -63,25 +69,28 @@ class Fault:
     nth: int | None = None
     #: how long a ``stall`` sleeps before answering
     seconds: float = 5.0
+    #: requests to ``endpoint`` seen so far, and how many this fault took
     seen: int = 0
+    used: int = 0
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault {self.kind!r}; one of {sorted(FAULT_KINDS)}")
 
-    def matches(self, endpoint: str) -> bool:
-        """Count a request to ``endpoint`` and say whether this fault fires on it."""
-        if self.endpoint not in ("*", endpoint):
-            return False
-        self.seen += 1
+    def applies_to(self, endpoint: str) -> bool:
+        """Whether requests to ``endpoint`` concern this fault."""
+        return self.endpoint in ("*", endpoint)
+
+    def due(self) -> bool:
+        """Whether this fault wants the request just counted in ``seen``."""
         if self.nth is not None:
             return self.seen == self.nth
-        return self.seen <= self.times
+        return self.used < self.times
 
 
 @dataclass
 class FaultPlan:
-    """Faults to inject, checked in the order added; the first that fires wins.
+    """Faults to inject, checked in the order added; the first that is due wins.
 
     ``fired`` records ``(endpoint, kind)`` for every fault injected, in order.
     """
@@ -110,11 +119,13 @@ class FaultPlan:
         with self._lock:
             chosen = None
             for fault in self.faults:
-                # Every matching fault counts the request, so "nth" stays exact
-                # even when an earlier fault fired on it.
-                if fault.matches(endpoint) and chosen is None:
+                if not fault.applies_to(endpoint):
+                    continue
+                fault.seen += 1
+                if chosen is None and fault.due():
                     chosen = fault
             if chosen is not None:
+                chosen.used += 1
                 self.fired.append((endpoint, chosen.kind))
             return chosen
 
@@ -180,10 +191,10 @@ class _RequestHandler(BaseHTTPRequestHandler):
     def _answer(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        host, port = self.server.server_address[:2]
+        port = self.server.server_address[1]
         request = httpx.Request(
             self.command,
-            f"http://{host}:{port}{self.path}",
+            f"http://127.0.0.1:{port}{self.path}",
             headers=[(k, v) for k, v in self.headers.items() if k.lower() != "host"],
             content=body,
         )
@@ -209,7 +220,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 kind, "Service Unavailable"
             )
             html = f"<html><body><h1>{kind} {phrase}</h1></body></html>\n".encode()
-            self._send(httpx.Response(int(kind), headers={"Content-Type": "text/html"}, content=html))
+            self._send(
+                httpx.Response(int(kind), headers={"Content-Type": "text/html"}, content=html)
+            )
             return
         if kind == "html":
             self._send(
@@ -230,7 +243,11 @@ class _RequestHandler(BaseHTTPRequestHandler):
             )
             return
 
-        response = self.server.standin(request)
+        try:
+            response = self.server.standin(request)
+        except Exception as exc:  # a stand-in bug: say so, rather than drop the connection
+            message = f"stand-in failed: {type(exc).__name__}: {exc}\n".encode()
+            response = httpx.Response(500, headers={"Content-Type": "text/plain"}, content=message)
         if kind == "short" and endpoint == "efetch" and response.status_code == 200:
             response = httpx.Response(
                 200,
@@ -264,9 +281,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
         """Close with RST: SO_LINGER 0 makes close() abort the connection."""
         self.close_connection = True
         with contextlib.suppress(OSError):
-            self.connection.setsockopt(
-                socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
-            )
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self.connection.close()
 
 
@@ -282,9 +297,9 @@ def serve(standin: Handler, faults: FaultPlan | None = None) -> Iterator[str]:
         daemon=True,
     )
     thread.start()
-    host, port = server.server_address[:2]
+    port = server.server_address[1]
     try:
-        yield f"http://{host}:{port}/entrez/eutils/"
+        yield f"http://127.0.0.1:{port}/entrez/eutils/"
     finally:
         server.stopping.set()
         server.shutdown()

@@ -265,7 +265,9 @@ def index_record(pmid: str, root: ET.Element) -> IndexedRecord:
         title=_text(article.find("ArticleTitle")),
         abstract=" ".join(_text(a) for a in article.iterfind("Abstract/AbstractText")),
         mesh=_mesh(citation),
-        publication_types=[_text(p) for p in article.iterfind("PublicationTypeList/PublicationType")],
+        publication_types=[
+            _text(p) for p in article.iterfind("PublicationTypeList/PublicationType")
+        ],
         authors=_authors(article.find("AuthorList")),
         keywords=[_text(k) for k in citation.iterfind("KeywordList/Keyword")],
         languages=[_text(lang) for lang in article.iterfind("Language")],
@@ -354,8 +356,8 @@ def reveal_indexing(
             pt_list = ET.SubElement(article, "PublicationTypeList")
         tail = pt_list[0].tail if len(pt_list) else None
         pt_list[:] = []
-        for name, ui in pending.publication_types:
-            pt = ET.SubElement(pt_list, "PublicationType", {"UI": ui})
+        for name, pt_ui in pending.publication_types:
+            pt = ET.SubElement(pt_list, "PublicationType", {"UI": pt_ui})
             pt.text = name
             pt.tail = tail
 
@@ -364,8 +366,8 @@ def reveal_indexing(
         if old_list is not None:
             citation.remove(old_list)
         mesh_list = ET.Element("MeshHeadingList")
-        for name, ui, major in pending.mesh:
-            ui = ui or (mesh_uis or {}).get(name)
+        for name, given_ui, major in pending.mesh:
+            ui = given_ui or (mesh_uis or {}).get(name)
             attrs = {"UI": ui} if ui else {}
             attrs["MajorTopicYN"] = "Y" if major else "N"
             heading = ET.SubElement(mesh_list, "MeshHeading")
@@ -482,12 +484,13 @@ class Snapshot:
         for pmid, chunk in split_records(xml):
             raw[pmid] = chunk
             records[pmid] = index_record(pmid, ET.fromstring(chunk))
-        if isinstance(pending, bytes | str):
-            pending = json.loads(pending)
+        entries: Mapping[str, Any] = (
+            json.loads(pending) if isinstance(pending, bytes | str) else (pending or {})
+        )
         return cls(
             raw,
             records,
-            {str(k): PendingIndexing.from_json(v) for k, v in (pending or {}).items()},
+            {str(k): PendingIndexing.from_json(v) for k, v in entries.items()},
             mesh_tree=mesh_tree,
         )
 
@@ -538,7 +541,9 @@ class Snapshot:
         pending entry leaves out (the DTD requires one)."""
         if self._mesh_uis is None:
             found: dict[str, str] = {}
-            pattern = re.compile(rb'<DescriptorName\s[^>]*?UI="(D\d+)"[^>]*>([^<]+)</DescriptorName>')
+            pattern = re.compile(
+                rb'<DescriptorName\s[^>]*?UI="(D\d+)"[^>]*>([^<]+)</DescriptorName>'
+            )
             for pmid in self._raw:
                 for ui, name in pattern.findall(self.raw(pmid)):
                     found.setdefault(name.decode("utf-8").strip(), ui.decode("ascii"))

@@ -1,0 +1,436 @@
+"""``kettrack check CLAIM``: the evidence in the library that bears on a claim.
+
+How a claim is read
+    The claim is split into *concepts*. Phrases found in the field's vocabulary
+    (``vocabulary/claims.toml``) become one concept each, searched as an
+    OR-group of all their synonyms ("alcoholism" also finds "alcohol use
+    disorder", "AUD"...). Remaining words, less the stopwords listed in the same
+    file, are one concept each. Vocabulary groups of kind ``drug`` and
+    ``condition`` are the library's background (nearly every record is about
+    ketamine and alcohol); kind ``effect`` groups (reduce, improve...) are
+    generic; everything else is a *topic* concept.
+
+Retrieval
+    One FTS5 query ORs every concept's terms; BM25 orders the candidates and
+    the best :data:`CANDIDATES` are read.
+
+Relevance threshold (what "bears on the claim" means)
+    A hit must match at least half of the claim's concepts (at least two when
+    the claim has two or more), and, when the claim has topic concepts, at
+    least half of those (at least one). A concept matches when any of its
+    terms occurs in the title, abstract, MeSH or keywords. Anything below the
+    threshold is not shown; when nothing passes, the answer is an empty list
+    and the CLI says so plainly.
+
+Ranking
+    Relevance first (the share of the claim's concepts matched, topic concepts
+    counting double), then design strength (:data:`DESIGN_RANK`: meta-analysis,
+    systematic review, RCT, other trial, observational, case report,
+    preclinical, then narrative review, protocol, other), then recency, then
+    BM25. A retracted paper stays in the list, flagged, but after the others
+    of its relevance: a writer must see that a claim rests on it.
+
+``check_online`` runs the claim's key terms as a PubMed search through the
+normal pipeline first (see :func:`online_query`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+from .article import Article
+from .cite import vancouver
+from .queries import SavedQuery
+from .search import Filters, fts_hits, fts_phrase, words_of
+from .store import Library
+
+#: how many BM25 candidates are read and judged against the threshold
+CANDIDATES = 300
+DEFAULT_LIMIT = 10
+#: smaller than this many participants is flagged
+SMALL_SAMPLE = 30
+
+DESIGN_RANK = {d: i for i, d in enumerate((
+    "meta-analysis", "systematic-review", "rct", "trial", "observational", "case-report",
+    "preclinical", "review", "protocol", "other"))}
+BACKGROUND_KINDS = {"drug", "condition"}
+GENERIC_KINDS = {"effect"}
+
+
+# -- the vocabulary ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Group:
+    """One concept of the field and all the ways of saying it."""
+
+    name: str
+    terms: tuple[str, ...]
+    kind: str = "topic"
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """The groups and stopwords of ``vocabulary/claims.toml``."""
+
+    groups: tuple[Group, ...]
+    stopwords: frozenset[str]
+
+    def kind(self, kind: str) -> list[Group]:
+        """The groups of one kind (``drug``, ``condition``...)."""
+        return [g for g in self.groups if g.kind == kind]
+
+
+def parse_vocabulary(text: str) -> Vocabulary:
+    """Read a vocabulary file's text."""
+    data = tomllib.loads(text)
+    groups = tuple(
+        Group(str(g["name"]), tuple(str(t) for t in g["terms"]), str(g.get("kind", "topic")))
+        for g in data.get("group", [])
+    )
+    return Vocabulary(groups, frozenset(str(w).lower() for w in data.get("stopwords", [])))
+
+
+@lru_cache(maxsize=1)
+def load_vocabulary() -> Vocabulary:
+    """The vocabulary packaged with kettrack (``kettrack/vocabulary/claims.toml``)."""
+    text = resources.files("kettrack").joinpath("vocabulary/claims.toml").read_text("utf-8")
+    return parse_vocabulary(text)
+
+
+# -- reading a claim ---------------------------------------------------------
+
+
+def _norm(text: str) -> list[str]:
+    return [w.lower() for w in words_of(text)]
+
+
+def stem(word: str) -> str:
+    """A light suffix-stripper, used alike on claims and abstracts to decide
+    whether a concept occurs (FTS5's porter stemmer decides retrieval)."""
+    w = word.lower()
+    if w.endswith("ies") and len(w) > 4:
+        return w[:-3] + "y"
+    for suffix in ("ational", "ations", "ation", "ments", "ment", "ings", "ing", "edly", "ed",
+                   "es", "s", "ly"):
+        if w.endswith(suffix) and len(w) - len(suffix) >= 3:
+            w = w[: -len(suffix)]
+            break
+    return w[:-1] if w.endswith("e") and len(w) > 4 else w
+
+
+@dataclass(frozen=True)
+class Term:
+    """One way of saying a concept: words, the last a prefix if ``prefix``."""
+
+    words: tuple[str, ...]
+    prefix: bool = False
+
+    @classmethod
+    def parse(cls, text: str) -> Term:
+        """``"relaps*"`` -> Term(("relaps",), prefix=True)."""
+        prefix = text.rstrip().endswith("*")
+        return cls(tuple(_norm(text)), prefix)
+
+    def fts(self) -> str:
+        """This term as an FTS5 phrase (safe: letters and digits only)."""
+        return fts_phrase(list(self.words), prefix=self.prefix)
+
+    def pubmed(self) -> str:
+        """This term in PubMed syntax, searched in title and abstract."""
+        text = " ".join(self.words)
+        if self.prefix:
+            return f"{text}*[tiab]" if len(self.words) == 1 else f'"{text}*"[tiab]'
+        return f'"{text}"[tiab]' if len(self.words) > 1 else f"{text}[tiab]"
+
+
+@dataclass(frozen=True)
+class Concept:
+    """One thing a claim asserts something about."""
+
+    label: str
+    terms: tuple[Term, ...]
+    kind: str = "topic"  # drug, condition, effect, topic
+    said: str = ""  # the claim's own words for it
+
+    @property
+    def weight(self) -> int:
+        return 2 if self.kind == "topic" else 1
+
+    def fts(self) -> str:
+        """The OR-group of this concept's terms."""
+        inner = " OR ".join(t.fts() for t in self.terms if t.words)
+        return f"({inner})" if len(self.terms) > 1 else inner
+
+
+def read_claim(claim: str, vocabulary: Vocabulary | None = None) -> list[Concept]:
+    """The concepts of ``claim``: vocabulary phrases (longest first), then other words."""
+    vocab = vocabulary or load_vocabulary()
+    words = _norm(claim)[:64]
+    used = [False] * len(words)
+    entries: list[tuple[Term, Group]] = []
+    for group in vocab.groups:
+        entries.extend((Term.parse(t), group) for t in group.terms)
+    entries = [(t, g) for t, g in entries if t.words]
+    entries.sort(key=lambda e: -len(e[0].words))
+    found: dict[str, Concept] = {}
+    for term, group in entries:
+        n = len(term.words)
+        for i in range(len(words) - n + 1):
+            if any(used[i:i + n]):
+                continue
+            window = words[i:i + n]
+            same = window[:-1] == list(term.words[:-1]) and (
+                window[-1].startswith(term.words[-1]) if term.prefix
+                else stem(window[-1]) == stem(term.words[-1]))
+            if not same:
+                continue
+            for j in range(i, i + n):
+                used[j] = True
+            if group.name not in found:
+                found[group.name] = Concept(
+                    group.name, tuple(Term.parse(t) for t in group.terms), group.kind,
+                    " ".join(window))
+    concepts = list(found.values())
+    seen = {c.label for c in concepts}
+    for i, word in enumerate(words):
+        if used[i] or word in vocab.stopwords or not any(c.isalpha() for c in word):
+            continue
+        if len(word) < 2 or word in seen:
+            continue
+        seen.add(word)
+        concepts.append(Concept(word, (Term((word,)),), "topic", word))
+    return concepts
+
+
+# -- judging a candidate -----------------------------------------------------
+
+
+class _Text:
+    """An article's words, raw and stemmed, for deciding which concepts occur."""
+
+    def __init__(self, text: str) -> None:
+        raw = _norm(text)
+        self.raw = " " + " ".join(raw) + " "
+        stems = [stem(w) for w in raw]
+        self.stems = set(stems)
+        self.stemmed = " " + " ".join(stems) + " "
+
+    def has(self, term: Term) -> bool:
+        if term.prefix:
+            return f" {' '.join(term.words)}" in self.raw
+        if len(term.words) == 1:
+            return stem(term.words[0]) in self.stems
+        return f" {' '.join(stem(w) for w in term.words)} " in self.stemmed
+
+
+def matched_concepts(text: str, concepts: Sequence[Concept]) -> list[Concept]:
+    """The concepts that occur in ``text``."""
+    words = _Text(text)
+    return [c for c in concepts if any(words.has(t) for t in c.terms)]
+
+
+def is_relevant(matched: Sequence[Concept], concepts: Sequence[Concept]) -> bool:
+    """The relevance threshold (see the module docstring)."""
+    n = len(concepts)
+    if n == 0:
+        return False
+    if len(matched) < max(math.ceil(n / 2), min(2, n)):
+        return False
+    topics = [c for c in concepts if c.kind == "topic"]
+    if topics:
+        hit = sum(1 for c in matched if c.kind == "topic")
+        if hit < max(1, math.ceil(len(topics) / 2)):
+            return False
+    return True
+
+
+def relevance(matched: Sequence[Concept], concepts: Sequence[Concept]) -> float:
+    """Weighted share of the claim's concepts matched (topics count double), 0..1."""
+    total = sum(c.weight for c in concepts)
+    return round(sum(c.weight for c in matched) / total, 3) if total else 0.0
+
+
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(\[])")
+
+
+def best_sentences(article: Article, concepts: Sequence[Concept], n: int = 2) -> list[str]:
+    """The one or two abstract sentences that match most of the claim, in abstract order.
+
+    Sentences in RESULTS and CONCLUSIONS sections win ties: they say what was found.
+    """
+    scored: list[tuple[float, int, str]] = []
+    index = 0
+    for section in article.abstract_sections:
+        finding = (section.category or section.label or "").upper() in {
+            "RESULTS", "CONCLUSIONS", "FINDINGS", "INTERPRETATION"}
+        for sentence in _SENTENCE.split(section.text):
+            sentence = sentence.strip()
+            if not sentence:
+                continue
+            found = matched_concepts(sentence, concepts)
+            score = sum(c.weight for c in found) + (0.5 if finding and found else 0.0)
+            if score > 0:
+                scored.append((score, index, sentence))
+            index += 1
+    best = sorted(scored, key=lambda s: (-s[0], s[1]))[:n]
+    return [s for _, _, s in sorted(best, key=lambda s: s[1])]
+
+
+# -- flags -------------------------------------------------------------------
+
+
+def flags(library: Library, article: Article) -> list[str]:
+    """What a writer must know before leaning on ``article``."""
+    out = []
+    if article.retracted:
+        out.append("retracted")
+    if article.has_erratum:
+        out.append("erratum")
+    if article.has_concern:
+        out.append("expression-of-concern")
+    if article.species == "animal" or (article.design == "preclinical"
+                                       and article.species != "human"):
+        out.append("animal-only")
+    if article.sample_size is not None and article.sample_size < SMALL_SAMPLE and (
+            article.species != "animal"):
+        out.append("small-sample")
+    if article.design == "protocol" and not _has_results(library, article):
+        out.append("protocol-without-results")
+    return out
+
+
+def _has_results(library: Library, article: Article) -> bool:
+    """Another record in the library reports a trial this protocol registered."""
+    ids = [*article.nct_ids, *article.other_trial_ids]
+    if not ids:
+        return False
+    marks = ", ".join("?" * len(ids))
+    row = library.db.execute(
+        f"SELECT 1 FROM article_trial_ids t JOIN articles a ON a.pmid = t.pmid "
+        f"WHERE t.trial_id IN ({marks}) AND a.pmid != ? AND a.design IN ('rct', 'trial', "
+        "'observational') LIMIT 1", [*ids, article.pmid]).fetchone()
+    return row is not None
+
+
+# -- answering ---------------------------------------------------------------
+
+
+@dataclass
+class Evidence:
+    """One hit for a claim."""
+
+    article: Article
+    relevance: float
+    bm25: float
+    matched: list[Concept]
+    flags: list[str] = field(default_factory=list)
+    sentences: list[str] = field(default_factory=list)
+    queries: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """DESIGN.md's article keys, ``score`` (the relevance), and the detail."""
+        data = self.article.to_json()
+        data["queries"] = self.queries
+        data["score"] = self.relevance
+        data["bm25"] = self.bm25
+        data["matched"] = [c.label for c in self.matched]
+        data["flags"] = self.flags
+        data["best_sentences"] = self.sentences
+        data["citation"] = vancouver(self.article)
+        return data
+
+
+@dataclass
+class CheckResult:
+    """The answer to a claim: the concepts read from it and the evidence found."""
+
+    claim: str
+    concepts: list[Concept]
+    evidence: list[Evidence]
+    candidates: int = 0
+
+    def to_json(self) -> list[dict[str, Any]]:
+        """``check --json``: the list of evidence (empty when nothing is relevant)."""
+        return [e.to_json() for e in self.evidence]
+
+
+def check(library: Library, claim: str, *, limit: int = DEFAULT_LIMIT,
+          filters: Filters | None = None, vocabulary: Vocabulary | None = None) -> CheckResult:
+    """The library's evidence on ``claim``, strongest first (see the module docstring)."""
+    concepts = read_claim(claim, vocabulary)
+    result = CheckResult(claim, concepts, [])
+    if not concepts:
+        return result
+    expression = " OR ".join(c.fts() for c in concepts)
+    hits = fts_hits(library, expression, filters=filters, limit=CANDIDATES, snippet_tokens=1)
+    result.candidates = len(hits)
+    if not hits:
+        return result
+    bm25 = {h.pmid: h.score for h in hits}
+    marks = ", ".join("?" * len(hits))
+    rows = library.db.execute(
+        f"SELECT pmid, title, abstract, mesh_text, keywords_text, design, year, retracted "
+        f"FROM articles WHERE pmid IN ({marks})", list(bm25)).fetchall()
+    judged = []
+    for pmid, title, abstract, mesh, keywords, design, year, retracted in rows:
+        matched = matched_concepts(f"{title}\n{abstract}\n{mesh}\n{keywords}", concepts)
+        if not is_relevant(matched, concepts):
+            continue
+        score = relevance(matched, concepts)
+        key = (-score, int(retracted), DESIGN_RANK.get(design, len(DESIGN_RANK)), -(year or 0),
+               -bm25[pmid], pmid)
+        judged.append((key, pmid, score, matched))
+    judged.sort(key=lambda j: j[0])
+    chosen = judged[:limit]
+    names = library.query_names([pmid for _, pmid, _, _ in chosen])
+    for _, pmid, score, matched in chosen:
+        article = library.article(pmid)
+        if article is None:
+            continue
+        result.evidence.append(Evidence(
+            article, score, bm25[pmid], matched, flags(library, article),
+            best_sentences(article, concepts), names.get(pmid, [])))
+    return result
+
+
+# -- --online ----------------------------------------------------------------
+
+
+def online_query(claim: str, vocabulary: Vocabulary | None = None) -> SavedQuery | None:
+    """The PubMed search ``check --online`` runs for ``claim``, or None if it has no words.
+
+    The drug and condition groups are always ANDed in (this is a library about
+    ketamine-type drugs for alcohol use disorder, whether or not the claim names
+    them); the claim's other concepts are ORed, each as title/abstract words.
+    The query is named ``check:<hash>`` (a colon no saved query file can
+    have) and is recorded like a saved query, so ``show`` and ``export --query``
+    can name the papers it brought in; it is never run again by ``kettrack run``.
+    """
+    vocab = vocabulary or load_vocabulary()
+    concepts = read_claim(claim, vocab)
+    if not concepts:
+        return None
+
+    def group_term(terms: Sequence[str]) -> str:
+        return "(" + " OR ".join(Term.parse(t).pubmed() for t in terms if _norm(t)) + ")"
+
+    base = [group_term([t for g in vocab.kind(kind) for t in g.terms])
+            for kind in ("drug", "condition") if vocab.kind(kind)]
+    others = [group_term([" ".join(t.words) + ("*" if t.prefix else "") for t in c.terms])
+              for c in concepts if c.kind not in BACKGROUND_KINDS | GENERIC_KINDS]
+    parts = list(base)
+    if others:
+        parts.append("(" + " OR ".join(others) + ")")
+    term = " AND ".join(parts)
+    digest = hashlib.sha1(term.encode()).hexdigest()[:10]
+    return SavedQuery(name=f"check:{digest}", term=term,
+                      description=f"check {' '.join(claim.split())[:120]}", tags=("check",))
