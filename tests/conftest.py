@@ -32,5 +32,5 @@ def kettrack_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def fixture_bytes(name: str) -> bytes:
-    """A real NCBI response from tests/fixtures/ncbi (see the README there)."""
+    """A real NCBI response from tests/fixtures/ncbi (provenance: tests/fixtures/README.md)."""
     return (FIXTURES / "ncbi" / name).read_bytes()

@@ -113,18 +113,32 @@ def test_since_date_includes_recent_items_again() -> None:
     assert digests.collect(library, date.today() + timedelta(days=2)).is_empty
 
 
+def test_no_trials_table_no_trials_section() -> None:
+    library = open_library()
+    for table in ("trial_memberships", "trial_query_syncs", "trials"):
+        library.db.execute(f"DROP TABLE IF EXISTS {table}")
+    store(library, make_article("31", "Ketamine: a randomized trial", nct_ids=["NCT02649231"]))
+    assert not digests.has_trials_table(library)
+    assert ids(digests.collect(library), "trials") == ["31"]
+
+
 def test_registered_trials_when_the_trials_table_exists() -> None:
     library = open_library()
     store(library, make_article("30", "Ketamine: a randomized trial", nct_ids=["NCT02649231"]))
-    assert not digests.has_trials_table(library)
-    library.db.execute(
-        "CREATE TABLE trials (nct_id TEXT PRIMARY KEY, title TEXT, overall_status TEXT, "
-        "phases TEXT, enrollment INTEGER, sponsor TEXT, conditions TEXT, start_date TEXT, "
-        "completion_date TEXT, has_results INTEGER, first_seen_run INTEGER, first_seen_at TEXT)")
-    library.db.execute(
-        "INSERT INTO trials VALUES ('NCT02649231', 'KARE', 'COMPLETED', '[\"PHASE2\"]', 96, "
-        "'University of Exeter', '[\"Alcohol Use Disorder\"]', '2017-01', '2019-12', 1, NULL, ?)",
-        [date.today().isoformat()])
+    if not digests.has_trials_table(library):  # before the ClinicalTrials.gov migration
+        library.db.execute(
+            "CREATE TABLE trials (nct_id TEXT PRIMARY KEY, title TEXT, overall_status TEXT, "
+            "phases TEXT, enrollment INTEGER, sponsor TEXT, conditions TEXT, start_date TEXT, "
+            "completion_date TEXT, has_results INTEGER, first_seen_run INTEGER, "
+            "first_seen_at TEXT)")
+    row = {"nct_id": "NCT02649231", "title": "KARE", "overall_status": "COMPLETED",
+           "phases": '["PHASE2"]', "enrollment": 96, "sponsor": "University of Exeter",
+           "conditions": '["Alcohol Use Disorder"]', "start_date": "2017-01",
+           "completion_date": "2019-12", "has_results": 1,
+           "first_seen_at": date.today().isoformat(), "data": "{}", "record_hash": "x",
+           "fetched_at": date.today().isoformat()}
+    columns = {r[1] for r in library.db.execute("PRAGMA table_info(trials)")}
+    library.db["trials"].insert({k: v for k, v in row.items() if k in columns})
     found = digests.collect(library)
     assert ids(found, "trials") == ["30", "NCT02649231"]
     trial = found.sections["trials"][1].data
@@ -146,14 +160,14 @@ def test_registered_trials_when_the_trials_table_exists() -> None:
 
 def test_every_format_escapes_and_flags_retractions() -> None:
     library = open_library()
-    evil = make_article("40", "Ketamine <script>alert(1)</script> & rats: a randomized trial",
+    evil = make_article("40", "Ketamine <script>alert(1)</script> & naltrexone: a randomized trial",
                         abstract="Ketamine & <b>placebo</b> were compared.", labelled=True,
                         corrections=[Correction("RetractionIn", "41")],
                         doi="10.1/x&y", nct_ids=["NCT01234567"])
     store(library, evil)
     found = digests.collect(library)
     page = render(found, "html")
-    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt; &amp; rats" in page
+    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt; &amp; naltrexone" in page
     assert "&lt;b&gt;placebo&lt;/b&gt;" in page and 'href="https://doi.org/10.1/x&amp;y"' in page
     assert "<style" not in page and "<link" not in page  # inline CSS only
     assert "RETRACTED" in page
@@ -263,6 +277,7 @@ def test_weekly_replay_reports_each_record_in_its_week(monkeypatch: pytest.Monke
     start = recent[0] - timedelta(days=recent[0].weekday() + 1)  # the Sunday before
     weeks = [start + timedelta(weeks=k) for k in range((recent[-1] - start).days // 7 + 2)]
     reported: dict[str, date] = {}
+    trials_seen: set[str] = set()
     previous: date | None = None
     for as_of in weeks:
         result = runner.invoke(app, ["run", "--offline", "--as-of", as_of.isoformat()])
@@ -270,8 +285,12 @@ def test_weekly_replay_reports_each_record_in_its_week(monkeypatch: pytest.Monke
         shown = runner.invoke(app, ["digest", "--format", "json"])
         assert shown.exit_code == 0, shown.output
         sections = json.loads(shown.output)["sections"]
-        new = [a["pmid"] for name in ("trials", "studies", "reviews") for a in sections[name]]
+        items = [a for name in ("trials", "studies", "reviews") for a in sections[name]]
+        new = [a["pmid"] for a in items if a["item_type"] == "article"]
         assert len(new) == len(set(new))
+        for trial in (a["nct_id"] for a in items if a["item_type"] == "trial"):
+            assert trial not in trials_seen, f"{trial} reported twice"
+            trials_seen.add(trial)
         for pmid in new:
             assert pmid not in reported, f"{pmid} reported twice"
             reported[pmid] = as_of
@@ -280,7 +299,10 @@ def test_weekly_replay_reports_each_record_in_its_week(monkeypatch: pytest.Monke
                                                                 or entrez[p] > previous)}
         assert set(new) == expected, as_of
         for item in sections["updates"]:
-            assert item["pmid"] in reported and reported[item["pmid"]] < as_of
+            if item["item_type"] == "article":
+                assert item["pmid"] in reported and reported[item["pmid"]] < as_of
+            else:
+                assert item["nct_id"] in trials_seen
         previous = as_of
     assert set(reported) == held
     assert sum(1 for p, d in reported.items() if d != weeks[0]) >= 3

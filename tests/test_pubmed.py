@@ -1,8 +1,10 @@
 """kettrack.pubmed: efetch XML -> Article, against real NCBI responses.
 
 Every expected value below was read from the fixture file named in the test
-(tests/fixtures/README.md says where each file came from). The two XML
-documents written inline in this file are hand-made and say so.
+(tests/fixtures/README.md says where each file came from). What is not a real
+response says so where it is used: HAND_MADE_RETRACTED (no real RetractionIn
+record is available), a hand-made MedlineDate spanning two years, a real record
+with its ArticleTitle emptied, and the one-line strings given to clean_text.
 """
 
 from __future__ import annotations
@@ -253,7 +255,8 @@ def test_clean_text(raw: str | None, expected: str):
 
 
 def test_glued_inline_tags_keep_the_spacing_of_the_source():
-    # title_with_html_tags.xml is not shipped; its "the<i>TERT</i>gene" reads as written
+    # as in title_with_html_tags.xml (an unmerged Biopython branch's edit of pubmed4.xml,
+    # not copied here): no space is invented where the source has none
     assert pubmed.clean_text("at the<i>TERT</i>gene") == "at theTERTgene"
 
 

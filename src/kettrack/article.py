@@ -8,7 +8,7 @@ public JSON form (DESIGN.md's keys, plus detail keys) is :meth:`Article.to_json`
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 #: PMIDs from this value up are never issued by NCBI: the offline snapshot gives
@@ -145,9 +145,12 @@ class Article:
         return None
 
     def to_json(self) -> dict[str, Any]:
-        """DESIGN.md's article keys first, then the detail keys."""
-        detail = asdict(self)
-        out: dict[str, Any] = {
+        """DESIGN.md's article keys first, then the detail keys.
+
+        Built by hand rather than with ``dataclasses.asdict``: this runs for every
+        stored record, and asdict's deep copies cost more than parsing does.
+        """
+        return {
             "pmid": self.pmid,
             "doi": self.doi,
             "pmcid": self.pmcid,
@@ -160,15 +163,39 @@ class Article:
             "queries": [],
             "retracted": self.retracted,
             "url": self.url,
+            "abstract_sections": [
+                {"text": s.text, "label": s.label, "category": s.category}
+                for s in self.abstract_sections
+            ],
+            "pii": self.pii,
+            "journal_iso": self.journal_iso,
+            "volume": self.volume,
+            "issue": self.issue,
+            "pages": self.pages,
+            "pub_date": self.pub_date,
+            "entrez_date": self.entrez_date,
+            "languages": list(self.languages),
+            "publication_types": [{"name": p.name, "ui": p.ui} for p in self.publication_types],
+            "mesh": [
+                {"descriptor": m.descriptor, "ui": m.ui, "major": m.major,
+                 "qualifiers": [list(q) for q in m.qualifiers]}
+                for m in self.mesh
+            ],
+            "keywords": list(self.keywords),
+            "other_trial_ids": list(self.other_trial_ids),
+            "corrections": [
+                {"ref_type": c.ref_type, "pmid": c.pmid, "source": c.source}
+                for c in self.corrections
+            ],
+            "citation_status": self.citation_status,
+            "publication_status": self.publication_status,
+            "is_book": self.is_book,
+            "species": self.species,
+            "sample_size": self.sample_size,
+            "abstract": self.abstract,
+            "has_erratum": self.has_erratum,
+            "has_concern": self.has_concern,
         }
-        for key in ("pmid", "doi", "pmcid", "title", "journal", "year", "authors", "design",
-                    "nct_ids"):
-            detail.pop(key)
-        detail["abstract"] = self.abstract
-        detail["has_erratum"] = self.has_erratum
-        detail["has_concern"] = self.has_concern
-        out.update(detail)
-        return out
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Article:

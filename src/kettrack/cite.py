@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import re
 
-from .article import Article
+from .article import Article, is_reserved_pmid
+from .errors import ConfigError
 
 STYLES = ("vancouver", "apa", "ama")
 
@@ -52,8 +53,6 @@ def _retraction_note(article: Article) -> str:
 
 
 def _pubmed_ids(article: Article) -> str:
-    from .article import is_reserved_pmid
-
     parts = []
     if not is_reserved_pmid(article.pmid):
         parts.append(f"PMID: {article.pmid}")
@@ -154,7 +153,5 @@ def cite(article: Article, style: str = "vancouver") -> str:
     """``article`` formatted in ``style`` (one of :data:`STYLES`)."""
     formatter = {"vancouver": vancouver, "apa": apa, "ama": ama}.get(style)
     if formatter is None:
-        from .errors import ConfigError
-
         raise ConfigError(f"--cite {style!r} is not a citation style; one of {', '.join(STYLES)}")
     return formatter(article)

@@ -17,14 +17,15 @@ Retrieval
 Relevance threshold (what "bears on the claim" means)
     A hit must match at least half of the claim's concepts (at least two when
     the claim has two or more), and, when the claim has topic concepts, at
-    least half of those (at least one). A concept matches when any of its
+    least a third of those (at least one). A concept matches when any of its
     terms occurs in the title, abstract, MeSH or keywords. Anything below the
     threshold is not shown; when nothing passes, the answer is an empty list
     and the CLI says so plainly.
 
 Ranking
     Relevance first (the share of the claim's concepts matched, topic concepts
-    counting double), then design strength (:data:`DESIGN_RANK`: meta-analysis,
+    counting double and concepts named in the title, MeSH or keywords half as
+    much again; compared in steps of 0.1), then design strength (:data:`DESIGN_RANK`: meta-analysis,
     systematic review, RCT, other trial, observational, case report,
     preclinical, then narrative review, protocol, other), then recency, then
     BM25. A retracted paper stays in the list, flagged, but after the others
@@ -248,15 +249,24 @@ def is_relevant(matched: Sequence[Concept], concepts: Sequence[Concept]) -> bool
     topics = [c for c in concepts if c.kind == "topic"]
     if topics:
         hit = sum(1 for c in matched if c.kind == "topic")
-        if hit < max(1, math.ceil(len(topics) / 2)):
+        if hit < max(1, math.ceil(len(topics) / 3)):
             return False
     return True
 
 
-def relevance(matched: Sequence[Concept], concepts: Sequence[Concept]) -> float:
-    """Weighted share of the claim's concepts matched (topics count double), 0..1."""
-    total = sum(c.weight for c in concepts)
-    return round(sum(c.weight for c in matched) / total, 3) if total else 0.0
+def relevance(matched: Sequence[Concept], concepts: Sequence[Concept],
+              in_title: Sequence[Concept] = ()) -> float:
+    """Weighted share of the claim's concepts matched, 0..1: topics count double,
+    and a concept the title (or MeSH, keywords) names counts half as much again,
+    since that is what the paper is about rather than what it mentions."""
+    total = 1.5 * sum(c.weight for c in concepts)
+    got = sum(c.weight for c in matched) + 0.5 * sum(c.weight for c in in_title)
+    return round(got / total, 3) if total else 0.0
+
+
+def tier(score: float) -> int:
+    """Relevance in steps of 0.1: within a step, design strength decides the order."""
+    return int(score * 10 + 1e-9)
 
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(\[])")
@@ -385,9 +395,10 @@ def check(library: Library, claim: str, *, limit: int = DEFAULT_LIMIT,
         matched = matched_concepts(f"{title}\n{abstract}\n{mesh}\n{keywords}", concepts)
         if not is_relevant(matched, concepts):
             continue
-        score = relevance(matched, concepts)
-        key = (-score, int(retracted), DESIGN_RANK.get(design, len(DESIGN_RANK)), -(year or 0),
-               -bm25[pmid], pmid)
+        named = matched_concepts(f"{title}\n{mesh}\n{keywords}", matched)
+        score = relevance(matched, concepts, named)
+        key = (-tier(score), int(retracted), DESIGN_RANK.get(design, len(DESIGN_RANK)),
+               -(year or 0), -bm25[pmid], pmid)
         judged.append((key, pmid, score, matched))
     judged.sort(key=lambda j: j[0])
     chosen = judged[:limit]

@@ -18,8 +18,9 @@ from typing import Annotated, Any, NoReturn, TypeVar
 import httpx
 import typer
 
-from . import display
+from . import display, writer_format
 from .config import Settings, env_secrets, redact
+from .ctgov import CtgovClient
 from .errors import BadInput, ConfigError, KettrackError
 from .eutils import EutilsClient
 from .queries import SavedQuery, load_queries, select
@@ -153,10 +154,11 @@ def run(
         fail(ConfigError("--as-of replays the bundled snapshot; use it with --offline"))
     selected = load_selected(settings, names)
     out = display.Output.for_stdout(json_mode=as_json)
-    with open_library(settings) as library, eutils_client(settings, offline, when) as client:
+    with (open_library(settings) as library, eutils_client(settings, offline, when) as client,
+          registry_client(settings, offline, when) as ctgov):
         observer = out.run_observer()
         runner = Runner(library, client, settings, observer=observer, offline=offline,
-                        today=when)
+                        today=when, ctgov=ctgov)
         try:
             report = guarded(lambda: runner.run(selected), settings)
         finally:
@@ -231,18 +233,32 @@ def show(
                                               help="PMID, DOI, PMCID or NCT number.")],
     db: DbOption = None,
     as_json: JsonOption = False,
+    cite: Annotated[str | None, typer.Option(
+        "--cite", metavar="vancouver|apa|ama",
+        help="Print only a formatted citation in this style.", show_default=False)] = None,
 ) -> None:
-    """One record from the library, by PMID, DOI, PMCID or NCT number."""
-    from .lookup import find_article
+    """One record from the library, by PMID, DOI, PMCID or NCT number.
 
+    The full record: authors, journal, dates, design, publication types, MeSH,
+    the abstract with its section labels, registered trials, corrections and
+    retractions, the saved queries that found it and its history. A DOI may be
+    written doi:10..., https://doi.org/10... or in any case; an NCT number shows
+    the trial's registry record when the library has one, then the
+    publications that name it. An unknown or malformed ID exits 2.
+    """
     settings = make_settings(db)
     with open_library(settings) as library:
-        pmid = guarded(lambda: find_article(library, identifier), settings)
-        data = library.article_json(pmid)
+        if cite is not None:
+            show_citation(library, identifier, cite, settings, as_json)
+            return
+        if show_trial(library, identifier, settings, as_json):  # registry record (issue 5)
+            return
+        data = show_record(library, identifier, settings)
     if as_json:
         emit_json(data)
     else:
-        display.Output.for_stdout().article(data or {})
+        out = display.Output.for_stdout()
+        writer_format.print_record(data, out.stream, rich=out.rich)
 
 
 # digest
@@ -333,6 +349,221 @@ def _write_atomically(path: Path, text: str) -> None:
     except OSError as exc:
         partial.unlink(missing_ok=True)
         raise Failure(f"--output {path}: cannot write ({exc.strerror or exc})") from None
+
+
+# registered trials (ClinicalTrials.gov)
+def registry_client(settings: Settings, offline: bool, as_of: date | None) -> CtgovClient:
+    """The ClinicalTrials.gov client for ``run`` (the bundled snapshot with --offline)."""
+    from .ctgov import make_client
+
+    return guarded(lambda: make_client(settings, offline=offline, as_of=as_of), settings)
+
+
+def show_trial(library: Library, identifier: str, settings: Settings, as_json: bool) -> bool:
+    """``show NCT…``: print the trial and return True when the library holds it."""
+    from . import registry, trial_format
+    from .lookup import parse_identifier
+
+    ident = guarded(lambda: parse_identifier(identifier), settings)
+    data = registry.trial_json(library, ident.value) if ident.kind == "nct" else None
+    if data is None:
+        return False
+    if as_json:
+        emit_json(data)
+    else:
+        out = display.Output.for_stdout()
+        trial_format.print_trial(data, out.stream, rich=out.rich)
+    return True
+
+
+# writers' tools: search, check, show (record and --cite), export
+DesignOption = Annotated[
+    list[str] | None,
+    typer.Option("--design", metavar="DESIGN", show_default=False,
+                 help="Only this study design (rct, trial, protocol, meta-analysis, "
+                      "systematic-review, review, observational, case-report, preclinical, "
+                      "other); repeatable."),
+]
+SinceOption = Annotated[
+    str | None,
+    typer.Option("--since", metavar="DATE", show_default=False,
+                 help="Only articles that entered PubMed on or after DATE (YYYY, YYYY-MM or "
+                      "YYYY-MM-DD; the publication year where PubMed gives no date)."),
+]
+QueryNameOption = Annotated[
+    str | None,
+    typer.Option("--query", metavar="NAME", show_default=False,
+                 help="Only articles found by this saved query."),
+]
+
+
+def writer_filters(library: Library, settings: Settings, design: list[str] | None,
+                   since: str | None, query: str | None) -> Any:
+    """The --design/--since/--query slice, checked against the library."""
+    from .search import Filters, parse_since
+
+    when = guarded(lambda: parse_since(since), settings)
+    return guarded(lambda: Filters(tuple(design or ()), when, query).validate(library), settings)
+
+
+def show_record(library: Library, identifier: str, settings: Settings) -> dict[str, Any]:
+    """``show``'s article record, or the publications that name an NCT number."""
+    from .lookup import record_for
+
+    return guarded(lambda: record_for(library, identifier), settings)
+
+
+def show_citation(library: Library, identifier: str, style: str, settings: Settings,
+                  as_json: bool) -> None:
+    """``show ID --cite STYLE``: the citation(s) alone."""
+    from .cite import STYLES, cite
+
+    if style not in STYLES:
+        fail(ConfigError(f"--cite {style!r} is not a citation style; one of {', '.join(STYLES)}"))
+    data = show_record(library, identifier, settings)
+    records = data.get("publications") or [data]
+    pmids = [r["pmid"] for r in records]
+    citations = []
+    for pmid in pmids:
+        article = library.article(pmid)
+        if article is not None:
+            citations.append({"pmid": pmid, "style": style, "citation": cite(article, style)})
+    if as_json:
+        emit_json(citations if "publications" in data else citations[0])
+        return
+    for c in citations:
+        writer_format.print_citation(c["citation"], sys.stdout)
+
+
+@app.command()
+def search(
+    text: Annotated[str, typer.Argument(metavar="TEXT", help="Words to look for.")],
+    limit: Annotated[int, typer.Option("--limit", min=1, max=10000,
+                                       help="At most this many hits.")] = 20,
+    raw: Annotated[bool, typer.Option(
+        "--raw", help="TEXT is an SQLite FTS5 expression (AND, OR, NOT, NEAR, \"phrases\", "
+                      "prefix*, title:word); a bad one exits 2.")] = False,
+    design: DesignOption = None,
+    since: SinceOption = None,
+    query: QueryNameOption = None,
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """Full-text search of the library: title, abstract, MeSH and keywords, best match first.
+
+    Ranked by BM25 (a word in the title or the indexing counts for more than one in
+    the abstract), with the matching passage highlighted. Whatever you type is
+    searched as words: quotes make a phrase, and punctuation, AND/OR/NOT and
+    brackets are never syntax, unless --raw.
+    """
+    from .search import search as run_search
+    from .search import search_results
+
+    settings = make_settings(db)
+    with open_library(settings) as library:
+        filters = writer_filters(library, settings, design, since, query)
+        hits = guarded(lambda: run_search(library, text, filters=filters, limit=limit, raw=raw),
+                       settings)
+        results = search_results(library, hits)
+    if as_json:
+        emit_json(results)
+        return
+    out = display.Output.for_stdout()
+    writer_format.print_search(results, text, out.stream, rich=out.rich)
+
+
+@app.command()
+def check(
+    claim: Annotated[str, typer.Argument(metavar="CLAIM", help="The claim, in plain words.")],
+    limit: Annotated[int, typer.Option("--limit", min=1, max=200,
+                                       help="At most this many studies.")] = 10,
+    online: Annotated[bool, typer.Option(
+        "--online", help="First search PubMed for the claim's key terms and store the hits "
+                         "(recorded as the query check:<hash>).")] = False,
+    offline: Annotated[bool, typer.Option(
+        "--offline", help="With --online: search the bundled snapshot, not NCBI.")] = False,
+    design: DesignOption = None,
+    since: SinceOption = None,
+    query: QueryNameOption = None,
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """The evidence in the library on a claim: most relevant, then strongest design first.
+
+    The claim is read with the field's vocabulary (alcoholism = alcohol use
+    disorder = AUD; relapse = abstinence = heavy drinking days; Spravato =
+    esketamine ...). A study counts as relevant when it matches at least half of
+    the claim's concepts and at least a third of its specific ones (not just
+    "ketamine", "alcohol" and "reduces"). Each is shown with its design, human or animal,
+    sample size, year, journal, the sentences that bear on the claim, flags
+    (retracted, erratum, expression of concern, animal only, n < 30, protocol
+    without results) and a citation. When nothing is relevant it says so (exit 0;
+    --json prints []).
+    """
+    from .claims import check as run_check
+    from .claims import online_query
+
+    settings = make_settings(db)
+    if offline and not online:
+        fail(ConfigError("--offline goes with --online (it searches the bundled snapshot)"))
+    with open_library(settings) as library:
+        filters = writer_filters(library, settings, design, since, query)
+        if online:
+            saved = online_query(claim)
+            if saved is not None:
+                check_online(library, settings, saved, offline)
+        result = guarded(lambda: run_check(library, claim, limit=limit, filters=filters),
+                         settings)
+    if as_json:
+        emit_json(result.to_json())
+        return
+    out = display.Output.for_stdout()
+    writer_format.print_check(result, out.stream, rich=out.rich)
+
+
+def check_online(library: Library, settings: Settings, saved: SavedQuery, offline: bool) -> None:
+    """Run ``check --online``'s PubMed search into the library through the normal pipeline."""
+    from .run import Runner
+
+    with eutils_client(settings, offline, None) as client:
+        runner = Runner(library, client, settings, offline=offline)
+        report = guarded(lambda: runner.run([saved]), settings)
+    if sys.stderr.isatty() or not offline:
+        typer.echo(f"PubMed: {report.queries[0].count if report.queries else 0} hits for "
+                   f"{saved.name}, {report.new_total} new to the library", err=True)
+
+
+@app.command()
+def export(
+    fmt: Annotated[str, typer.Option("--format", "-f", metavar="ris|bibtex|csv|json|atom",
+                                     help="Output format.")],
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", metavar="FILE", show_default=False,
+        help="Write to FILE (whole or not at all) instead of stdout.")] = None,
+    query: QueryNameOption = None,
+    since: SinceOption = None,
+    design: DesignOption = None,
+    limit: Annotated[int | None, typer.Option(
+        "--limit", min=1, show_default=False,
+        help="At most this many articles [default: all; atom: the newest 100].")] = None,
+    db: DbOption = None,
+) -> None:
+    """The library, or a slice of it, for reference managers, spreadsheets and feed readers.
+
+    ris (Zotero, EndNote, Mendeley), bibtex, csv (one row per article), json
+    (DESIGN.md's article keys) or atom (a feed of the newest articles, for a
+    feed reader subscribed to a file a cron job refreshes with -o).
+    """
+    from . import export as exports
+
+    settings = make_settings(db)
+    with open_library(settings) as library:
+        filters = writer_filters(library, settings, design, since, query)
+        text = guarded(lambda: exports.export(library, fmt, filters, limit), settings)
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        guarded(lambda: exports.write_atomic(output, text), settings)
 
 
 def main() -> None:  # pragma: no cover - console entry for `python -m kettrack`

@@ -83,10 +83,11 @@ class CorrectionsReport:
                 "skipped": self.skipped}
 
 
-def library_pmids(library: Library) -> list[str]:
-    """Every PMID the library holds that NCBI knows (reserved snapshot PMIDs left out)."""
+def library_pmids(library: Library, *, include_reserved: bool = False) -> list[str]:
+    """Every PMID the library holds that NCBI knows (reserved snapshot PMIDs left
+    out, unless ``include_reserved``: the offline stand-in serves them)."""
     return [str(r[0]) for r in library.db.execute("SELECT pmid FROM articles ORDER BY pmid")
-            if not is_reserved_pmid(r[0])]
+            if include_reserved or not is_reserved_pmid(r[0])]
 
 
 def has_terms(translation: str) -> bool:
@@ -142,14 +143,16 @@ def unflagged(library: Library, flag: str, pmids: set[str]) -> set[str]:
 
 
 def check_library(library: Library, client: EutilsClient, run_id: int, fetch: Fetch, *,
-                  batch_size: int = 500) -> CorrectionsReport:
+                  batch_size: int = 500, include_reserved: bool = False) -> CorrectionsReport:
     """Find the library's newly retracted / corrected records and re-fetch them.
 
     ``fetch`` is the run's reconciled efetch (``Runner._fetch_reconciled``);
     each re-fetched batch is stored in one transaction by ``store_batch``.
+    ``include_reserved`` is for offline runs, whose stand-in serves the
+    snapshot's reserved PMIDs.
     """
     report = CorrectionsReport()
-    pmids = library_pmids(library)
+    pmids = library_pmids(library, include_reserved=include_reserved)
     report.checked = len(pmids)
     found = search_flagged(client, pmids, report) if pmids else {k: set() for k in KINDS}
     report.found = {kind: sorted(ids) for kind, ids in found.items() if ids}
@@ -157,7 +160,8 @@ def check_library(library: Library, client: EutilsClient, run_id: int, fetch: Fe
     for kind, ids in found.items():
         stale |= unflagged(library, KINDS[kind][0], ids)
     for flag, ids in notice_targets(library).items():
-        stale |= {p for p in unflagged(library, flag, ids) if not is_reserved_pmid(p)}
+        stale |= {p for p in unflagged(library, flag, ids)
+                  if include_reserved or not is_reserved_pmid(p)}
     report.refetched = sorted(stale, key=int)
     for start in range(0, len(report.refetched), batch_size):
         batch = report.refetched[start:start + batch_size]

@@ -353,11 +353,29 @@ def _trial_items(library: Library, ncts: Sequence[str],
     for i in range(0, len(ncts), _CHUNK):
         chunk = list(ncts[i:i + _CHUNK])
         marks = ",".join("?" * len(chunk))
+        names = _trial_query_names(library, chunk)
         for row in library.db.execute(
                 f"SELECT {', '.join(columns)} FROM trials WHERE nct_id IN ({marks})", chunk):
             record = dict(zip(columns, row, strict=True))
+            record["queries"] = names.get(str(record["nct_id"]), [])
             items.append(DigestItem("trial", str(record["nct_id"]), section, trial_item(record)))
     return items
+
+
+def _trial_query_names(library: Library, ncts: Sequence[str]) -> dict[str, list[str]]:
+    """NCT number -> the saved queries that found it (when the source records that)."""
+    found = library.db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
+                               "name = 'trial_memberships'").fetchone()
+    out: dict[str, list[str]] = {}
+    if not found:
+        return out
+    marks = ",".join("?" * len(ncts))
+    for nct, name in library.db.execute(
+            "SELECT DISTINCT m.nct_id, q.name FROM trial_memberships m JOIN query_versions q "
+            f"ON q.id = m.query_version_id WHERE m.nct_id IN ({marks}) ORDER BY q.name",
+            list(ncts)):
+        out.setdefault(str(nct), []).append(name)
+    return out
 
 
 def _json_list(value: Any) -> list[Any]:
@@ -389,6 +407,7 @@ def trial_item(record: dict[str, Any]) -> dict[str, Any]:
         "completion_date": record.get("completion_date"),
         "has_results": bool(has_results) if has_results is not None else None,
         "url": trial_url(nct),
+        "queries": list(record.get("queries") or []),
         "badge": BADGES["registered-trial"],
         "design": "registered-trial",
         "retracted": False,

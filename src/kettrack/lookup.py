@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from .article import normalise_doi
 from .errors import BadIdentifier, NotInLibrary
@@ -69,3 +71,63 @@ def find_article(library: Library, text: str) -> str:
 def _show(text: str) -> str:
     clean = "".join(c if c.isprintable() else "?" for c in text)
     return repr(clean[:60] + ("..." if len(clean) > 60 else ""))
+
+
+# -- the full record, for ``show`` ---------------------------------------------
+
+
+def linked_publications(library: Library, nct_id: str) -> list[str]:
+    """PMIDs of the library's publications that name the registered trial ``nct_id``,
+    oldest first (protocol, then results, then follow-ups, as a rule)."""
+    return [str(r[0]) for r in library.db.execute(
+        "SELECT a.pmid FROM article_trial_ids t JOIN articles a ON a.pmid = t.pmid "
+        "WHERE t.trial_id = ? ORDER BY coalesce(a.entrez_date, printf('%04d', a.year)), a.pmid",
+        (nct_id,))]
+
+
+def article_record(library: Library, pmid: str) -> dict[str, Any]:
+    """Everything the library knows about one article, for ``show``.
+
+    DESIGN.md's article keys (:meth:`Library.article_json`), then: ``flags``,
+    when the library first saw it and last updated it, and ``events`` (its
+    history: retractions, errata, design or status changes, revisions), oldest
+    first.
+    """
+    from .claims import flags
+
+    data = library.article_json(pmid)
+    article = library.article(pmid)
+    if data is None or article is None:
+        raise NotInLibrary(f"PMID {pmid} is not in the library")
+    row = library.db.execute(
+        "SELECT first_seen_at, updated_at, fetched_at FROM articles WHERE pmid = ?", (pmid,)
+    ).fetchone()
+    data["first_seen_at"], data["updated_at"], data["fetched_at"] = row
+    data["flags"] = flags(library, article)
+    data["events"] = [
+        {"kind": kind, "detail": json.loads(detail or "{}"), "at": at, "run_id": run_id}
+        for kind, detail, at, run_id in library.db.execute(
+            "SELECT kind, detail, created_at, run_id FROM events WHERE pmid = ? ORDER BY id",
+            (pmid,))
+    ]
+    return data
+
+
+def record_for(library: Library, text: str) -> dict[str, Any]:
+    """What ``show`` prints for ``text``: an article record, or for an NCT number
+    ``{"nct_id", "publications": [article record...]}``.
+
+    A registered trial's own registry record is shown before this by the
+    registry feature (``kettrack.registry``); this is the part made of
+    publications, and what ``show NCT...`` answers when the library has no
+    registry record of the trial.
+    """
+    ident = parse_identifier(text)
+    if ident.kind == "nct":
+        pmids = linked_publications(library, ident.value)
+        if not pmids:
+            raise NotInLibrary(f"NCT {ident.value}: no publication in the library names "
+                               "this trial")
+        return {"nct_id": ident.value,
+                "publications": [article_record(library, p) for p in pmids]}
+    return article_record(library, find_article(library, text))

@@ -523,7 +523,7 @@ def clean_text(value: Any) -> str:
     """
     if value is None:
         return ""
-    text = str(value)
+    text = value if isinstance(value, str) else str(value)
     if "<" in text:
         if "math" in text:
             text = _MATH_PADDING.sub("", _MATH.sub(_math_text, text))

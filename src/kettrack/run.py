@@ -13,6 +13,9 @@ The order of work, and why:
    still missing are left for the next run, not marked.
    Each batch is stored in one transaction, with the memberships of the queries
    that found its records.
+   Then the whole library is checked for retractions, errata and expressions
+   of concern in a bounded number of requests, and what changed is re-fetched
+   (:func:`kettrack.corrections.check_library`).
 3. Each query's step (memberships for hits already held, its summary) is one
    transaction.
 4. Saved registry queries (``source = "clinicaltrials"``) run through the
@@ -34,6 +37,7 @@ from typing import Any, Protocol
 from . import design, pubmed, registry
 from .article import Article
 from .config import Settings
+from .corrections import check_library
 from .ctgov import CtgovClient
 from .eutils import EutilsClient, SearchOutcome
 from .queries import SavedQuery
@@ -98,6 +102,9 @@ class RunReport:
     #: registered trials new to the library / revised at the registry (not in new_total)
     new_trials: int = 0
     updated_trials: int = 0
+    #: the corrections check (epost + esearch per 9,999 PMIDs, efetch of what changed)
+    corrections_requests: int = 0
+    corrections: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -114,6 +121,8 @@ class RunReport:
             "missing": self.missing,
             "deleted": self.deleted,
             "events": self.events,
+            "corrections_requests": self.corrections_requests,
+            "corrections": self.corrections,
         }
 
 
@@ -218,6 +227,16 @@ class Runner:
             missing.extend(p for p in batch if p not in returned)
             self.observer.fetched(len(batch))
 
+        # retractions, errata, expressions of concern: the whole library, every run
+        sent = self.client.http.log.sent
+        fixes = check_library(lib, self.client, run_id, self._fetch_reconciled,
+                              batch_size=self.settings.batch_size,
+                              include_reserved=self.offline)
+        corrections_requests = self.client.http.log.sent - sent
+        updated.update(p for p in fixes.updated if p not in new)
+        deleted.extend(fixes.deleted)
+        events += fixes.event_total
+
         reports: list[QueryReport] = []
         for query, qv_id, is_new_version, outcome in searched:
             q_new = sum(1 for p in outcome.ids if p in new)
@@ -251,6 +270,7 @@ class Runner:
             updated_total=len(updated), requests=self._requests(),
             fetched=len(to_fetch), refetched=len(refetch), missing=missing, deleted=deleted,
             events=events, new_trials=len(new_trials), updated_trials=len(updated_trials),
+            corrections_requests=corrections_requests, corrections=fixes.to_json(),
         )
 
     def _fetch_reconciled(self, batch: list[str]

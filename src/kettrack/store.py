@@ -417,6 +417,6 @@ def _row(article: Article, raw: bytes | None, digest: str, now: str) -> dict[str
         "keywords_text": "; ".join(article.keywords),
         "data": json.dumps(article.to_json(), ensure_ascii=False),
         "record_hash": digest,
-        "raw_xml": zlib.compress(raw, 6) if raw else None,
+        "raw_xml": zlib.compress(raw, 1) if raw else None,  # speed over the last few %
         "fetched_at": now,
     }

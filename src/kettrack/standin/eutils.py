@@ -51,8 +51,10 @@ APPROXIMATIONS: tuple[str, ...] = (
     "A missing db means pubmed, as on NCBI.",
     "efetch serves retmode=xml only (rettype empty or 'xml'); MEDLINE text and abstracts "
     "answer an <ERROR>.",
-    "sort is ignored: results are always PubMed's 'most recent' order (Entrez date, "
-    "then PMID, newest first).",
+    "sort, field, idtype and retmode=json are ignored: esearch always answers XML in "
+    "PubMed's 'most recent' order (Entrez date, then PMID, newest first).",
+    "efetch from the history server returns the whole stored set (up to the 9,999 "
+    "ceiling) when retmax is not given.",
     "retstart+retmax beyond 9,999 is cut silently at 9,999; retstart of 9,999 or more "
     "is an <ERROR> (NCBI's message since 2023).",
     "#N history references are evaluated left to right with AND/OR/NOT like PubMed; "

@@ -1,0 +1,73 @@
+"""The Article model: its JSON form, identifiers and flags."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from kettrack import pubmed
+from kettrack.article import (
+    AbstractSection,
+    Article,
+    Correction,
+    MeshHeading,
+    PublicationType,
+    is_reserved_pmid,
+    normalise_doi,
+)
+
+from .conftest import fixture_bytes
+
+
+def full_article() -> Article:
+    return Article(
+        pmid="29768149", title="T", abstract_sections=[AbstractSection("x", "METHODS", "METHODS")],
+        doi="10.1/x", pmcid="PMC1", pii="S1", authors=["Grabski M"], journal="J",
+        journal_iso="J", volume="1", issue="2", pages="3-4", pub_date="2022 Spring", year=2022,
+        entrez_date="2022-01-11", languages=["eng"],
+        publication_types=[PublicationType("Randomized Controlled Trial", "D016449")],
+        mesh=[MeshHeading("Ketamine", "D007649", True, [("therapeutic use", True)])],
+        keywords=["ketamine"], nct_ids=["NCT02649231"], other_trial_ids=["ISRCTN1"],
+        corrections=[Correction("ErratumIn", "2", "J 2022")], citation_status="MEDLINE",
+        publication_status="ppublish", is_book=False, design="rct", species="human",
+        sample_size=96,
+    )
+
+
+def test_json_covers_every_field_and_round_trips() -> None:
+    article = full_article()
+    data = article.to_json()
+    assert {f.name for f in dataclasses.fields(Article)} <= set(data)
+    assert list(data)[:12] == ["pmid", "doi", "pmcid", "title", "journal", "year", "authors",
+                               "design", "nct_ids", "queries", "retracted", "url"]
+    assert Article.from_json(data) == article
+
+
+def test_real_record_round_trips_through_json() -> None:
+    for item in pubmed.parse_efetch(fixture_bytes("pubmed-29768149.xml")):
+        assert isinstance(item, Article)
+        assert Article.from_json(item.to_json()) == item
+
+
+def test_reserved_pmids_never_link_to_pubmed() -> None:
+    assert is_reserved_pmid("9900000001") and not is_reserved_pmid("29768149")
+    assert not is_reserved_pmid(None) and not is_reserved_pmid("abc")
+    assert Article(pmid="9900000001", doi="10.1/x").url == "https://doi.org/10.1/x"
+    assert Article(pmid="9900000001").url is None
+    assert Article(pmid="29768149").url == "https://pubmed.ncbi.nlm.nih.gov/29768149/"
+
+
+def test_doi_normalisation() -> None:
+    for form in ("10.1176/APPI.AJP.2021.21030277", "doi:10.1176/appi.ajp.2021.21030277",
+                 "https://doi.org/10.1176/appi.ajp.2021.21030277",
+                 "http://dx.doi.org/10.1176/appi.ajp.2021.21030277"):
+        assert normalise_doi(form) == "10.1176/appi.ajp.2021.21030277"
+    assert normalise_doi("") is None and normalise_doi(None) is None
+
+
+def test_flags() -> None:
+    article = full_article()
+    assert article.has_erratum and not article.retracted and not article.has_concern
+    article.corrections.append(Correction("RetractionIn", "3"))
+    assert article.retracted
+    assert Article(pmid="1", publication_types=[PublicationType("Retracted Publication")]).retracted
+    assert article.abstract == "METHODS: x"
