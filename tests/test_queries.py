@@ -26,6 +26,11 @@ def test_shipped_queries_load_and_are_described() -> None:
     assert names == sorted(names)
     for q in queries:
         assert q.description, q.name
+        if q.source == "clinicaltrials":  # registry terms: kettrack.ctgov's clause syntax
+            from kettrack.ctgov import parse_registry_term
+
+            parse_registry_term(q.term)
+            continue
         assert q.source == "pubmed"
         lint_term(q.term)
         assert "\n" not in q.term  # whitespace folded

@@ -11,8 +11,10 @@ How a claim is read
     generic; everything else is a *topic* concept.
 
 Retrieval
-    One FTS5 query ORs every concept's terms; BM25 orders the candidates and
-    the best :data:`CANDIDATES` are read.
+    FTS5 queries over the claim's topic concepts (see
+    :func:`retrieval_expressions`): first records naming all of them, then, if
+    that finds fewer than asked for, records naming any; BM25 orders each, and
+    the best :data:`CANDIDATES` of each are judged.
 
 Relevance threshold (what "bears on the claim" means)
     A hit must match at least half of the claim's concepts (at least two when
@@ -53,8 +55,8 @@ from .queries import SavedQuery
 from .search import Filters, fts_hits, fts_phrase, words_of
 from .store import Library
 
-#: how many BM25 candidates are read and judged against the threshold
-CANDIDATES = 300
+#: how many BM25 candidates (at least; three times --limit) are judged per retrieval query
+CANDIDATES = 60
 DEFAULT_LIMIT = 10
 #: smaller than this many participants is flagged
 SMALL_SAMPLE = 30
@@ -114,6 +116,7 @@ def _norm(text: str) -> list[str]:
     return [w.lower() for w in words_of(text)]
 
 
+@lru_cache(maxsize=65536)
 def stem(word: str) -> str:
     """A light suffix-stripper, used alike on claims and abstracts to decide
     whether a concept occurs (FTS5's porter stemmer decides retrieval)."""
@@ -225,18 +228,39 @@ class _Text:
         self.stems = set(stems)
         self.stemmed = " " + " ".join(stems) + " "
 
-    def has(self, term: Term) -> bool:
-        if term.prefix:
-            return f" {' '.join(term.words)}" in self.raw
-        if len(term.words) == 1:
-            return stem(term.words[0]) in self.stems
-        return f" {' '.join(stem(w) for w in term.words)} " in self.stemmed
+
+@lru_cache(maxsize=4096)
+def _term_key(term: Term) -> tuple[str, str]:
+    """How :class:`_Text` looks a term up: a stem, a prefix, or a stemmed phrase."""
+    if term.prefix:
+        return "prefix", f" {' '.join(term.words)}"
+    if len(term.words) == 1:
+        return "word", stem(term.words[0])
+    return "phrase", f" {' '.join(stem(w) for w in term.words)} "
+
+
+class Matcher:
+    """Decides which of a claim's concepts occur in a text (keys worked out once)."""
+
+    def __init__(self, concepts: Sequence[Concept]) -> None:
+        self.concepts = list(concepts)
+        self.keys = [[_term_key(t) for t in c.terms] for c in self.concepts]
+
+    def __call__(self, text: str) -> list[Concept]:
+        words = _Text(text)
+        found = []
+        for concept, keys in zip(self.concepts, self.keys, strict=True):
+            for kind, key in keys:
+                if key in (words.stems if kind == "word" else
+                           words.raw if kind == "prefix" else words.stemmed):
+                    found.append(concept)
+                    break
+        return found
 
 
 def matched_concepts(text: str, concepts: Sequence[Concept]) -> list[Concept]:
     """The concepts that occur in ``text``."""
-    words = _Text(text)
-    return [c for c in concepts if any(words.has(t) for t in c.terms)]
+    return Matcher(concepts)(text)
 
 
 def is_relevant(matched: Sequence[Concept], concepts: Sequence[Concept]) -> bool:
@@ -277,6 +301,7 @@ def best_sentences(article: Article, concepts: Sequence[Concept], n: int = 2) ->
 
     Sentences in RESULTS and CONCLUSIONS sections win ties: they say what was found.
     """
+    match = Matcher(concepts)
     scored: list[tuple[float, int, str]] = []
     index = 0
     for section in article.abstract_sections:
@@ -286,7 +311,7 @@ def best_sentences(article: Article, concepts: Sequence[Concept], n: int = 2) ->
             sentence = sentence.strip()
             if not sentence:
                 continue
-            found = matched_concepts(sentence, concepts)
+            found = match(sentence)
             score = sum(c.weight for c in found) + (0.5 if finding and found else 0.0)
             if score > 0:
                 scored.append((score, index, sentence))
@@ -332,6 +357,22 @@ def _has_results(library: Library, article: Article) -> bool:
 
 
 # -- answering ---------------------------------------------------------------
+
+
+def retrieval_expressions(concepts: Sequence[Concept]) -> list[str]:
+    """The FTS5 queries that fetch candidates, tried in turn until enough are found.
+
+    Only topic concepts retrieve when the claim has any: the threshold needs a
+    topic match anyway, and the background groups ("ketamine", "alcohol") match
+    nearly the whole library, which would make BM25 score every record. First
+    every topic concept (AND of their OR-groups), then any of them (OR).
+    """
+    topics = [c for c in concepts if c.kind == "topic"]
+    chosen = topics or list(concepts)
+    expressions = [" OR ".join(c.fts() for c in chosen)]
+    if len(chosen) > 1:
+        expressions.insert(0, " AND ".join(c.fts() for c in chosen))
+    return expressions
 
 
 @dataclass
@@ -380,22 +421,28 @@ def check(library: Library, claim: str, *, limit: int = DEFAULT_LIMIT,
     result = CheckResult(claim, concepts, [])
     if not concepts:
         return result
-    expression = " OR ".join(c.fts() for c in concepts)
-    hits = fts_hits(library, expression, filters=filters, limit=CANDIDATES, snippet_tokens=1)
-    result.candidates = len(hits)
-    if not hits:
+    bm25: dict[str, float] = {}
+    for expression in retrieval_expressions(concepts):
+        for hit in fts_hits(library, expression, filters=filters,
+                            limit=max(CANDIDATES, 3 * limit),
+                            snippet_tokens=1):
+            bm25.setdefault(hit.pmid, hit.score)
+        if len(bm25) >= limit:
+            break
+    result.candidates = len(bm25)
+    if not bm25:
         return result
-    bm25 = {h.pmid: h.score for h in hits}
-    marks = ", ".join("?" * len(hits))
+    marks = ", ".join("?" * len(bm25))
     rows = library.db.execute(
         f"SELECT pmid, title, abstract, mesh_text, keywords_text, design, year, retracted "
         f"FROM articles WHERE pmid IN ({marks})", list(bm25)).fetchall()
     judged = []
+    match = Matcher(concepts)
     for pmid, title, abstract, mesh, keywords, design, year, retracted in rows:
-        matched = matched_concepts(f"{title}\n{abstract}\n{mesh}\n{keywords}", concepts)
+        matched = match(f"{title}\n{abstract}\n{mesh}\n{keywords}")
         if not is_relevant(matched, concepts):
             continue
-        named = matched_concepts(f"{title}\n{mesh}\n{keywords}", matched)
+        named = [c for c in match(f"{title}\n{mesh}\n{keywords}") if c in matched]
         score = relevance(matched, concepts, named)
         key = (-tier(score), int(retracted), DESIGN_RANK.get(design, len(DESIGN_RANK)),
                -(year or 0), -bm25[pmid], pmid)

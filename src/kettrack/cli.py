@@ -31,6 +31,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help texts show "[env: ...]" literally
 )
 queries_app = typer.Typer(help="The saved queries.", no_args_is_help=True)
 app.add_typer(queries_app, name="queries")
@@ -115,9 +116,14 @@ def open_library(settings: Settings) -> Iterator[Library]:
         library.close()
 
 
+OFFLINE_RATE = 1e6  # the in-process stand-in needs no spacing between requests
+
+
 def eutils_client(settings: Settings, offline: bool, as_of: date | None) -> EutilsClient:
-    transport = guarded(lambda: offline_transport(as_of), settings) if offline else None
-    return EutilsClient(settings, transport=transport)
+    if not offline:
+        return EutilsClient(settings)
+    transport = guarded(lambda: offline_transport(as_of), settings)
+    return EutilsClient(settings.with_(rate_limit=OFFLINE_RATE), transport=transport)
 
 
 def load_selected(settings: Settings, names: list[str] | None) -> list[SavedQuery]:
@@ -131,7 +137,7 @@ def emit_json(data: Any) -> None:
 @app.command()
 def run(
     names: Annotated[list[str] | None, typer.Argument(
-        metavar="[NAME]...", help="Saved queries to run (default: all).", show_default=False)] = None,
+        metavar="NAME", help="Saved queries to run (default: all).", show_default=False)] = None,
     offline: OfflineOption = False,
     as_of: AsOfOption = None,
     as_json: JsonOption = False,
@@ -196,7 +202,7 @@ def queries_list(queries: QueriesOption = None, as_json: JsonOption = False) -> 
 @queries_app.command("check")
 def queries_check(
     names: Annotated[list[str] | None, typer.Argument(
-        metavar="[NAME]...", help="Queries to check (default: all).", show_default=False)] = None,
+        metavar="NAME", help="Queries to check (default: all).", show_default=False)] = None,
     offline: OfflineOption = False,
     as_of: AsOfOption = None,
     queries: QueriesOption = None,
@@ -270,7 +276,7 @@ def digest(
              "everything first seen on or after DATE.")] = "last",
     fmt: Annotated[str | None, typer.Option(
         "--format", metavar="rich|text|markdown|html|json",
-        help="Output format [default: rich on a terminal, text otherwise].",
+        help="Output format (default: rich on a terminal, text otherwise).",
         show_default=False)] = None,
     output: Annotated[Path | None, typer.Option(
         "--output", "-o", metavar="FILE", help="Write the digest to FILE instead of stdout.",
@@ -278,7 +284,7 @@ def digest(
     email: Annotated[list[str] | None, typer.Option(
         "--email", metavar="ADDR",
         help="Mail the digest (text + HTML) to ADDR; repeatable. Needs KETTRACK_SMTP_URL and "
-             "KETTRACK_MAIL_FROM. Nothing goes to stdout unless --output is given.",
+             "KETTRACK_MAIL_FROM. Nothing is printed; --output FILE also keeps a copy.",
         show_default=False)] = None,
     peek: Annotated[bool, typer.Option(
         "--peek", help="Show the digest without marking its items as reported.")] = False,

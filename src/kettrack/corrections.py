@@ -92,7 +92,7 @@ def library_pmids(library: Library, *, include_reserved: bool = False) -> list[s
 
 def has_terms(translation: str) -> bool:
     """NCBI kept something of the search beyond the ``#N`` history reference."""
-    return bool(re.search(r"[A-Za-z]", re.sub(r"#\d+", "", translation)))
+    return bool(re.search(r"[A-Za-z]", re.sub(r"#\d+|\b(?:AND|OR|NOT)\b", "", translation)))
 
 
 def search_flagged(client: EutilsClient, pmids: Sequence[str],

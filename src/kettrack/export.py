@@ -303,7 +303,7 @@ def to_atom(items: Sequence[Item], *, title: str = "kettrack: ketamine for alcoh
     sub(feed, "updated", max(stamps) if stamps else _atom_time(datetime.now(UTC).isoformat()))
     author = sub(feed, "author")
     sub(author, "name", "kettrack")
-    sub(feed, "generator", "kettrack", uri="https://pubmed.ncbi.nlm.nih.gov/")
+    sub(feed, "generator", "kettrack")
     for item, stamp in zip(items, stamps, strict=True):
         a = item.article
         entry = sub(feed, "entry")

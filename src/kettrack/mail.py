@@ -56,9 +56,10 @@ def parse_smtp_url(url: str | None) -> SmtpTarget:
     whose message shows the URL with its password masked."""
     if not url:
         raise ConfigError("--email needs KETTRACK_SMTP_URL (smtp://[user[:password]@]host[:port])")
-    shown = redact(url)
+    parts = urlsplit(url)
+    password = parts.password
+    shown = redact(url, [password, unquote(password)] if password else [])
     try:
-        parts = urlsplit(url)
         port = parts.port
     except ValueError:
         raise ConfigError(f"KETTRACK_SMTP_URL={shown!r}: bad port") from None

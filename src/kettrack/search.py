@@ -153,12 +153,14 @@ def fts_hits(library: Library, expression: str, *, filters: Filters | None = Non
     """
     where, args = (filters or Filters()).sql("a")
     weights = ", ".join(str(w) for w in BM25_WEIGHTS)
+    # ORDER BY the table's own rank column (weights given by "rank MATCH") lets
+    # FTS5 hand rows over already sorted, so snippet() runs only for the rows
+    # returned, not for every match as it would under SQLite's sorter.
     sql = (
-        f"SELECT a.pmid, bm25({FTS_TABLE}, {weights}) AS rank, "
-        f"snippet({FTS_TABLE}, -1, ?, ?, '…', ?), a.year "
-        f"FROM {FTS_TABLE} JOIN articles a ON a.rowid = {FTS_TABLE}.rowid "
-        f"WHERE {FTS_TABLE} MATCH ?{where} "
-        "ORDER BY rank, a.year DESC, a.pmid"
+        f"SELECT a.pmid, f.rank, snippet({FTS_TABLE}, -1, ?, ?, '…', ?), a.year "
+        f"FROM {FTS_TABLE} f JOIN articles a ON a.rowid = f.rowid "
+        f"WHERE {FTS_TABLE} MATCH ? AND f.rank MATCH 'bm25({weights})'{where} "
+        "ORDER BY f.rank"
     )
     params: list[Any] = [MARK_OPEN, MARK_CLOSE, snippet_tokens, expression, *args]
     if limit is not None:

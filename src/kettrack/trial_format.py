@@ -81,6 +81,8 @@ def trial_lines(data: dict[str, Any]) -> list[str]:
         year = f" ({p['year']})" if p.get("year") else ""
         design = f" [{p['design']}]" if p.get("design") else ""
         lines.append(f"  PMID {p['pmid']}{year}{design}: {title}" + (f"; {how}" if how else ""))
+    if data.get("events"):
+        lines.append("changes seen at the registry:")
     for event in data.get("events") or []:
         lines.append("  " + event_line(data["nct_id"], event))
     lines.append(data.get("url") or f"https://clinicaltrials.gov/study/{data['nct_id']}")

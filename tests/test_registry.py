@@ -1,0 +1,339 @@
+"""Registered trials: normalising real v2 records, storing and comparing them, linking
+them to papers both ways, the registry step of ``run`` (backfill, incremental runs,
+one transaction per query), the week-by-week replay, and ``show NCT…``."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from kettrack import registry
+from kettrack.article import Article
+from kettrack.cli import app
+from kettrack.config import Settings
+from kettrack.ctgov import CtgovClient
+from kettrack.errors import NetworkError, QueryFileError
+from kettrack.eutils import EutilsClient
+from kettrack.queries import SavedQuery
+from kettrack.run import Runner
+from kettrack.standin.ctgov import CtgovStandin, RegistrySnapshot
+from kettrack.store import Library
+
+ROOT = Path(__file__).resolve().parents[1]
+CTGOV = Path(__file__).resolve().parent / "fixtures" / "ctgov"
+KARE = "NCT02649231"
+AUD = SavedQuery(name="ketamine-aud-registry", source="clinicaltrials",
+                 term='cond: "alcohol use disorder" OR "alcohol dependence" OR alcoholism OR '
+                      '"alcohol abuse"; intr: ketamine OR esketamine')
+runner = CliRunner()
+
+
+def real(name: str) -> dict[str, Any]:
+    """A real CT.gov v2 response from tests/fixtures/ctgov (see the README there)."""
+    data: dict[str, Any] = json.loads((CTGOV / name).read_bytes())
+    return data
+
+
+@pytest.fixture(scope="module")
+def snapshot() -> RegistrySnapshot:
+    return RegistrySnapshot.load(ROOT / "data" / "clinicaltrials" / "studies.json")
+
+
+# -- normalising real records -----------------------------------------------------------
+
+
+def test_normalise_a_full_real_record() -> None:
+    trial = registry.normalise(real("NCT04267848.json"))
+    assert trial.nct_id == "NCT04267848"
+    assert trial.title.startswith("Testing the Addition of a Type of Drug Called Immunotherapy")
+    assert trial.official_title == ("Integration of Immunotherapy Into Adjuvant Therapy for "
+                                    "Resected NSCLC: ALCHEMIST Chemo-IO (ACCIO)")
+    assert trial.overall_status == "RECRUITING"
+    assert trial.phases == ["PHASE3"] and trial.allocation == "RANDOMIZED"
+    assert (trial.enrollment, trial.enrollment_type) == (1210, "ESTIMATED")
+    assert trial.sponsor == "National Cancer Institute (NCI)"
+    assert trial.conditions[0] == "Lung Non-Small Cell Carcinoma" and len(trial.conditions) == 6
+    assert "Pembrolizumab" in trial.interventions
+    assert (trial.start_date, trial.start_date_type) == ("2020-06-16", "ACTUAL")
+    assert (trial.primary_completion_date, trial.primary_completion_type) == (
+        "2025-12-15", "ESTIMATED")
+    assert (trial.completion_date, trial.completion_type) == ("2025-12-15", "ESTIMATED")
+    assert (trial.first_posted, trial.last_update_posted) == ("2020-02-13", "2025-09-10")
+    assert trial.has_results is False
+    assert trial.reference_pmids == ["33878954"]
+
+
+def test_normalise_fields_limited_search_results() -> None:
+    trials = [registry.normalise(s)
+              for s in real("ctgov_search_phelan_limit5_20260811.json")["studies"]]
+    first = trials[0]
+    assert first.nct_id == "NCT02710084" and first.overall_status == "COMPLETED"
+    assert (first.start_date, first.start_date_type) == ("2016-04-29", None)
+    assert first.phases == ["PHASE2"] and first.enrollment == 18
+    assert first.interventions == ["Oxytocin", "Saline"]
+    assert first.first_posted is None and first.reference_pmids == []
+    assert [t.phases for t in trials][1] == ["PHASE1", "PHASE2"]
+
+
+def test_normalise_an_observational_get_without_phases() -> None:
+    trial = registry.normalise(real("ctgov_get_nct06604689_20260811.json"))
+    assert trial.phases == [] and trial.allocation is None
+    assert trial.sponsor == "Fudan University" and trial.completion_date == "2025-10-01"
+
+
+def test_a_study_without_nct_number_is_refused() -> None:
+    with pytest.raises(ValueError, match="nctId"):
+        registry.normalise({"protocolSection": {}})
+
+
+# -- storing and comparing ----------------------------------------------------------------
+
+
+def revised(study: dict[str, Any], **status: Any) -> dict[str, Any]:
+    out = json.loads(json.dumps(study))
+    sm = out["protocolSection"]["statusModule"]
+    for key, value in status.items():
+        if key == "hasResults":
+            out["hasResults"] = value
+        elif key == "completion":
+            sm["completionDateStruct"] = {"date": value, "type": "ACTUAL"}
+        else:
+            sm[key] = value
+    return out
+
+
+def events(library: Library) -> list[tuple[Any, ...]]:
+    return library.db.execute(
+        "SELECT pmid, nct_id, kind, detail FROM events ORDER BY id").fetchall()
+
+
+def test_store_new_then_revised_trials_makes_events_once() -> None:
+    lib = Library.memory()
+    run1 = lib.start_run(offline=True)
+    qv, _ = lib.query_version_id(AUD, run1)
+    study = real("NCT04267848.json")
+    with lib.transaction() as conn:
+        first = registry.store_trials(conn, [study], qv, run1)
+    assert first.new == ["NCT04267848"] and first.events == []
+    row = lib.db.execute("SELECT nct_id, title, overall_status, phases, enrollment, sponsor, "
+                         "conditions, start_date, completion_date, has_results, first_seen_run, "
+                         "first_seen_at FROM trials").fetchone()
+    assert row[2:7] == ("RECRUITING", '["PHASE3"]', 1210, "National Cancer Institute (NCI)",
+                        json.dumps(registry.normalise(study).conditions))
+    assert row[9:11] == (0, run1)
+
+    run2 = lib.start_run(offline=True)
+    later = revised(study, overallStatus="COMPLETED", hasResults=True, completion="2026-01-20")
+    with lib.transaction() as conn:
+        second = registry.store_trials(conn, [later], qv, run2)
+        again = registry.store_trials(conn, [later], qv, run2)
+    assert second.updated == ["NCT04267848"] and again.unchanged == ["NCT04267848"]
+    assert events(lib) == [
+        (None, "NCT04267848", "trial_status_changed", '{"from": "RECRUITING", "to": "COMPLETED"}'),
+        (None, "NCT04267848", "trial_results_posted", "{}"),
+        (None, "NCT04267848", "trial_completion_changed",
+         '{"from": "2025-12-15", "to": "2026-01-20"}'),
+    ]
+    assert lib.db.execute("SELECT updated_run FROM trials").fetchone()[0] == run2
+
+
+def test_a_study_without_nct_number_is_skipped_not_fatal() -> None:
+    lib = Library.memory()
+    run = lib.start_run(offline=True)
+    qv, _ = lib.query_version_id(AUD, run)
+    with lib.transaction() as conn:
+        stored = registry.store_trials(conn, [{"protocolSection": {}},
+                                              real("ctgov_get_nct06604689_20260811.json")],
+                                       qv, run)
+    assert stored.new == ["NCT06604689"]
+
+
+# -- linking both ways ----------------------------------------------------------------------
+
+
+def test_links_combine_paper_side_and_registry_side() -> None:
+    lib = Library.memory()
+    run = lib.start_run(offline=True)
+    qv, _ = lib.query_version_id(AUD, run)
+    # a paper naming the trial in its DataBankList, and the paper the registry cites
+    lib.store_batch([(Article(pmid="111", title="Paper naming it", nct_ids=["NCT04267848"],
+                              year=2024), None, "h1"),
+                     (Article(pmid="33878954", title="Registry reference"), None, "h2")],
+                    {}, run)
+    with lib.transaction() as conn:
+        registry.store_trials(conn, [real("NCT04267848.json")], qv, run)
+    assert registry.linked_pmids(lib, "NCT04267848") == ["111", "33878954"]
+    shown = registry.trial_json(lib, "nct04267848")
+    assert shown is not None
+    assert [(p["pmid"], p["via"], p["in_library"]) for p in shown["publications"]] == [
+        ("111", ["paper"], True), ("33878954", ["registry"], True)]
+    assert shown["queries"] == ["ketamine-aud-registry"] and shown["ongoing"] is True
+    for pmid, via in (("111", ["paper"]), ("33878954", ["registry"])):
+        [linked] = registry.trials_for_article(lib, pmid)
+        assert linked["nct_id"] == "NCT04267848" and linked["via"] == via
+        assert linked["overall_status"] == "RECRUITING" and linked["ongoing"] is True
+
+
+def test_a_paper_naming_a_trial_not_in_the_library_still_lists_it() -> None:
+    lib = Library.memory()
+    run = lib.start_run(offline=True)
+    lib.store_batch([(Article(pmid="5", title="x", nct_ids=["NCT01234567"]), None, "h")], {}, run)
+    [linked] = registry.trials_for_article(lib, "5")
+    assert linked["overall_status"] is None and linked["title"] is None
+
+
+# -- the registry step of a run ----------------------------------------------------------------
+
+
+def no_pubmed(request: httpx.Request) -> httpx.Response:
+    raise AssertionError(f"no PubMed request expected: {request.url}")
+
+
+def make_runner(lib: Library, standin: CtgovStandin | httpx.MockTransport, as_of: date | None,
+                page_size: int = 2) -> Runner:
+    settings = Settings(max_retries=1, backoff_base=0)
+    transport = standin if isinstance(standin, httpx.MockTransport) else httpx.MockTransport(
+        standin)
+    ctgov = CtgovClient(settings, transport=transport, rate=0, page_size=page_size)
+    eutils = EutilsClient(settings, transport=httpx.MockTransport(no_pubmed))
+    return Runner(lib, eutils, settings, offline=True, today=as_of, ctgov=ctgov)
+
+
+def test_first_run_backfills_then_runs_are_incremental(snapshot: RegistrySnapshot) -> None:
+    lib = Library.memory()
+    standin = CtgovStandin(snapshot, as_of=date(2019, 1, 1))
+    first = make_runner(lib, standin, date(2019, 1, 1)).run([AUD])
+    [q] = first.queries
+    assert (q.source, q.backfill, q.count, q.new, q.updated) == ("clinicaltrials", True, 9, 9, 0)
+    assert first.new_trials == 9 and first.new_total == 0
+    assert "AREA" not in standin.requests[0].params.get("query.term", "")
+    assert standin.count("studies") == 5  # 9 studies in pages of 2
+
+    standin.requests.clear()
+    standin.as_of = date(2021, 12, 31)
+    second = make_runner(lib, standin, date(2021, 12, 31)).run([AUD])
+    [q] = second.queries
+    assert (q.backfill, q.count, q.new, q.updated) == (False, 9, 0, 1)  # KARE completed
+    sent = [r.params for r in standin.requests]
+    assert sent[0]["query.term"] == "AREA[LastUpdatePostDate]RANGE[2019-01-01,MAX]"
+    assert sent[-1]["pageSize"] == "1" and "query.term" not in sent[-1]  # the count
+    assert second.events == 2  # KARE: RECRUITING -> COMPLETED, results posted
+
+
+def test_a_failing_page_leaves_that_query_unwritten() -> None:
+    page1 = {"studies": [real("NCT04267848.json")], "nextPageToken": "t2", "totalCount": 2}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.params.get("pageToken") == "t2":
+            return httpx.Response(503, text="down")
+        return httpx.Response(200, json=page1)
+
+    lib = Library.memory()
+    with pytest.raises(NetworkError, match="ClinicalTrials.gov studies"):
+        make_runner(lib, httpx.MockTransport(handler), None).run([AUD])
+    assert lib.db.execute("SELECT count(*) FROM trials").fetchone()[0] == 0
+    assert lib.db.execute("SELECT status FROM runs").fetchone()[0] == "failed"
+
+
+def test_a_bad_registry_term_fails_before_any_request(snapshot: RegistrySnapshot) -> None:
+    standin = CtgovStandin(snapshot)
+    bad = SavedQuery(name="bad", source="clinicaltrials", term='cond: "alcohol',
+                     path=Path("queries/bad.toml"))
+    with pytest.raises(QueryFileError, match=r"queries/bad.toml: term: unclosed quote"):
+        make_runner(Library.memory(), standin, None).run([AUD, bad])
+    assert standin.requests == []
+
+
+def test_weekly_replay_reports_registration_and_each_change_once(
+        snapshot: RegistrySnapshot) -> None:
+    """The done-when of issue 5: every week from before the first posting to after the
+    last, each trial is new in the week it was posted and each change is one event."""
+    lib = Library.memory()
+    standin = CtgovStandin(snapshot)
+    start, end = date(2015, 12, 27), date(2026, 1, 4)
+    week_of_run: dict[int, date] = {}
+    as_of = start
+    while as_of <= end:
+        standin.as_of = as_of
+        report = make_runner(lib, standin, as_of, page_size=3).run([AUD])
+        week_of_run[report.run_id] = as_of
+        as_of += timedelta(weeks=1)
+
+    changes = sorted((nct, kind, detail) for _, nct, kind, detail in events(lib))
+    assert changes == sorted([
+        (KARE, "trial_status_changed", '{"from": "NOT_YET_RECRUITING", "to": "RECRUITING"}'),
+        (KARE, "trial_status_changed", '{"from": "RECRUITING", "to": "COMPLETED"}'),
+        (KARE, "trial_results_posted", "{}"),
+        ("NCT03658330", "trial_status_changed", '{"from": "RECRUITING", "to": "COMPLETED"}'),
+        ("NCT05661669", "trial_status_changed",
+         '{"from": "NOT_YET_RECRUITING", "to": "WITHDRAWN"}'),
+    ])
+    # each change in the week its version was posted
+    for run_id, nct, kind in lib.db.execute("SELECT run_id, nct_id, kind FROM events"):
+        posted = {v.posted for v in snapshot.studies[nct]}
+        ran = week_of_run[run_id]
+        assert any(p and ran - timedelta(weeks=1) < p <= ran for p in posted), (nct, kind)
+    # each trial registered once, in the week it was first posted (undated: the first run)
+    rows = lib.db.execute("SELECT nct_id, first_seen_run FROM trials").fetchall()
+    assert len(rows) == 12
+    for nct, run_id in rows:
+        first = snapshot.studies[nct][0].posted
+        ran = week_of_run[run_id]
+        assert (first is None and ran == start) or (
+            first is not None and ran - timedelta(weeks=1) < first <= ran), nct
+    # the results paper is linked to its trial from the registry side
+    assert "28372596" in registry.linked_pmids(lib, KARE)
+
+
+# -- the command line ------------------------------------------------------------------------------
+
+
+def test_run_offline_then_show_a_trial(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["run", "--offline", "--as-of", "2022-01-01", "--json",
+                                 "ketamine-aud-registry"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    [q] = data["queries"]
+    # 7 undated studies, KARE (2016) and NCT03658330 (2016); the rest came later
+    assert (q["name"], q["source"], q["new"]) == ("ketamine-aud-registry", "clinicaltrials", 9)
+    assert data["new_trials"] == 9
+
+    shown = runner.invoke(app, ["show", KARE, "--json"])
+    assert shown.exit_code == 0, shown.output
+    record = json.loads(shown.output)
+    assert record["overall_status"] == "COMPLETED" and record["has_results"] is True
+    assert [(p["pmid"], p["via"]) for p in record["publications"]] == [("28372596",
+                                                                        ["registry"])]
+    text = runner.invoke(app, ["show", KARE.lower()])
+    assert text.exit_code == 0
+    assert "NCT02649231 | completed" in text.output
+    assert "PMID 28372596: (not in the library); named by the registry" in text.output
+
+
+def test_show_a_malformed_nct_number_is_exit_2() -> None:
+    result = runner.invoke(app, ["show", "NCT123"])
+    assert result.exit_code == 2
+    assert "'NCT123' is not an NCT number (NCT followed by 8 digits)" in result.output
+
+
+def test_show_an_nct_number_the_library_lacks_falls_through_to_articles() -> None:
+    result = runner.invoke(app, ["show", "NCT09999999"])
+    assert result.exit_code == 2
+    assert "NCT09999999" in result.output and "Traceback" not in result.output
+
+
+def test_run_with_a_bad_registry_query_file_is_exit_2(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "q"
+    folder.mkdir()
+    (folder / "broken.toml").write_text('source = "clinicaltrials"\nterm = "intr: (ketamine"\n')
+    monkeypatch.setenv("KETTRACK_QUERIES", str(folder))
+    result = runner.invoke(app, ["run", "--offline"])
+    assert result.exit_code == 2
+    assert "broken.toml: term: unclosed '(' in the intr: clause" in result.output

@@ -1,0 +1,147 @@
+"""``kettrack search``: FTS5/BM25 over the offline library, filters, and hostile input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from kettrack import pubmed
+from kettrack.run import prepare
+from kettrack.search import match_expression, search
+from kettrack.store import Library
+
+from .conftest import fixture_bytes
+from .writer_library import copy_offline_library, invoke
+
+DESIGN_KEYS = {"pmid", "doi", "pmcid", "title", "journal", "year", "authors", "design",
+               "nct_ids", "queries", "retracted", "url"}
+
+
+@pytest.fixture
+def library_db(kettrack_env: Path) -> Path:
+    return copy_offline_library(kettrack_env / "library.db")
+
+
+def search_json(*args: str) -> list[dict]:
+    result = invoke("search", *args, "--json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_search_finds_by_words_with_scores_and_snippets(library_db: Path) -> None:
+    hits = search_json("ketamine relapse prevention therapy")
+    assert hits, "the KARE trial and its protocol talk about relapse prevention therapy"
+    assert DESIGN_KEYS | {"score", "snippet"} <= set(hits[0])
+    assert "Adjunctive Ketamine With Relapse Prevention" in hits[0]["title"]
+    scores = [h["score"] for h in hits]
+    assert scores == sorted(scores, reverse=True)
+    assert any("**" in h["snippet"] for h in hits)
+
+
+def test_search_plain_output_names_titles(library_db: Path) -> None:
+    result = invoke("search", "reconsolidation")
+    assert result.exit_code == 0
+    assert "rewriting drinking memories" in result.stdout
+    assert "erratum published" in result.stdout  # Das 2019 has an author correction
+
+
+def test_porter_stemming_matches_word_forms(library_db: Path) -> None:
+    assert {h["pmid"] for h in search_json("relapsing")} == {h["pmid"] for h in
+                                                            search_json("relapse")}
+
+
+def test_filters_design_since_query_and_limit(library_db: Path) -> None:
+    rcts = search_json("ketamine", "--design", "rct", "--limit", "100")
+    assert rcts and {h["design"] for h in rcts} == {"rct"}
+    recent = search_json("ketamine", "--since", "2022", "--limit", "100")
+    assert recent and all(h["year"] >= 2021 for h in recent)  # entrez date may lead the print year
+    everything = search_json("ketamine", "--limit", "100")
+    assert len(recent) < len(everything)
+    preclinical = search_json("ketamine", "--query", "ketamine-ethanol-preclinical")
+    assert preclinical and all("ketamine-ethanol-preclinical" in h["queries"] for h in preclinical)
+    assert len(search_json("ketamine", "--limit", "3")) == 3
+
+
+@pytest.mark.parametrize("args", [("--design", "anecdote"), ("--since", "last tuesday"),
+                                  ("--query", "no-such-query")])
+def test_bad_filters_are_one_line_errors(library_db: Path, args: tuple[str, str]) -> None:
+    result = invoke("search", "ketamine", *args)
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("Error: ")
+
+
+HOSTILE = [
+    '"', '"unbalanced quote', 'ketamine"', "open-label", "-ketamine", "AND", "OR", "NOT",
+    "NEAR", "ketamine AND", "OR relapse", "NOT NOT NOT", "NEAR(ketamine relapse)",
+    "((ketamine", "ketamine))", ")(", "title:ketamine", ":", "::::", "ketamine*", "*", "**",
+    "^ketamine", "ketamine\x00relapse", "\x07\x1b[31m", "a" * 5000, "ketamine " * 2000, "",
+    "   ", "\t\n", "'; DROP TABLE articles; --", "{}[]<>|\\/", "\u202eketamine", "ケタミン",
+    "NEAR/3", "+ketamine -relapse", "ketamine OR", "\"\"\"\"",
+]
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_hostile_input_is_words_never_an_fts_error(library_db: Path, text: str) -> None:
+    result = invoke("search", "--json", "--", text)  # "--": "-ketamine" is not an option
+    assert result.exit_code == 0, result.output
+    assert isinstance(json.loads(result.stdout), list)
+
+
+def test_operators_are_words(library_db: Path) -> None:
+    assert match_expression('ketamine AND (relapse OR "heavy drinking"') == (
+        '"ketamine" "AND" "relapse" "OR" "heavy drinking"')
+    assert match_expression("open-label NEAR/3 x*") == '"open label" "NEAR 3" "x"'
+    assert match_expression("  ") is None
+
+
+def test_empty_search_says_nothing_matches(library_db: Path) -> None:
+    result = invoke("search", "")
+    assert result.exit_code == 0
+    assert "No articles in the library match" in result.stdout
+
+
+def test_raw_passes_fts_syntax(library_db: Path) -> None:
+    hits = search_json("--raw", "title:reconsolidation OR title:rewriting")
+    assert any("rewriting drinking memories" in h["title"] for h in hits)
+    near = search_json("--raw", "NEAR(ketamine relapse, 5)")
+    assert near
+
+
+@pytest.mark.parametrize("text", ['"unbalanced', "ketamine AND", "((x", "nosuchcolumn:x", "",
+                                  "NEAR(", "*"])
+def test_raw_bad_expression_exits_2(library_db: Path, text: str) -> None:
+    result = invoke("search", "--raw", "--", text)
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: ") and result.stderr.count("\n") == 1
+
+
+@pytest.fixture(scope="module")
+def small_library() -> Library:
+    """Real NCBI records (tests/fixtures/ncbi) in an in-memory library."""
+    library = Library.memory()
+    run_id = library.start_run(offline=True)
+    for name in ("38011560.xml", "35649368.xml", "36987902.xml", "34843274.xml"):
+        records, _ = prepare(fixture_bytes(name))
+        library.store_batch(records, {}, run_id)
+    assert pubmed is not None
+    return library
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.text())
+def test_any_text_searches_without_error(small_library: Library, text: str) -> None:
+    hits = search(small_library, text)
+    held = {r[0] for r in small_library.db.execute("SELECT pmid FROM articles")}
+    assert {h.pmid for h in hits} <= held
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.sampled_from(['"', "(", ")", "AND", "OR", "NOT", "NEAR", ":", "*", "-", "^",
+                                 "+", "ketamine", "depression", " ", "\x00", "{", "}"]),
+                max_size=30))
+def test_fts_syntax_soup_searches_without_error(small_library: Library, parts: list[str]) -> None:
+    assert isinstance(search(small_library, "".join(parts)), list)
