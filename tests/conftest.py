@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,3 +35,20 @@ def kettrack_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def fixture_bytes(name: str) -> bytes:
     """A real NCBI response from tests/fixtures/ncbi (provenance: tests/fixtures/README.md)."""
     return (FIXTURES / "ncbi" / name).read_bytes()
+
+
+def scripted(*answers: object) -> tuple[httpx.MockTransport, list[httpx.Request]]:
+    """A transport answering each request with the next scripted answer (an
+    httpx.Response, or an exception class to raise); also returns the requests seen."""
+    seen: list[httpx.Request] = []
+    queue = list(answers)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        answer = queue.pop(0)
+        if isinstance(answer, type) and issubclass(answer, Exception):
+            raise answer("scripted failure", request=request)  # type: ignore[call-arg]
+        assert isinstance(answer, httpx.Response)
+        return answer
+
+    return httpx.MockTransport(handler), seen

@@ -140,3 +140,44 @@ def test_has_terms() -> None:
     assert not has_terms("#1")
     assert not has_terms("#12 AND ()")
     assert has_terms('#1 AND ("retracted publication"[Publication Type])')
+
+
+def test_offline_replay_sees_a_real_erratum_arrive(library: Library) -> None:
+    """Das 2019 (entered 2019-11-15) and its real author correction (PMID 9900000013,
+    entered 2020-06-11), from the bundled snapshot: before the notice the stand-in
+    serves Das 2019 without its ErratumIn link; the first run after it, the
+    library-wide ``haserratumin`` search finds Das 2019 and the re-fetch makes an
+    ``erratum`` event. The query does not find the notice itself, so only the
+    search can tell."""
+    snapshot = Snapshot.load_default()
+    query = SavedQuery("memory", "ketamine[tiab] AND reconsolidation[tiab]")
+    settings = Settings.from_env().with_(rate_limit=1000)
+
+    def replay(day: date) -> RunReport:
+        standin = EutilsStandin(snapshot, as_of=day)
+        with EutilsClient(settings, transport=httpx.MockTransport(standin)) as client:
+            return Runner(library, client, settings, offline=True, today=day).run([query])
+
+    first = replay(date(2020, 1, 1))
+    das = library.article(DAS)
+    assert das is not None and not das.has_erratum and das.corrections == []
+    assert first.corrections["found"] == {} and first.corrections["events"] == []
+
+    quiet = replay(date(2020, 6, 10))  # the day before the notice: nothing yet
+    assert quiet.corrections["events"] == []
+
+    report = replay(date(2020, 6, 11))
+    assert report.corrections["found"] == {"erratum": [DAS]}
+    assert report.corrections["refetched"] == [DAS]
+    assert report.corrections["events"] == [{"pmid": DAS, "kind": "erratum"}]
+    das = library.article(DAS)
+    assert das is not None and das.has_erratum
+    assert library.article("9900000013") is None  # the notice is not in the library
+    events = library.db.execute(
+        "SELECT kind, detail, run_id FROM events WHERE pmid = ? AND kind = 'erratum'",
+        (DAS,)).fetchall()
+    assert len(events) == 1 and "9900000013" in events[0][1]
+    assert events[0][2] == report.run_id
+
+    later = replay(date(2020, 7, 1))  # already flagged: no news, nothing re-fetched
+    assert later.corrections["found"] == {} and later.corrections["refetched"] == []

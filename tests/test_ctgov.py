@@ -21,6 +21,8 @@ from kettrack.ctgov import (
 )
 from kettrack.errors import BadIdentifier, NetworkError, QuerySyntaxError, ServiceError
 
+from .conftest import scripted
+
 CTGOV = Path(__file__).resolve().parent / "fixtures" / "ctgov"
 
 
@@ -35,22 +37,6 @@ class Sleeps:
 
     def __call__(self, seconds: float) -> None:
         self.calls.append(seconds)
-
-
-def scripted(*answers: object) -> tuple[httpx.MockTransport, list[httpx.Request]]:
-    """Answer each request with the next answer (a Response, or an exception class)."""
-    seen: list[httpx.Request] = []
-    queue = list(answers)
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        answer = queue.pop(0)
-        if isinstance(answer, type) and issubclass(answer, Exception):
-            raise answer("scripted failure", request=request)  # type: ignore[call-arg]
-        assert isinstance(answer, httpx.Response)
-        return answer
-
-    return httpx.MockTransport(handler), seen
 
 
 def json_response(body: bytes) -> httpx.Response:

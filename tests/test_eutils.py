@@ -152,8 +152,8 @@ class SlicingServer:
         retmax = min(int(p.get("retmax", 20)), ESEARCH_CEILING)
         ids = "".join(f"<Id>{i}</Id>" for i, _ in hits[:retmax])
         body = (
-            '<?xml version="1.0" ?><!DOCTYPE eSearchResult PUBLIC "-//NLM//DTD esearch 20060628//EN"'
-            ' "https://eutils.ncbi.nlm.nih.gov/eutils/dtd/20060628/esearch.dtd"><eSearchResult>'
+            '<?xml version="1.0" ?><!DOCTYPE eSearchResult PUBLIC '
+            '"-//NLM//DTD esearch 20060628//EN" "https://eutils.ncbi.nlm.nih.gov/eutils/dtd/20060628/esearch.dtd"><eSearchResult>'
             f"<Count>{count}</Count><RetMax>{min(retmax, len(hits))}</RetMax><RetStart>0</RetStart>"
             f"<IdList>{ids}</IdList><TranslationSet/><QueryTranslation>x</QueryTranslation>"
             "</eSearchResult>"

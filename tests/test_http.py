@@ -8,6 +8,8 @@ import pytest
 from kettrack.errors import NetworkError
 from kettrack.http import HttpClient, Incomplete, RateLimiter, retry_after_seconds
 
+from .conftest import scripted
+
 
 class Clock:
     """A fake monotonic clock whose sleep advances time."""
@@ -22,23 +24,6 @@ class Clock:
     def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
         self.now += seconds
-
-
-def scripted(*answers: object) -> tuple[httpx.MockTransport, list[httpx.Request]]:
-    """A transport answering each request with the next scripted answer
-    (an httpx.Response, or an exception class to raise)."""
-    seen: list[httpx.Request] = []
-    queue = list(answers)
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        answer = queue.pop(0)
-        if isinstance(answer, type) and issubclass(answer, Exception):
-            raise answer("scripted failure", request=request)  # type: ignore[call-arg]
-        assert isinstance(answer, httpx.Response)
-        return answer
-
-    return httpx.MockTransport(handler), seen
 
 
 def client(transport: httpx.BaseTransport, clock: Clock, **kw: object) -> HttpClient:
@@ -133,7 +118,8 @@ def test_check_rejects_incomplete_answers_and_retries() -> None:
             raise Incomplete("cut short")
 
     with client(transport, clock) as http:
-        assert http.request("GET", "https://x.test/e", endpoint="efetch", check=check).text == "<a/>"
+        answer = http.request("GET", "https://x.test/e", endpoint="efetch", check=check)
+    assert answer.text == "<a/>"
     assert len(seen) == 2
 
 

@@ -337,3 +337,56 @@ def test_run_with_a_bad_registry_query_file_is_exit_2(tmp_path: Path,
     result = runner.invoke(app, ["run", "--offline"])
     assert result.exit_code == 2
     assert "broken.toml: term: unclosed '(' in the intr: clause" in result.output
+
+
+# -- queries check ----------------------------------------------------------------------------
+
+
+def test_queries_check_reports_registry_queries_offline() -> None:
+    result = runner.invoke(app, ["queries", "check", "--offline", "--as-of", "2022-01-01",
+                                 "--json", "ketamine-aud-registry", "ketamine-aud"])
+    assert result.exit_code == 0, result.output
+    registry_entry, pubmed_entry = json.loads(result.output)
+    assert registry_entry["name"] == "ketamine-aud-registry"
+    assert registry_entry["source"] == "clinicaltrials" and pubmed_entry["source"] == "pubmed"
+    assert registry_entry["count"] == 9  # the same count `run` reports for that day
+    assert registry_entry["params"]["query.intr"] == "ketamine OR esketamine OR arketamine"
+    assert registry_entry["translation"].startswith('query.cond="alcohol use disorder" OR ')
+    assert " & query.intr=ketamine OR esketamine" in registry_entry["translation"]
+    assert registry_entry["errors"] == {} and registry_entry["warnings"] == {}
+
+
+def test_queries_check_warns_when_a_registry_query_finds_nothing() -> None:
+    result = runner.invoke(app, ["queries", "check", "--offline",
+                                 "ketamine-alcohol-withdrawal-registry"])
+    assert result.exit_code == 0, result.output
+    assert "ketamine-alcohol-withdrawal-registry: 0 hits" in result.output
+    assert 'translation: query.cond="alcohol withdrawal" OR ' in result.output
+    assert "warning: No studies found." in result.output
+
+
+def test_registry_check_is_one_request(snapshot: RegistrySnapshot) -> None:
+    standin = CtgovStandin(snapshot, as_of=date(2019, 1, 1))
+    client = CtgovClient(Settings(max_retries=1, backoff_base=0),
+                         transport=httpx.MockTransport(standin), rate=0, page_size=2)
+    entry = registry.check_query(client, AUD)
+    assert entry["count"] == 9 and standin.count() == 1
+    (call,) = standin.requests
+    assert call.params["countTotal"] == "true" and call.params["pageSize"] == "1"
+    assert call.params["query.cond"] == entry["params"]["query.cond"]
+
+
+def test_queries_check_rejected_registry_search_names_the_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "q"
+    folder.mkdir()
+    (folder / "odd.toml").write_text(
+        'source = "clinicaltrials"\nterm = "intr: ketamine; term: AREA[NoSuchField]x"\n')
+    monkeypatch.setenv("KETTRACK_QUERIES", str(folder))
+    result = runner.invoke(app, ["queries", "check", "--offline"])
+    assert result.exit_code == 2
+    assert "odd.toml: ClinicalTrials.gov rejected the search: " in result.output
+    (folder / "odd.toml").write_text('source = "clinicaltrials"\nterm = "intr: (ketamine"\n')
+    broken = runner.invoke(app, ["queries", "check", "--offline"])
+    assert broken.exit_code == 2
+    assert "odd.toml: term: unclosed '(' in the intr: clause" in broken.output

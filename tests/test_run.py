@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from kettrack.config import Settings
+from kettrack.corrections import KINDS
 from kettrack.errors import Failure, NetworkError
 from kettrack.eutils import EutilsClient
 from kettrack.queries import SavedQuery, load_queries
@@ -78,14 +79,19 @@ def test_backfill_then_nothing_new(snapshot: Snapshot) -> None:
     hits = expected_hits(snapshot, None)
     assert first.new_total == len(hits) > 20
     assert set(state(library)["articles"]) == hits  # type: ignore[arg-type]
-    # one esearch per query, then ceil(new / batch) efetch: the floor
-    assert standin.count("esearch") == len(QUERIES)
+    # the floor: one esearch per query, then ceil(new / batch) efetch; plus the
+    # library-wide corrections check (one epost, one esearch per kind)
+    assert standin.count("esearch") == len(QUERIES) + len(KINDS)
     assert standin.count("efetch") == -(-len(hits) // 20)
+    assert standin.count("epost") == 1
+    assert first.corrections_requests == 1 + len(KINDS)
     assert all(q.backfill for q in first.queries)
 
     again, standin = run_once(library, snapshot)
     assert again.new_total == 0 and all(q.new == 0 for q in again.queries)
-    assert standin.count("esearch") == len(QUERIES)
+    assert standin.count("esearch") == len(QUERIES) + len(KINDS)
+    # nothing else but the bounded refetch of records NLM has not finished indexing
+    assert standin.count("efetch") == -(-again.refetched // 20)
     assert {q.name: q.count for q in again.queries} == {q.name: q.count for q in first.queries}
 
 

@@ -23,7 +23,7 @@ from Bio import Entrez
 
 from kettrack import entrez_xml
 from kettrack.errors import ServiceError
-from kettrack.standin.eutils import PUBMED_LIMIT, EutilsStandin
+from kettrack.standin.eutils import PUBMED_LIMIT, PUBMED_SET_HEAD, PUBMED_SET_TAIL, EutilsStandin
 from kettrack.standin.snapshot import (
     PendingIndexing,
     Snapshot,
@@ -659,3 +659,83 @@ def test_bundled_snapshot_serves_every_record() -> None:
             fetched = client.get("efetch.fcgi", params={"db": "pubmed", "id": pmid})
             (record,) = entrez_xml.parse(fetched.content)
             assert "MeshHeadingList" in record["MedlineCitation"]
+
+
+# ---------------------------------------------------------------------------- corrections
+
+
+def _with_links(record: str, *links: tuple[str, int]) -> str:
+    """``record`` with a CommentsCorrectionsList (in the DTD's place, after MedlineJournalInfo)."""
+    items = "".join(
+        f'<CommentsCorrections RefType="{ref}"><RefSource>J Tests. 2020</RefSource>'
+        f'<PMID Version="1">{target}</PMID></CommentsCorrections>'
+        for ref, target in links
+    )
+    return record.replace(
+        "</MedlineJournalInfo>",
+        f"</MedlineJournalInfo><CommentsCorrectionsList>{items}</CommentsCorrectionsList>",
+        1,
+    )
+
+
+@pytest.fixture(scope="module")
+def corrected() -> Snapshot:
+    """A trial (March 2020) whose erratum notice enters PubMed in September 2020; the
+    trial also links a comment the snapshot does not hold (kept whatever the day)."""
+    trial = _with_links(
+        article(30000101, "Ketamine and drinking: a trial", date(2020, 3, 1)),
+        ("CommentIn", 29999999),
+        ("ErratumIn", 30000102),
+    )
+    notice = _with_links(
+        article(30000102, "Erratum: Ketamine and drinking", date(2020, 9, 1)),
+        ("ErratumFor", 30000101),
+    )
+    xml = PUBMED_SET_HEAD + f"{trial}\n{notice}".encode() + b"\n" + PUBMED_SET_TAIL
+    return Snapshot.from_bytes(xml)
+
+
+def test_correction_filters_are_searchable(corrected: Snapshot) -> None:
+    with client_for(EutilsStandin(corrected, as_of=ALL_VISIBLE)) as client:
+        assert esearch(client, term="haserratumin")["IdList"] == ["30000101"]
+        assert esearch(client, term="haserratumin[filter]")["IdList"] == ["30000101"]
+        result = esearch(client, term="ketamine AND hasretractionin")
+        assert result["Count"] == "0" and result["QueryTranslation"].endswith(
+            '"hasretractionin"[Filter]')
+        # combined with a posted set, as the corrections check asks
+        posted = client.post("epost.fcgi", data={"db": "pubmed", "id": "30000101,30000102"})
+        webenv = entrez_xml.read(posted.content)["WebEnv"]
+        found = esearch(client, term="#1 AND (haserratumin)", WebEnv=webenv)
+        assert found["IdList"] == ["30000101"]
+
+
+def test_a_link_to_a_later_notice_appears_when_the_notice_does(corrected: Snapshot) -> None:
+    before, after = date(2020, 8, 31), date(2020, 9, 1)
+    with client_for(EutilsStandin(corrected, as_of=before)) as client:
+        assert esearch(client, term="haserratumin")["IdList"] == []
+        (record,) = entrez_xml.parse(
+            client.get("efetch.fcgi", params={"db": "pubmed", "id": "30000101"}).content)
+    links = record["MedlineCitation"]["CommentsCorrectionsList"]
+    assert [(c.attributes["RefType"], str(c["PMID"])) for c in links] == [
+        ("CommentIn", "29999999")]  # a PMID the snapshot does not hold: kept
+    assert corrected.view(before).hidden_links("30000101") == {"30000102"}
+
+    with client_for(EutilsStandin(corrected, as_of=after)) as client:
+        assert esearch(client, term="haserratumin")["IdList"] == ["30000101"]
+        served = client.get("efetch.fcgi", params={"db": "pubmed", "id": "30000101"}).content
+    assert corrected.raw("30000101") in served  # whole again: the stored bytes, untouched
+    assert corrected.view(after).hidden_links("30000101") == frozenset()
+
+
+def test_a_record_whose_only_link_is_hidden_loses_the_list_element() -> None:
+    trial = _with_links(article(30000201, "Ketamine trial", date(2020, 3, 1)),
+                        ("RetractionIn", 30000202))
+    notice = article(30000202, "Retraction: Ketamine trial", date(2021, 1, 1))
+    snap = Snapshot.from_bytes(PUBMED_SET_HEAD + f"{trial}\n{notice}".encode()
+                               + PUBMED_SET_TAIL)
+    served = snap.view(date(2020, 6, 1)).raw("30000201")
+    assert served is not None and b"CommentsCorrections" not in served
+    (record,) = entrez_xml.parse(PUBMED_SET_HEAD + served + PUBMED_SET_TAIL)
+    assert "CommentsCorrectionsList" not in record["MedlineCitation"]
+    assert snap.view(date(2020, 6, 1)).search("hasretractionin").ids == []
+    assert snap.view(date(2021, 1, 1)).search("hasretractionin").ids == ["30000201"]

@@ -647,3 +647,57 @@ def test_phrases_and_truncation_match_a_brute_force_scan(
         str(i + 1) for i, (ti, ab) in enumerate(docs) if any(w.startswith(stem) for w in ti + ab)
     }
     assert set(index.search(f"{stem}*[tiab]").ids) == expected_prefix
+
+
+# ------------------------------------------------------------------ correction filters
+
+
+CORRECTED = [
+    IndexedRecord("201", "Ketamine trial later retracted", "",
+                  comments_corrections=[("RetractionIn", "301"), ("CommentIn", "302")]),
+    IndexedRecord("202", "Ketamine trial with an erratum", "",
+                  comments_corrections=[("ErratumIn", "303")]),
+    IndexedRecord("203", "Ketamine trial under concern", "",
+                  comments_corrections=[("ExpressionOfConcernIn", "304")]),
+    IndexedRecord("204", "Erratum notice for a ketamine trial", "",
+                  comments_corrections=[("ErratumFor", "202")]),
+    IndexedRecord("205", "Ketamine trial without links", ""),  # the field has a default
+]
+
+
+def test_correction_filters_find_records_by_their_comments_corrections_links() -> None:
+    index = SearchIndex(CORRECTED)
+    assert hits(index, "hasretractionin") == {"201"}
+    assert hits(index, "haserratumin") == {"202"}  # not the notice (ErratumFor)
+    assert hits(index, "hasexpressionofconcernin") == {"203"}
+    assert hits(index, "HasErratumIn") == {"202"}
+    assert hits(index, "ketamine[ti] NOT haserratumin") == {"201", "203", "204", "205"}
+    assert hits(index, "hasretractionin OR hasexpressionofconcernin") == {"201", "203"}
+
+
+def test_correction_filters_take_filter_and_sb_tags() -> None:
+    index = SearchIndex(CORRECTED)
+    assert hits(index, "hasretractionin[filter]") == {"201"}
+    assert hits(index, "haserratumin[sb]") == {"202"}
+    result = index.search("ketamine[ti] AND hasretractionin[Filter]")
+    assert result.translation == '"ketamine"[Title] AND "hasretractionin"[Filter]'
+    assert result.phrases_not_found == [] and result.fields_not_found == []
+
+
+def test_a_correction_filter_matching_nothing_is_kept_not_dropped(index: SearchIndex) -> None:
+    # NCBI drops a word it cannot find and widens the search; a filter is not a
+    # word: "#1 AND (haserratumin)" must not read as "#1" when nothing has an erratum.
+    result = index.search("ketamine[tiab] AND haserratumin")
+    assert result.ids == [] and result.count == 0
+    assert result.translation == '"ketamine"[Title/Abstract] AND "haserratumin"[Filter]'
+    assert result.phrases_not_found == []
+
+
+def test_unknown_filter_is_reported_and_dropped() -> None:
+    index = SearchIndex(CORRECTED)
+    result = index.search("ketamine[ti] AND hasabstract[sb]")
+    assert set(result.ids) == {"201", "202", "203", "204", "205"}
+    assert result.phrases_not_found == ["hasabstract[Filter]"]
+    # quoted, the filter's name is a phrase, searched (and not found) as text
+    quoted = index.search('"haserratumin"')
+    assert quoted.ids == [] and quoted.quoted_phrases_not_found == ['"haserratumin"']

@@ -202,8 +202,10 @@ class Article:
         """Rebuild an Article from :meth:`to_json` (or the store's JSON columns)."""
         known = {f for f in cls.__dataclass_fields__}
         kwargs = {k: v for k, v in data.items() if k in known}
-        kwargs["abstract_sections"] = [AbstractSection(**s) for s in data.get("abstract_sections") or []]
-        kwargs["publication_types"] = [PublicationType(**p) for p in data.get("publication_types") or []]
+        kwargs["abstract_sections"] = [
+            AbstractSection(**s) for s in data.get("abstract_sections") or []]
+        kwargs["publication_types"] = [
+            PublicationType(**p) for p in data.get("publication_types") or []]
         kwargs["mesh"] = [
             MeshHeading(m["descriptor"], m.get("ui"), m.get("major", False),
                         [tuple(q) for q in m.get("qualifiers") or []])  # type: ignore[misc]

@@ -212,21 +212,37 @@ def queries_check(
 
     NCBI silently drops terms it cannot find (PhraseNotFound, FieldNotFound,
     QuotedPhraseNotFound) and widens the search; they are printed, never hidden.
+    Registry queries (source "clinicaltrials") show their hit count at
+    ClinicalTrials.gov, the query.* parameters sent as their translation, and a
+    warning when they find no study.
     Exits 0 even when there are warnings: they are advice, not failures.
     """
+    from . import registry
+
     settings = make_settings(None, queries)
     selected = load_selected(settings, names)
     when = parse_date(as_of, "--as-of")
     results = []
-    with eutils_client(settings, offline, when) as client:
-        for query in selected:
-            if query.source != "pubmed":
-                continue
-            page = guarded(lambda q=query: client.esearch(q.term, retmax=0, usehistory=False),
-                           settings)
-            results.append({"name": query.name, "count": page.count,
-                            "translation": page.translation, "errors": page.errors,
-                            "warnings": page.warnings})
+    ctgov = (registry_client(settings, offline, when)
+             if any(q.source == "clinicaltrials" for q in selected) else None)
+    try:
+        with eutils_client(settings, offline, when) as client:
+            for query in selected:
+                if query.source == "clinicaltrials" and ctgov is not None:
+                    reg = ctgov
+                    results.append(guarded(lambda q=query: registry.check_query(reg, q),
+                                           settings))
+                    continue
+                if query.source != "pubmed":
+                    continue
+                page = guarded(lambda q=query: client.esearch(q.term, retmax=0,
+                                                              usehistory=False), settings)
+                results.append({"name": query.name, "source": "pubmed", "count": page.count,
+                                "translation": page.translation, "errors": page.errors,
+                                "warnings": page.warnings})
+    finally:
+        if ctgov is not None:
+            ctgov.close()
     if as_json:
         emit_json(results)
     else:

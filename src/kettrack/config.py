@@ -98,7 +98,8 @@ class Settings:
 
     def with_(self, **changes: object) -> Settings:
         """A copy with some settings replaced (None values are ignored)."""
-        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+        given = {k: v for k, v in changes.items() if v is not None}
+        return replace(self, **given)  # type: ignore[arg-type]
 
     @property
     def requests_per_second(self) -> float:

@@ -23,6 +23,10 @@ week would cost one efetch per 500 records; instead, per 9,999 PMIDs:
    :meth:`Library.store_batch`), which turns the change into ``retracted`` /
    ``erratum`` / ``concern`` events.
 
+``found`` in the report is the news: per kind, the PMIDs the searches flag
+that the library neither carries the flag for yet nor holds a notice about
+(a paper flagged weeks ago is found by every run's search, and is not news).
+
 So a library of N records costs ``4 * ceil(N / 9999)`` requests plus one
 efetch per 500 newly flagged records. Notices held in the library itself
 (a ``RetractionOf`` / ``ErratumFor`` / ``ExpressionOfConcernFor`` link to a
@@ -60,7 +64,7 @@ _NOTICE_LINKS = {"RetractionOf": "retracted", "ErratumFor": "has_erratum",
 #: esearch's 9,999-record ceiling
 CHUNK = ESEARCH_CEILING
 
-Fetch = Callable[[list[str]], tuple[list[tuple[Article, bytes | None, str]], list[str]]]
+Fetch = Callable[[list[str]], tuple[list[tuple[Article, bytes | None, str | None]], list[str]]]
 
 
 @dataclass
@@ -68,6 +72,8 @@ class CorrectionsReport:
     """What the corrections check of one run found and changed."""
 
     checked: int = 0
+    #: kind -> PMIDs the searches flagged that the library did not know about
+    #: (not yet flagged, and named by no held notice)
     found: dict[str, list[str]] = field(default_factory=dict)
     refetched: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
@@ -155,11 +161,15 @@ def check_library(library: Library, client: EutilsClient, run_id: int, fetch: Fe
     pmids = library_pmids(library, include_reserved=include_reserved)
     report.checked = len(pmids)
     found = search_flagged(client, pmids, report) if pmids else {k: set() for k in KINDS}
-    report.found = {kind: sorted(ids) for kind, ids in found.items() if ids}
+    notices = notice_targets(library)
     stale: set[str] = set()
     for kind, ids in found.items():
-        stale |= unflagged(library, KINDS[kind][0], ids)
-    for flag, ids in notice_targets(library).items():
+        flag = KINDS[kind][0]
+        news = unflagged(library, flag, ids)
+        stale |= news
+        if news - notices[flag]:
+            report.found[kind] = sorted(news - notices[flag])
+    for flag, ids in notices.items():
         stale |= {p for p in unflagged(library, flag, ids)
                   if include_reserved or not is_reserved_pmid(p)}
     report.refetched = sorted(stale, key=int)

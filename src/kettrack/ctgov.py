@@ -38,7 +38,7 @@ import httpx
 
 from .config import Settings
 from .errors import BadIdentifier, BadInput, QuerySyntaxError, ServiceError
-from .http import HttpClient, Incomplete, RequestLog
+from .http import Incomplete, RequestLog, ServiceClient
 
 #: CT.gov asks API users to stay under about 50 requests a minute
 CTGOV_RATE = 50 / 60
@@ -157,36 +157,17 @@ def _check_json(response: httpx.Response) -> None:
         raise Incomplete(f"body cut short ({len(response.content)} bytes)")
 
 
-class CtgovClient:
+class CtgovClient(ServiceClient):
     """ClinicalTrials.gov API v2 over one :class:`~kettrack.http.HttpClient`."""
+
+    service = "ClinicalTrials.gov"
 
     def __init__(self, settings: Settings, *, transport: httpx.BaseTransport | None = None,
                  rate: float = CTGOV_RATE, sleep: Callable[[float], None] | None = None,
                  log: RequestLog | None = None, page_size: int = DEFAULT_PAGE_SIZE) -> None:
-        self.settings = settings
+        super().__init__(settings, rate=rate, transport=transport, sleep=sleep, log=log)
         self.base = settings.ctgov_url.rstrip("/") + "/"
         self.page_size = page_size
-        extra: dict[str, Any] = {"sleep": sleep} if sleep else {}
-        self.http = HttpClient(
-            service="ClinicalTrials.gov",
-            rate=rate,
-            transport=transport,
-            connect_timeout=settings.connect_timeout,
-            read_timeout=settings.read_timeout,
-            max_retries=settings.max_retries,
-            backoff_base=settings.backoff_base,
-            log=log,
-            **extra,
-        )
-
-    def close(self) -> None:
-        self.http.close()
-
-    def __enter__(self) -> CtgovClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def _get(self, path: str, endpoint: str, params: dict[str, str]) -> httpx.Response:
         return self.http.request("GET", self.base + path, endpoint=endpoint, params=params,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -34,8 +34,12 @@ def _notes_line(errors: dict[str, list[str]], warnings: dict[str, list[str]]) ->
     return lines
 
 
+class _Writable(Protocol):
+    def write(self, text: str, /) -> int: ...
+
+
 class _PlainObserver:
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(self, stream: _Writable) -> None:
         self.stream = stream
 
     def searched(self, query: SavedQuery, outcome: SearchOutcome) -> None:

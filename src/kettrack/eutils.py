@@ -22,7 +22,7 @@ import httpx
 from . import entrez_xml
 from .config import Settings
 from .errors import QuerySyntaxError, ServiceError
-from .http import HttpClient, Incomplete, RequestLog
+from .http import Incomplete, RequestLog, ServiceClient
 
 #: PubMed's esearch returns at most the first 9,999 IDs of a result
 ESEARCH_CEILING = 9999
@@ -77,35 +77,17 @@ def _check_xml(closing: bytes) -> Callable[[httpx.Response], None]:
     return check
 
 
-class EutilsClient:
+class EutilsClient(ServiceClient):
     """E-utilities for PubMed, over one :class:`~kettrack.http.HttpClient`."""
+
+    service = "NCBI E-utilities"
 
     def __init__(self, settings: Settings, *, transport: httpx.BaseTransport | None = None,
                  sleep: Callable[[float], None] | None = None,
                  log: RequestLog | None = None) -> None:
-        self.settings = settings
+        super().__init__(settings, rate=settings.requests_per_second, transport=transport,
+                         sleep=sleep, log=log)
         self.base = settings.eutils_url.rstrip("/") + "/"
-        extra: dict[str, Any] = {"sleep": sleep} if sleep else {}
-        self.http = HttpClient(
-            service="NCBI E-utilities",
-            rate=settings.requests_per_second,
-            transport=transport,
-            connect_timeout=settings.connect_timeout,
-            read_timeout=settings.read_timeout,
-            max_retries=settings.max_retries,
-            backoff_base=settings.backoff_base,
-            log=log,
-            **extra,
-        )
-
-    def close(self) -> None:
-        self.http.close()
-
-    def __enter__(self) -> EutilsClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # -- request building -------------------------------------------------
 
@@ -184,7 +166,7 @@ class EutilsClient:
         ids: list[str] = []
         total = 0
         slices = 0
-        for lo, hi, page in self._slices(term, date(1780, 1, 1), date.today() + timedelta(1)):
+        for _lo, _hi, page in self._slices(term, date(1780, 1, 1), date.today() + timedelta(1)):
             ids.extend(page.ids)
             total += page.count
             slices += 1

@@ -22,12 +22,15 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Self
 
 import httpx
 
 from . import __version__
 from .errors import NetworkError
+
+if TYPE_CHECKING:
+    from .config import Settings
 
 RETRY_STATUS = {429, 500, 502, 503, 504}
 USER_AGENT = f"kettrack/{__version__} (+https://pypi.org/project/kettrack/)"
@@ -177,6 +180,41 @@ class HttpClient:
             f"{self.service} {endpoint}: no usable answer after {self.max_retries + 1} tries "
             f"(last: {last})"
         )
+
+
+class ServiceClient:
+    """Base of kettrack's service clients (E-utilities, ClinicalTrials.gov): one
+    :class:`HttpClient` built from the settings' timeouts and retry policy,
+    closed when the client is."""
+
+    service = "a service"
+
+    def __init__(self, settings: Settings, *, rate: float,
+                 transport: httpx.BaseTransport | None = None,
+                 sleep: Callable[[float], None] | None = None,
+                 log: RequestLog | None = None) -> None:
+        self.settings = settings
+        extra: dict[str, Any] = {"sleep": sleep} if sleep else {}
+        self.http = HttpClient(
+            service=self.service,
+            rate=rate,
+            transport=transport,
+            connect_timeout=settings.connect_timeout,
+            read_timeout=settings.read_timeout,
+            max_retries=settings.max_retries,
+            backoff_base=settings.backoff_base,
+            log=log,
+            **extra,
+        )
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _first_line(exc: BaseException) -> str:

@@ -94,6 +94,7 @@ def article_record(library: Library, pmid: str) -> dict[str, Any]:
     first.
     """
     from .claims import flags
+    from .registry import trials_for_article
 
     data = library.article_json(pmid)
     article = library.article(pmid)
@@ -104,6 +105,7 @@ def article_record(library: Library, pmid: str) -> dict[str, Any]:
     ).fetchone()
     data["first_seen_at"], data["updated_at"], data["fetched_at"] = row
     data["flags"] = flags(library, article)
+    data["trials"] = trials_for_article(library, pmid)
     data["events"] = [
         {"kind": kind, "detail": json.loads(detail or "{}"), "at": at, "run_id": run_id}
         for kind, detail, at, run_id in library.db.execute(

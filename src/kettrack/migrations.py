@@ -149,7 +149,7 @@ def m001_library(db: Database) -> None:
         )
         """
     )
-    db["articles"].enable_fts(
+    db.table("articles").enable_fts(
         ["title", "abstract", "mesh_text", "keywords_text"], create_triggers=True,
         tokenize="porter",
     )
@@ -246,3 +246,13 @@ def m003_trials(db: Database) -> None:
         """
     )
     db.execute("CREATE INDEX idx_events_nct ON events(nct_id)")
+
+
+@migrations(name="004_trials_fts")
+def m004_trials_fts(db: Database) -> None:
+    """Full-text index of registered trials (titles, acronym, conditions, interventions),
+    so ``search`` and ``check`` find them with the same words and stemming as articles."""
+    db["trials"].enable_fts(
+        ["title", "official_title", "acronym", "conditions", "interventions"],
+        create_triggers=True, tokenize="porter",
+    )

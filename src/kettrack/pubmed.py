@@ -537,16 +537,28 @@ def clean_text(value: Any) -> str:
 # --------------------------------------------------------------------------- revisions
 
 
+def canonical_json(article: Article) -> str:
+    """The Article's :meth:`~Article.to_json` as canonical JSON (sorted keys, compact).
+
+    This is what the library stores in ``articles.data`` and what
+    :func:`record_hash` hashes, so each record is serialised once per run.
+    """
+    return json.dumps(article.to_json(), sort_keys=True, ensure_ascii=False,
+                      separators=(",", ":"))
+
+
+def hash_json(canonical: str) -> str:
+    """SHA-1 (hex) of canonical JSON text."""
+    return hashlib.sha1(canonical.encode("utf-8"), usedforsecurity=False).hexdigest()
+
+
 def record_hash(article: Article) -> str:
     """SHA-1 (hex) of the Article's normalised content, stable across runs.
 
-    Computed over canonical JSON (sorted keys, no whitespace, UTF-8) of the whole
-    :meth:`Article.to_json`, which holds nothing volatile (no fetch time, and
-    ``queries`` is always empty there). A new hash means NCBI revised the record,
-    or kettrack now judges it differently (``design``, ``species``,
-    ``sample_size``): either way the stored row must be rewritten.
+    Computed over :func:`canonical_json` of the whole :meth:`Article.to_json`,
+    which holds nothing volatile (no fetch time, and ``queries`` is always
+    empty there). A new hash means NCBI revised the record, or kettrack now
+    judges it differently (``design``, ``species``, ``sample_size``): either way
+    the stored row must be rewritten.
     """
-    canonical = json.dumps(
-        article.to_json(), sort_keys=True, ensure_ascii=False, separators=(",", ":")
-    )
-    return hashlib.sha1(canonical.encode("utf-8"), usedforsecurity=False).hexdigest()
+    return hash_json(canonical_json(article))

@@ -108,13 +108,15 @@ def load_query(path: Path) -> SavedQuery:
         raise QueryFileError(f"{where}: {msg}") from None
     unknown = sorted(set(data) - _KEYS)
     if unknown:
-        raise QueryFileError(f"{where}: unknown key {unknown[0]!r} (keys: {', '.join(sorted(_KEYS))})")
+        keys = ", ".join(sorted(_KEYS))
+        raise QueryFileError(f"{where}: unknown key {unknown[0]!r} (keys: {keys})")
     term = data.get("term")
     if not isinstance(term, str) or not term.strip():
         raise QueryFileError(f"{where}: 'term' must be a non-empty string")
     source = data.get("source", "pubmed")
     if source not in SOURCES:
-        raise QueryFileError(f"{where}: 'source' must be one of {', '.join(SOURCES)}, not {source!r}")
+        raise QueryFileError(
+            f"{where}: 'source' must be one of {', '.join(SOURCES)}, not {source!r}")
     description = data.get("description", "")
     if not isinstance(description, str):
         raise QueryFileError(f"{where}: 'description' must be a string")

@@ -297,6 +297,33 @@ def registry_searches(queries: Sequence[SavedQuery]) -> list[tuple[SavedQuery, R
     return out
 
 
+def translation(params: dict[str, str]) -> str:
+    """The ``query.*`` parameters sent, as one line: what a registry query "translates" to."""
+    return " & ".join(f"{k}={v}" for k, v in params.items())
+
+
+def check_query(client: CtgovClient, query: SavedQuery) -> dict[str, Any]:
+    """``kettrack queries check`` for a registry query, in one request.
+
+    Returns the shape PubMed queries have there (``name``, ``count``,
+    ``translation``, ``errors``, ``warnings``) plus ``source`` and ``params``.
+    ClinicalTrials.gov has no translation and no warnings of its own, so the
+    translation is the ``query.*`` parameters sent, and a search that finds no
+    study is the warning. A term kettrack cannot parse, or one CT.gov answers
+    with HTTP 400, is a :class:`QueryFileError` naming the query file.
+    """
+    ((_, search),) = registry_searches([query])
+    params = search.params()
+    try:
+        count = client.count(search)
+    except QuerySyntaxError as exc:
+        raise QueryFileError(f"{query.path or query.name}: {exc}") from None
+    warnings = {"OutputMessage": ["No studies found."]} if count == 0 else {}
+    return {"name": query.name, "source": "clinicaltrials", "count": count,
+            "translation": translation(params), "params": params, "errors": {},
+            "warnings": warnings}
+
+
 def last_synced(library: Library, qv_id: int) -> date | None:
     """The day a query version last ran against the registry (None: never)."""
     row = library.db.execute("SELECT synced_on FROM trial_query_syncs WHERE "
@@ -423,6 +450,137 @@ def trials_for_article(library: Library, pmid: str) -> list[dict[str, Any]]:
     return out
 
 
+# -- a trial as an answer in search and check ------------------------------------------
+
+#: the ``design`` a registered trial carries among search and check results (as in the
+#: digest): not a study design, a registry record, ranked after every published design
+REGISTERED_DESIGN = "registered-trial"
+#: a registered trial stopped before it produced results
+STOPPED_STATUSES = frozenset({"TERMINATED", "SUSPENDED", "WITHDRAWN"})
+
+
+def _status_words(status: str | None) -> str:
+    return status.lower().replace("_", " ") if status else "status unknown"
+
+
+def evidence_note(held: Trial, publications: Sequence[dict[str, Any]]) -> str:
+    """What a registered trial can tell a writer, in one sentence.
+
+    Still under way: not evidence yet. Completed without results posted: says
+    so. Results posted: points to the linked publications (``publications``:
+    ``{"pmid", "design", "in_library"}`` dicts, see :func:`linked_publications`).
+    """
+    status = held.overall_status
+    papers = "; ".join(
+        f"PMID {p['pmid']}" + (f" ({p['design']})" if p.get("design") else
+                               "" if p.get("in_library") else " (not in the library)")
+        for p in publications)
+    if status in ONGOING_STATUSES:
+        note = f"still under way ({_status_words(status)}): not evidence yet"
+        if held.has_results:
+            note += "; early results posted on ClinicalTrials.gov"
+    elif held.has_results:
+        return "results posted on ClinicalTrials.gov; " + (
+            f"see its publications: {papers}" if papers else "no linked publication yet")
+    elif status == "COMPLETED":
+        note = "completed, no results posted on ClinicalTrials.gov"
+    elif status in STOPPED_STATUSES:
+        note = f"{_status_words(status)} before completion, no results posted"
+    else:
+        note = f"{_status_words(status)}, no results posted"
+    return note + (f"; linked publications: {papers}" if papers else "")
+
+
+def linked_publications(library: Library, nct_id: str) -> list[dict[str, Any]]:
+    """The trial's linked PMIDs (:func:`linked_pmids`), each with its design and
+    whether the library holds it."""
+    pmids = linked_pmids(library, nct_id)
+    designs: dict[str, str] = {}
+    if pmids:
+        marks = ", ".join("?" * len(pmids))
+        designs = dict(library.db.execute(
+            f"SELECT pmid, design FROM articles WHERE pmid IN ({marks})", pmids).fetchall())
+    return [{"pmid": p, "design": designs.get(p), "in_library": p in designs} for p in pmids]
+
+
+def trial_flags(held: Trial) -> list[str]:
+    """``registered-only`` always (a registry record, not a publication), then
+    ``under-way``, ``stopped``, ``results-posted`` or ``no-results-posted``."""
+    flags = ["registered-only"]
+    if held.overall_status in ONGOING_STATUSES:
+        flags.append("under-way")
+    elif held.overall_status in STOPPED_STATUSES:
+        flags.append("stopped")
+    flags.append("results-posted" if held.has_results else "no-results-posted")
+    return flags
+
+
+def trial_citation(held: Trial) -> str:
+    """A registry citation: title, sponsor, ClinicalTrials.gov identifier and URL."""
+    parts = [held.title.rstrip(".") or held.nct_id]
+    if held.sponsor:
+        parts.append(held.sponsor)
+    posted = f" First posted {held.first_posted}." if held.first_posted else ""
+    return (". ".join(parts) + f". ClinicalTrials.gov identifier: {held.nct_id}.{posted} "
+            f"Available from: {held.url}")
+
+
+def trial_result(library: Library, nct_id: str) -> dict[str, Any] | None:
+    """A registered trial as an item of ``search --json`` / ``check --json``.
+
+    ``item_type: "trial"`` and the registry facts (``nct_id``, ``title``,
+    ``overall_status``, ``phases``, ``enrollment``, ``has_results``, ``url``,
+    ``linked_pmids``, ``ongoing``, ``evidence``: the one-sentence note of
+    :func:`evidence_note`, ``flags``), plus DESIGN.md's article keys with the
+    values a registry record has (``pmid`` None, ``design``
+    ``"registered-trial"``, ``year`` the year first posted, ``retracted`` False),
+    so a consumer reading articles does not break on it. None when the library
+    no longer holds the trial.
+    """
+    held = trial(library, nct_id)
+    if held is None:
+        return None
+    publications = linked_publications(library, held.nct_id)
+    queries = [r[0] for r in library.db.execute(
+        "SELECT DISTINCT q.name FROM trial_memberships m JOIN query_versions q "
+        "ON q.id = m.query_version_id WHERE m.nct_id = ? ORDER BY q.name", (held.nct_id,))]
+    year = held.first_posted[:4] if held.first_posted else ""
+    return {
+        "item_type": "trial",
+        "nct_id": held.nct_id,
+        "title": held.title,
+        "overall_status": held.overall_status,
+        "phases": list(held.phases),
+        "enrollment": held.enrollment,
+        "enrollment_type": held.enrollment_type,
+        "has_results": held.has_results,
+        "url": held.url,
+        "linked_pmids": [p["pmid"] for p in publications],
+        "linked_publications": publications,
+        "ongoing": held.overall_status in ONGOING_STATUSES,
+        "evidence": evidence_note(held, publications),
+        "flags": trial_flags(held),
+        "sponsor": held.sponsor,
+        "conditions": list(held.conditions),
+        "interventions": list(held.interventions),
+        "first_posted": held.first_posted,
+        # DESIGN.md's article keys, as a registry record fills them
+        "pmid": None,
+        "doi": None,
+        "pmcid": None,
+        "journal": None,
+        "year": int(year) if year.isdigit() else None,
+        "authors": [],
+        "design": REGISTERED_DESIGN,
+        "nct_ids": [held.nct_id],
+        "queries": queries,
+        "retracted": False,
+        "species": None,
+        "sample_size": None,
+        "citation": trial_citation(held),
+    }
+
+
 def trial_json(library: Library, nct_id: str) -> dict[str, Any] | None:
     """A trial for ``show``: the record, its queries, events and linked publications."""
     held = trial(library, nct_id)
@@ -455,7 +613,7 @@ def trial_json(library: Library, nct_id: str) -> dict[str, Any] | None:
             "year": article.year if article else None,
             "design": article.design if article else None,
             "in_library": article is not None,
-            "url": f"https://pubmed.ncbi.nlm.nih.gov/{pmid}/",
+            "url": article.url if article else f"https://pubmed.ncbi.nlm.nih.gov/{pmid}/",
             "via": how,
         })
     data["publications"] = papers

@@ -131,17 +131,24 @@ def batched(items: Sequence[str], size: int) -> Iterable[list[str]]:
         yield list(items[i:i + size])
 
 
-def prepare(data: bytes) -> tuple[list[tuple[Article, bytes | None, str]], list[str]]:
-    """Normalise one efetch response: (article, raw XML, hash) triples and deleted PMIDs."""
+Prepared = tuple[Article, bytes | None, str | None]
+
+
+def prepare(data: bytes) -> tuple[list[Prepared], list[str]]:
+    """Normalise one efetch response: (article, raw XML, hash) triples and deleted PMIDs.
+
+    The hash is left to the store (None), which computes it from the JSON it
+    stores, so each record is serialised once.
+    """
     raw = pubmed.split_records(data)
-    records: list[tuple[Article, bytes | None, str]] = []
+    records: list[Prepared] = []
     deleted: list[str] = []
     for item in pubmed.parse_efetch(data):
         if isinstance(item, pubmed.Deletion):
             deleted.extend(item.pmids)
             continue
         design.classify(item)
-        records.append((item, raw.get(item.pmid), pubmed.record_hash(item)))
+        records.append((item, raw.get(item.pmid), None))
     return records, deleted
 
 
@@ -274,7 +281,7 @@ class Runner:
         )
 
     def _fetch_reconciled(self, batch: list[str]
-                          ) -> tuple[list[tuple[Article, bytes | None, str]], list[str]]:
+                          ) -> tuple[list[Prepared], list[str]]:
         """efetch ``batch``; ask again for IDs NCBI left out, while that brings more back.
 
         Whatever is still missing after that is left for the next run.

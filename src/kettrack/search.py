@@ -10,6 +10,20 @@ passes FTS5 syntax through, and then a bad expression is a
 
 The filters (``--design``, ``--since``, ``--query``) are shared with ``check``
 and ``export`` through :class:`Filters`.
+
+Registered trials
+    ``trials_fts`` indexes the registry records (title, official title, acronym,
+    conditions, interventions; the same porter stemming), and the same
+    expression searches it. A registry record is not published evidence and
+    its BM25 is not on the articles' scale (a different, much smaller index), so
+    trials come after the articles, with ``score`` 0 (``match_score`` holds their
+    own BM25, which orders them among themselves). So that they are not always
+    crowded out by a long list of articles, up to a quarter of ``--limit``
+    (:data:`TRIAL_SHARE`) is kept for the matching trials; slots they do not
+    need go to articles, and articles fewer than the limit leave the rest to
+    trials. ``--design`` leaves trials out (a registry record has no study
+    design), ``--since`` compares the day a trial was first posted, ``--query``
+    the registry query that found it.
 """
 
 from __future__ import annotations
@@ -22,9 +36,15 @@ from typing import Any
 
 from .design import DESIGNS
 from .errors import ConfigError, SearchSyntaxError, UnknownQuery
+from .registry import trial_result
 from .store import Library
 
 FTS_TABLE = "articles_fts"
+TRIAL_FTS_TABLE = "trials_fts"
+#: trials' BM25 column weights: title, official title, acronym, conditions, interventions
+TRIAL_BM25_WEIGHTS = (4.0, 2.0, 4.0, 3.0, 3.0)
+#: up to 1/TRIAL_SHARE of a search's --limit is kept for registered trials
+TRIAL_SHARE = 4
 #: BM25 column weights: title, abstract, MeSH, keywords. A word in the title
 #: or the indexing says more about what a paper is about than one in passing.
 BM25_WEIGHTS = (8.0, 1.0, 3.0, 3.0)
@@ -78,6 +98,23 @@ class Filters:
             parts.append(
                 f"{alias}.pmid IN (SELECT m.pmid FROM memberships m JOIN query_versions q "
                 "ON q.id = m.query_version_id WHERE q.name = ?)")
+            args.append(self.query)
+        return "".join(f" AND {p}" for p in parts), args
+
+    def trial_sql(self, alias: str = "t") -> tuple[str, list[Any]] | None:
+        """Like :meth:`sql`, for the trials table; None when the filters leave every
+        trial out (``--design``: a registry record is not a study design)."""
+        if self.designs:
+            return None
+        parts: list[str] = []
+        args: list[Any] = []
+        if self.since is not None:
+            parts.append(f"{alias}.first_posted >= ?")
+            args.append(self.since.isoformat())
+        if self.query is not None:
+            parts.append(
+                f"{alias}.nct_id IN (SELECT m.nct_id FROM trial_memberships m JOIN "
+                "query_versions q ON q.id = m.query_version_id WHERE q.name = ?)")
             args.append(self.query)
         return "".join(f" AND {p}" for p in parts), args
 
@@ -135,12 +172,17 @@ def match_expression(text: str) -> str | None:
 
 @dataclass
 class SearchHit:
-    """One matching article: BM25 score (higher is better) and a highlighted snippet."""
+    """One match: BM25 score (higher is better) and a highlighted snippet.
+
+    An article's ``pmid``; or, for a registered trial, ``nct_id`` (``pmid`` empty)
+    and its BM25 in the trials' own index.
+    """
 
     pmid: str
     score: float
     snippet: str
     year: int | None = None
+    nct_id: str | None = None
 
 
 def fts_hits(library: Library, expression: str, *, filters: Filters | None = None,
@@ -176,19 +218,79 @@ def fts_hits(library: Library, expression: str, *, filters: Filters | None = Non
     return [SearchHit(str(p), round(-float(r), 4), s or "", y) for p, r, s, y in rows]
 
 
+def _json_list_text(snippet: str) -> str:
+    """A snippet of a JSON list column (conditions) as plain words: ``a; b``."""
+    return snippet.replace('", "', "; ").replace('["', "").replace('"]', "")
+
+
+def trial_fts_hits(library: Library, expression: str, *, filters: Filters | None = None,
+                   limit: int | None = DEFAULT_LIMIT,
+                   snippet_tokens: int = 24) -> list[SearchHit]:
+    """Registered trials matching a MATCH ``expression``, best first (own BM25).
+
+    An expression the trials' index cannot run (a ``--raw`` column filter such
+    as ``abstract:x``, which only articles have) finds no trial; it is not an
+    error, since the articles' search ran it.
+    """
+    scope = (filters or Filters()).trial_sql("t")
+    if scope is None:
+        return []
+    where, args = scope
+    weights = ", ".join(str(w) for w in TRIAL_BM25_WEIGHTS)
+    sql = (
+        f"SELECT t.nct_id, f.rank, snippet({TRIAL_FTS_TABLE}, -1, ?, ?, '…', ?), "
+        f"substr(t.first_posted, 1, 4) FROM {TRIAL_FTS_TABLE} f "
+        f"JOIN trials t ON t.rowid = f.rowid "
+        f"WHERE {TRIAL_FTS_TABLE} MATCH ? AND f.rank MATCH 'bm25({weights})'{where} "
+        "ORDER BY f.rank"
+    )
+    params: list[Any] = [MARK_OPEN, MARK_CLOSE, snippet_tokens, expression, *args]
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(limit)
+    try:
+        rows = library.db.execute(sql, params).fetchall()
+    except sqlite3.OperationalError:
+        return []
+    return [SearchHit("", round(-float(r), 4), _json_list_text(s or ""),
+                      int(y) if y and str(y).isdigit() else None, nct_id=str(n))
+            for n, r, s, y in rows]
+
+
+def with_trials(articles: list[SearchHit], trials: list[SearchHit],
+                limit: int) -> list[SearchHit]:
+    """Articles first, then trials: up to ``limit // TRIAL_SHARE`` trial slots
+    when articles would fill the list, more when there are fewer articles."""
+    room = max(min(len(trials), limit // TRIAL_SHARE), limit - len(articles))
+    taken = trials[:max(room, 0)]
+    return articles[:limit - len(taken)] + taken
+
+
 def search(library: Library, text: str, *, filters: Filters | None = None,
-           limit: int = DEFAULT_LIMIT, raw: bool = False) -> list[SearchHit]:
-    """Search the library for ``text``: words unless ``raw``; empty text finds nothing."""
+           limit: int = DEFAULT_LIMIT, raw: bool = False,
+           trials: bool = True) -> list[SearchHit]:
+    """Search the library for ``text``: words unless ``raw``; empty text finds nothing.
+
+    Registered trials that match follow the articles (see the module
+    docstring), unless ``trials`` is False.
+    """
     if raw:
         if not text.strip():
             raise SearchSyntaxError("--raw expression is empty")
         if "\x00" in text:
             raise SearchSyntaxError("--raw expression contains a NUL character")
-        return fts_hits(library, text, filters=filters, limit=limit, raw=True)
-    expression = match_expression(text)
-    if expression is None:
-        return []
-    return fts_hits(library, expression, filters=filters, limit=limit)
+        expression = text
+        articles = fts_hits(library, text, filters=filters, limit=limit, raw=True)
+    else:
+        found = match_expression(text)
+        if found is None:
+            return []
+        expression = found
+        articles = fts_hits(library, expression, filters=filters, limit=limit)
+    if not trials:
+        return articles
+    return with_trials(articles, trial_fts_hits(library, expression, filters=filters,
+                                                limit=limit), limit)
 
 
 def marked(snippet: str, open_: str = "**", close: str = "**") -> str:
@@ -197,14 +299,26 @@ def marked(snippet: str, open_: str = "**", close: str = "**") -> str:
 
 
 def search_results(library: Library, hits: list[SearchHit]) -> list[dict[str, Any]]:
-    """``search --json``: each hit as DESIGN.md's article plus score and snippet."""
-    names = library.query_names([h.pmid for h in hits])
+    """``search --json``: each hit as DESIGN.md's article plus score and snippet.
+
+    A registered trial is :func:`kettrack.registry.trial_result`'s item, with
+    ``score`` 0 (it is not published evidence; see the module docstring),
+    ``match_score`` (its BM25 among trials) and ``snippet``.
+    """
+    names = library.query_names([h.pmid for h in hits if h.nct_id is None])
     out = []
     for hit in hits:
+        if hit.nct_id is not None:
+            item = trial_result(library, hit.nct_id)
+            if item is not None:
+                item.update(score=0.0, match_score=hit.score, snippet=marked(hit.snippet))
+                out.append(item)
+            continue
         article = library.article(hit.pmid)
         if article is None:  # deleted between the search and now
             continue
         data = article.to_json()
+        data["item_type"] = "article"
         data["queries"] = names.get(hit.pmid, [])
         data["score"] = hit.score
         data["snippet"] = marked(hit.snippet)

@@ -32,6 +32,7 @@ from sqlite_utils import Database
 from .article import RESERVED_PMID_START, Article
 from .errors import ConfigError, LibraryBusy
 from .migrations import migrations
+from .pubmed import canonical_json, hash_json
 from .queries import SavedQuery
 
 
@@ -257,12 +258,14 @@ class Library:
             "SELECT pmid FROM articles WHERE (citation_status IS NULL OR citation_status "
             f"!= 'MEDLINE') AND entrez_date >= ? {limit} ORDER BY pmid", (cutoff,))]
 
-    def store_batch(self, records: Sequence[tuple[Article, bytes | None, str]],
+    def store_batch(self, records: Sequence[tuple[Article, bytes | None, str | None]],
                     found_by: dict[str, list[int]], run_id: int) -> StoredBatch:
         """Insert new articles and update revised ones, in one transaction.
 
-        ``records`` are (article, raw XML, record hash); ``found_by`` maps a PMID
-        to the query versions whose search returned it in this run.
+        ``records`` are (article, raw XML, record hash); a hash of None is
+        computed here from the same canonical JSON that is stored (see
+        :func:`kettrack.pubmed.record_hash`). ``found_by`` maps a PMID to the
+        query versions whose search returned it in this run.
         """
         result = StoredBatch()
         now = utcnow()
@@ -276,8 +279,10 @@ class Library:
             ):
                 old[pmid] = (digest, data)
         with self.transaction() as conn:
-            for article, raw, digest in records:
-                row = _row(article, raw, digest, now)
+            for article, raw, given in records:
+                data = canonical_json(article)
+                digest = given or hash_json(data)
+                row = _row(article, raw, data, digest, now)
                 previous = old.get(article.pmid)
                 if previous is None:
                     row.update(first_seen_run=run_id, first_seen_at=now)
@@ -308,7 +313,8 @@ class Library:
                 for qv_id in found_by.get(pmid, ()):
                     self._add_memberships(conn, qv_id, [pmid], run_id)
             conn.executemany(
-                "INSERT INTO events (pmid, run_id, kind, detail, created_at) VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO events (pmid, run_id, kind, detail, created_at) "
+                "VALUES (?, ?, ?, ?, ?)",
                 [(p, run_id, k, json.dumps(d), now) for p, k, d in result.events],
             )
         return result
@@ -388,7 +394,8 @@ class Library:
         }
 
 
-def _row(article: Article, raw: bytes | None, digest: str, now: str) -> dict[str, Any]:
+def _row(article: Article, raw: bytes | None, data: str, digest: str, now: str
+         ) -> dict[str, Any]:
     return {
         "pmid": article.pmid,
         "doi": article.doi,
@@ -415,7 +422,7 @@ def _row(article: Article, raw: bytes | None, digest: str, now: str) -> dict[str
         "has_concern": int(article.has_concern),
         "mesh_text": "; ".join(m.descriptor for m in article.mesh),
         "keywords_text": "; ".join(article.keywords),
-        "data": json.dumps(article.to_json(), ensure_ascii=False),
+        "data": data,
         "record_hash": digest,
         "raw_xml": zlib.compress(raw, 1) if raw else None,  # speed over the last few %
         "fetched_at": now,

@@ -170,9 +170,17 @@ def _record_lines(data: dict[str, Any]) -> list[tuple[str, str]]:
              f"in library since {str(data.get('first_seen_at') or '')[:10]}",
              f"updated {str(data['updated_at'])[:10]}" if data.get("updated_at") else ""]
     lines.append(("dim", " · ".join(d for d in dates if d)))
-    trials = [*(data.get("nct_ids") or []), *(data.get("other_trial_ids") or [])]
-    if trials:
-        lines.append(("", "registered trials: " + ", ".join(trials)))
+    registered = data.get("trials")
+    if registered:
+        from .trial_format import trials_lines
+
+        lines.append(("", "registered trials:"))
+        lines += [("", f"  {line}") for line in trials_lines(registered)]
+    others = [t for t in data.get("other_trial_ids") or []]
+    if not registered:
+        others = [*(data.get("nct_ids") or []), *others]
+    if others:
+        lines.append(("", "registered trials: " + ", ".join(others)))
     if data.get("queries"):
         lines.append(("", "found by: " + ", ".join(data["queries"])))
     mesh = [m["descriptor"] + ("*" if m.get("major") else "") for m in data.get("mesh") or []]

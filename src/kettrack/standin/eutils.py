@@ -488,7 +488,8 @@ class EutilsStandin:
     def _epost(self, params: Mapping[str, str]) -> httpx.Response:
         given = [p.strip() for p in params.get("id", "").split(",") if p.strip()]
         valid = [p for p in given if p.isdigit() and int(p) > 0]
-        invalid = [p for p in given if p not in valid]
+        accepted = set(valid)
+        invalid = [p for p in given if p not in accepted]
         parts = []
         if invalid:
             ids = "".join(f"<Id>{escape(p)}</Id>" for p in invalid)

@@ -16,6 +16,10 @@ What it understands, as PubMed does:
   ``[majr]``, ``[pt]``, ``[au]``, ``[1au]``, ``[lastau]``, ``[la]``, ``[dp]``,
   ``[edat]``, ``[crdt]``; date ranges ``2015:2026[dp]`` and
   ``"2020/01/01"[edat] : "2020/12/31"[edat]``.
+* PubMed's comment/correction filters ``hasretractionin``, ``haserratumin`` and
+  ``hasexpressionofconcernin`` (untagged, or tagged ``[filter]``/``[sb]``): records
+  whose CommentsCorrections hold a ``RetractionIn`` / ``ErratumIn`` /
+  ``ExpressionOfConcernIn`` link.
 * NCBI's error reporting: a term that matches nothing, or has an unknown field
   tag, is reported and dropped from the query (which widens it, as on NCBI);
   broken syntax raises :class:`~kettrack.errors.QuerySyntaxError`.
@@ -39,6 +43,7 @@ from kettrack.errors import QuerySyntaxError
 
 __all__ = [
     "APPROXIMATIONS",
+    "CORRECTION_FILTERS",
     "DEFAULT_MESH_TREE",
     "DEFAULT_PUBLICATION_TYPE_TREE",
     "BinOp",
@@ -83,9 +88,12 @@ APPROXIMATIONS: tuple[str, ...] = (
     "never match a date term.",
     "A term with no hits is reported and dropped, except date terms, which simply match nothing.",
     "[crdt] (Create Date) is searched on the Entrez date.",
-    "Tags and filters outside this list ([sb], [pa], [jour], hasabstract ...) are not "
+    "Tags and filters outside this list ([pa], [jour], hasabstract ...) are not "
     "supported: an unknown tag is reported in fields_not_found, an unknown word in "
-    "phrases_not_found, and both are dropped.",
+    "phrases_not_found, and both are dropped. Of PubMed's filters ([sb], [filter]) only "
+    "the comment/correction ones are known: hasretractionin, haserratumin, "
+    "hasexpressionofconcernin; they are translated as \"name\"[Filter], and one that "
+    "matches nothing is kept (zero hits), not dropped.",
     "A ':' between two terms that are not dates is read as a space (an implicit AND).",
     "esearch's datetype defaults to pdat when mindate/maxdate are given without it.",
 )
@@ -171,6 +179,14 @@ _LANGUAGE_CODES: dict[str, str] = {
 }  # fmt: skip
 
 
+#: PubMed's comment/correction filters -> the CommentsCorrections RefType each one finds
+CORRECTION_FILTERS: dict[str, str] = {
+    "hasretractionin": "RetractionIn",
+    "haserratumin": "ErratumIn",
+    "hasexpressionofconcernin": "ExpressionOfConcernIn",
+}
+
+
 # --------------------------------------------------------------------------- records
 
 
@@ -188,6 +204,8 @@ class IndexedRecord:
     languages: list[str] = field(default_factory=list)  # "eng"
     pub_date: date | None = None  # for [dp] and datetype=pdat
     entrez_date: date | None = None  # for [edat] and datetype=edat
+    #: CommentsCorrections links: (RefType, target PMID or None), for the has...in filters
+    comments_corrections: list[tuple[str, str | None]] = field(default_factory=list)
 
 
 @dataclass
@@ -485,6 +503,7 @@ _FIELD_LIST = [
     (_Field("1au", "Author - First", "au", which="1au"), ["1au", "author - first"]),
     (_Field("lastau", "Author - Last", "au", which="lastau"), ["lastau", "author - last"]),
     (_Field("la", "Language", "la"), ["la", "language", "lang"]),
+    (_Field("sb", "Filter", "filter"), ["sb", "filter", "filters", "subset"]),
     (
         _Field("dp", "Date - Publication", "date", date_field="dp"),
         ["dp", "pdat", "publication date", "date - publication"],
@@ -596,7 +615,7 @@ def _descendants(tree: Mapping[str, Sequence[str]]) -> dict[str, frozenset[str]]
 
 
 _TEXT_SOURCES = ("ti", "ab", "ot", "mh", "pt", "au")
-_VALUE_SOURCES = ("mh", "majr", "pt", "la", "au", "1au", "lastau")
+_VALUE_SOURCES = ("mh", "majr", "pt", "la", "au", "1au", "lastau", "filter")
 
 
 class _Postings:
@@ -726,6 +745,9 @@ class SearchIndex:
         v["au"].add(set(authors), doc)
         v["1au"].add(authors[:1], doc)
         v["lastau"].add(authors[-1:], doc)
+        ref_types = {ref_type for ref_type, _target in record.comments_corrections}
+        v["filter"].add({name for name, ref_type in CORRECTION_FILTERS.items()
+                         if ref_type in ref_types}, doc)
 
         for key, when in (("dp", record.pub_date), ("edat", record.entrez_date)):
             if when is not None:
@@ -846,6 +868,10 @@ class SearchIndex:
         if spec is None:
             report.note(report.fields_not_found, f"[{term.tag}]")
             return None
+        if spec.kind == "filter" or (
+            term.tag is None and not term.quoted and _value(term.text) in CORRECTION_FILTERS
+        ):
+            return self._filter(term, report)
         text = " ".join(term.text.split())
         truncated = text.endswith("*")
         stem = text.rstrip("*").rstrip()
@@ -899,6 +925,17 @@ class SearchIndex:
                 )
             return None
         return hits, shown, compound
+
+    def _filter(self, term: Term, report: _Report) -> _Hits:
+        """A PubMed filter (``haserratumin``): known ones match, even nothing; others drop."""
+        name = _value(term.text)
+        if name not in CORRECTION_FILTERS:
+            report.note(report.phrases_not_found, f"{term.text}[Filter]")
+            return None
+        hits = set(self._values["filter"].get(name))
+        if self._dead:
+            hits -= self._dead
+        return hits, f'"{name}"[Filter]', False
 
     def _text_hits(
         self, stem: str, truncated: bool, sources: Sequence[str], proximity: int | None

@@ -10,7 +10,12 @@ concatenations and a 20,000-record benchmark stays cheap.
 
 :meth:`Snapshot.view` freezes the snapshot at a date, the way PubMed looked on
 that day: records not yet entered are invisible, pending records are indexed
-once their ``due`` date has passed. :meth:`Snapshot.replicate` clones records
+once their ``due`` date has passed, and a CommentsCorrections link to a record
+of the snapshot that has not entered PubMed yet (an erratum, retraction or
+comment published later) is hidden, in the served XML and in the search index,
+until that record appears: NCBI adds the link to the earlier record when it
+publishes the notice, so a replay sees the erratum arrive. Links to PMIDs the
+snapshot does not hold are kept as stored (their date is unknown). :meth:`Snapshot.replicate` clones records
 under fresh PMIDs for benchmarks.
 """
 
@@ -35,6 +40,7 @@ __all__ = [
     "Snapshot",
     "SnapshotView",
     "default_snapshot_dir",
+    "hide_comments_corrections",
     "split_records",
 ]
 
@@ -234,6 +240,35 @@ def _mesh(citation: ET.Element) -> list[tuple[str, bool]]:
     return headings
 
 
+def _comments_corrections(citation: ET.Element) -> list[tuple[str, str | None]]:
+    """(RefType, target PMID or None) for each CommentsCorrections link."""
+    links = []
+    for item in citation.iterfind("CommentsCorrectionsList/CommentsCorrections"):
+        target = (item.findtext("PMID") or "").strip()
+        links.append((item.get("RefType") or "", target or None))
+    return links
+
+
+#: one CommentsCorrections element (they never nest; the list element is not matched)
+_CC_ELEMENT = re.compile(rb"<CommentsCorrections(?=[\s>])[^>]*>.*?</CommentsCorrections>\s*",
+                         re.DOTALL)
+_CC_TARGET = re.compile(rb"<PMID(?:\s[^>]*)?>\s*(\d+)\s*</PMID>")
+_CC_EMPTY_LIST = re.compile(rb"<CommentsCorrectionsList(?:\s[^>]*)?>\s*</CommentsCorrectionsList>")
+
+
+def hide_comments_corrections(raw: bytes, targets: Iterable[str]) -> bytes:
+    """A record's bytes without the CommentsCorrections links to ``targets``
+    (and without the list element if nothing is left in it; the DTD wants one
+    link at least). Everything else is left byte for byte."""
+    hidden = {t.encode("ascii") for t in targets}
+
+    def keep(match: re.Match[bytes]) -> bytes:
+        target = _CC_TARGET.search(match.group(0))
+        return b"" if target is not None and target.group(1) in hidden else match.group(0)
+
+    return _CC_EMPTY_LIST.sub(b"", _CC_ELEMENT.sub(keep, raw))
+
+
 def index_record(pmid: str, root: ET.Element) -> IndexedRecord:
     """Build the search index's view of one parsed record element."""
     if root.tag == "PubmedBookArticle":
@@ -273,6 +308,7 @@ def index_record(pmid: str, root: ET.Element) -> IndexedRecord:
         languages=[_text(lang) for lang in article.iterfind("Language")],
         pub_date=_pub_date(article.find("Journal/JournalIssue/PubDate")),
         entrez_date=_history_date(root.find("PubmedData/History"), "entrez"),
+        comments_corrections=_comments_corrections(citation),
     )
 
 
@@ -294,6 +330,7 @@ def _replace(record: IndexedRecord, **changes: Any) -> IndexedRecord:
             "entrez_date",
         )
     }
+    fields["comments_corrections"] = getattr(record, "comments_corrections", [])
     fields.update(changes)
     return IndexedRecord(**fields)
 
@@ -630,6 +667,9 @@ class SnapshotView:
         self.as_of = as_of
         self._records: dict[str, IndexedRecord] = {}
         self._indexed: set[str] = set()
+        #: pmid -> targets of CommentsCorrections links hidden on this day
+        self._hidden_links: dict[str, frozenset[str]] = {}
+        self._masked: dict[str, bytes] = {}
         for pmid in snapshot.pmids:
             record = snapshot.record(pmid)
             if record.entrez_date is not None and record.entrez_date > as_of:
@@ -639,6 +679,14 @@ class SnapshotView:
                 record = _indexed(record, pending)
                 self._indexed.add(pmid)
             self._records[pmid] = record
+        for pmid, record in self._records.items():
+            links = getattr(record, "comments_corrections", None) or []
+            later = frozenset(t for _ref, t in links
+                              if t is not None and t in snapshot and t not in self._records)
+            if later:
+                self._hidden_links[pmid] = later
+                self._records[pmid] = _replace(record, comments_corrections=[
+                    (ref, t) for ref, t in links if t not in later])
         self.index = SearchIndex(self._records.values(), mesh_tree=snapshot.mesh_tree)
         # PubMed's default esearch order ("most recent"): newest entry first.
         self._rank = {
@@ -671,9 +719,19 @@ class SnapshotView:
         """The record's bytes as served on this day, or None if not visible."""
         if pmid not in self._records:
             return None
-        if pmid in self._indexed:
-            return self.snapshot.revealed(pmid)
-        return self.snapshot.raw(pmid)
+        raw = self.snapshot.revealed(pmid) if pmid in self._indexed else self.snapshot.raw(pmid)
+        hidden = self._hidden_links.get(pmid)
+        if hidden is None:
+            return raw
+        masked = self._masked.get(pmid)
+        if masked is None:
+            masked = self._masked.setdefault(pmid, hide_comments_corrections(raw, hidden))
+        return masked
+
+    def hidden_links(self, pmid: str) -> frozenset[str]:
+        """Targets of the record's CommentsCorrections links not shown on this day
+        (records that enter PubMed later)."""
+        return self._hidden_links.get(pmid, frozenset())
 
     def is_indexed_by_view(self, pmid: str) -> bool:
         """Whether this view serves the record in its revealed (indexed) form."""
