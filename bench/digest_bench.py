@@ -27,6 +27,7 @@ from kettrack import design  # noqa: E402
 from kettrack import digest as digests  # noqa: E402
 from kettrack.article import AbstractSection, Article  # noqa: E402
 from kettrack.digest_format import render  # noqa: E402
+from kettrack.pubmed import canonical_json  # noqa: E402
 from kettrack.store import Library, _row  # noqa: E402
 
 TITLES = ["Ketamine for alcohol use disorder: a randomized placebo-controlled trial",
@@ -64,7 +65,8 @@ def build(path: Path, n: int, fresh: int) -> Library:
                 entrez_date=f"20{10 + i * 15 // n:02d}-06-15", doi=f"10.1000/{pmid}",
                 nct_ids=["NCT02649231"] if i % 9 == 0 else [])
             design.classify(article)
-            row = _row(article, None, f"h{i}", "2025-01-01T00:00:00+00:00")
+            row = _row(article, None, canonical_json(article), f"h{i}",
+                       "2025-01-01T00:00:00+00:00")
             row.update(first_seen_run=run, first_seen_at="2025-01-01T00:00:00+00:00")
             rows.append(row)
             for q in {i % 6 + 1, (i * 7) % 6 + 1}:

@@ -10,6 +10,7 @@ import pytest
 from kettrack.article import Correction
 from kettrack.claims import (
     DESIGN_RANK,
+    TRIAL_PENALTY,
     load_vocabulary,
     online_query,
     read_claim,
@@ -164,3 +165,72 @@ def test_online_offline_fills_an_empty_library_then_answers(kettrack_env: Path) 
 def test_offline_without_online_is_bad_input(kettrack_env: Path) -> None:
     result = invoke("check", "ketamine", "--offline")
     assert result.exit_code == 2 and "--offline goes with --online" in result.stderr
+
+
+# -- registered trials --------------------------------------------------------------------
+
+ED_CLAIM = "ketamine in the ED for alcohol use disorder"  # only a withdrawn trial says "ED"
+
+
+def test_a_claim_only_trials_bear_on_says_no_published_evidence(library_db: Path) -> None:
+    hits = check_json(ED_CLAIM)
+    assert [(h["item_type"], h["nct_id"]) for h in hits] == [("trial", "NCT05661669")]
+    (trial,) = hits
+    assert trial["design"] == "registered-trial" and trial["overall_status"] == "WITHDRAWN"
+    assert trial["evidence"] == "withdrawn before completion, no results posted"
+    assert trial["score"] == round(trial["relevance"] - TRIAL_PENALTY, 3)
+    assert "ClinicalTrials.gov identifier: NCT05661669" in trial["citation"]
+    result = invoke("check", ED_CLAIM)
+    assert result.exit_code == 0
+    assert "No published evidence in the library bears on this claim" in result.stdout
+    assert "Registered trials only, which are not evidence" in result.stdout
+    assert "1. [registered trial] Ketamine for the Treatment for Alcohol Use Disorder" in (
+        result.stdout)
+    assert "Nothing in the library bears" not in result.stdout
+
+
+def test_a_trial_never_outranks_published_evidence_of_similar_relevance(
+        library_db: Path) -> None:
+    hits = check_json("ketamine with midazolam and mindfulness for problem drinking",
+                      "--limit", "40")
+    trials = [i for i, h in enumerate(hits) if h["item_type"] == "trial"]
+    assert trials and len(trials) < len(hits)
+    for i in trials:
+        trial = hits[i]
+        assert trial["score"] == round(trial["relevance"] - TRIAL_PENALTY, 3)
+        # every paper listed after it is at least a relevance step less relevant than it
+        for later in hits[i + 1:]:
+            if later["item_type"] == "article":
+                assert tier(later["score"]) < tier(trial["relevance"]), (trial, later)
+        # and every paper of its own relevance step comes before it
+        same = [h for h in hits if h["item_type"] == "article"
+                and tier(h["score"]) >= tier(trial["relevance"])]
+        assert all(hits.index(h) < i for h in same)
+
+
+def test_an_ongoing_trial_says_it_is_not_evidence(library_db: Path) -> None:
+    hits = check_json("ketamine for combined depression and alcohol use disorder",
+                      "--limit", "40")
+    ongoing = next(h for h in hits if h.get("nct_id") == "NCT06090422")
+    assert ongoing["overall_status"] == "NOT_YET_RECRUITING" and ongoing["ongoing"]
+    assert ongoing["evidence"] == "still under way (not yet recruiting): not evidence yet"
+    assert {"registered-only", "under-way"} <= set(ongoing["flags"])
+    text = invoke("check", "ketamine for combined depression and alcohol use disorder")
+    assert "[registered trial] Ketamine for Combined Depression and Alcohol Use Disorder" in (
+        text.stdout)
+    assert "still under way (not yet recruiting): not evidence yet" in text.stdout
+
+
+def test_a_trial_with_results_points_to_its_publications(library_db: Path) -> None:
+    hits = check_json(WRITER_CLAIM, "--limit", "40")
+    kare = next(h for h in hits if h.get("nct_id") == "NCT02649231")
+    assert kare["has_results"] and "9900000022" in kare["linked_pmids"]
+    assert "see its publications: PMID 28372596 (protocol)" in kare["evidence"]
+    assert hits.index(kare) > 0 and hits[0]["item_type"] == "article"
+
+
+def test_design_filter_leaves_trials_out(library_db: Path) -> None:
+    assert check_json(ED_CLAIM, "--design", "rct") == []
+    hits = check_json("ketamine for combined depression and alcohol use disorder",
+                      "--design", "rct", "--limit", "40")
+    assert hits and {h["item_type"] for h in hits} == {"article"}

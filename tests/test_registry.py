@@ -390,3 +390,55 @@ def test_queries_check_rejected_registry_search_names_the_file(
     broken = runner.invoke(app, ["queries", "check", "--offline"])
     assert broken.exit_code == 2
     assert "odd.toml: term: unclosed '(' in the intr: clause" in broken.output
+
+
+# -- a trial as an answer in search and check ---------------------------------------------------
+
+
+@pytest.mark.parametrize(("status", "has_results", "papers", "note"), [
+    ("RECRUITING", False, [], "still under way (recruiting): not evidence yet"),
+    ("ACTIVE_NOT_RECRUITING", True, [],
+     "still under way (active not recruiting): not evidence yet; early results posted on "
+     "ClinicalTrials.gov"),
+    ("COMPLETED", False, [], "completed, no results posted on ClinicalTrials.gov"),
+    ("COMPLETED", False, [{"pmid": "1", "design": "protocol", "in_library": True}],
+     "completed, no results posted on ClinicalTrials.gov; linked publications: PMID 1 "
+     "(protocol)"),
+    ("COMPLETED", True, [{"pmid": "1", "design": "rct", "in_library": True},
+                         {"pmid": "2", "design": None, "in_library": False}],
+     "results posted on ClinicalTrials.gov; see its publications: PMID 1 (rct); PMID 2 "
+     "(not in the library)"),
+    ("COMPLETED", True, [], "results posted on ClinicalTrials.gov; no linked publication yet"),
+    ("TERMINATED", False, [], "terminated before completion, no results posted"),
+    (None, False, [], "status unknown, no results posted"),
+])
+def test_evidence_note(status: str | None, has_results: bool, papers: list[dict[str, Any]],
+                       note: str) -> None:
+    held = registry.Trial("NCT00000001", "A trial", overall_status=status,
+                          has_results=has_results)
+    assert registry.evidence_note(held, papers) == note
+    flags = registry.trial_flags(held)
+    assert flags[0] == "registered-only"
+    assert ("under-way" in flags) == (status in registry.ONGOING_STATUSES)
+    assert flags[-1] == ("results-posted" if has_results else "no-results-posted")
+
+
+def test_trial_result_has_the_article_keys_and_the_registry_facts(
+        snapshot: RegistrySnapshot) -> None:
+    lib = Library.memory()
+    make_runner(lib, CtgovStandin(snapshot, as_of=date(2022, 1, 1)), date(2022, 1, 1)).run([AUD])
+    item = registry.trial_result(lib, KARE)
+    assert item is not None
+    assert {"pmid", "doi", "pmcid", "title", "journal", "year", "authors", "design", "nct_ids",
+            "queries", "retracted", "url"} <= set(item)
+    assert (item["item_type"], item["design"], item["pmid"], item["retracted"]) == (
+        "trial", "registered-trial", None, False)
+    assert item["nct_ids"] == [KARE] and item["queries"] == ["ketamine-aud-registry"]
+    assert item["year"] == 2016 and item["enrollment"] == 96 and item["phases"] == ["PHASE2"]
+    assert item["linked_pmids"] == ["28372596"]
+    assert item["linked_publications"] == [
+        {"pmid": "28372596", "design": None, "in_library": False}]
+    assert registry.trial_result(lib, "NCT09999999") is None
+    # the trials' full-text index follows the table (sqlite-utils' triggers)
+    assert lib.db.execute("SELECT count(*) FROM trials_fts WHERE trials_fts MATCH "
+                          "'relapse'").fetchone()[0] >= 1

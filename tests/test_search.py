@@ -145,3 +145,72 @@ def test_any_text_searches_without_error(small_library: Library, text: str) -> N
                 max_size=30))
 def test_fts_syntax_soup_searches_without_error(small_library: Library, parts: list[str]) -> None:
     assert isinstance(search(small_library, "".join(parts)), list)
+
+
+# -- registered trials --------------------------------------------------------------------
+
+
+def test_matching_trials_follow_the_articles_and_say_what_they_are(library_db: Path) -> None:
+    hits = search_json("ketamine relapse prevention therapy")
+    kinds = [h["item_type"] for h in hits]
+    assert kinds[0] == "article" and "trial" in kinds
+    assert kinds == sorted(kinds)  # every article before every trial
+    trials = {h["nct_id"]: h for h in hits if h["item_type"] == "trial"}
+    assert {"NCT02649231", "NCT04084860"} <= set(trials)
+    for t in trials.values():
+        assert t["score"] == 0 and t["match_score"] > 0 and t["design"] == "registered-trial"
+        assert t["pmid"] is None and t["retracted"] is False and "**" in t["snippet"]
+        assert t["url"] == f"https://clinicaltrials.gov/study/{t['nct_id']}"
+        assert {"title", "overall_status", "phases", "enrollment", "has_results",
+                "linked_pmids", "evidence", "flags"} <= set(t)
+        assert "registered-only" in t["flags"]
+    kare = trials["NCT02649231"]  # completed, results posted: points to its papers
+    assert kare["has_results"] is True and "28372596" in kare["linked_pmids"]
+    assert kare["evidence"].startswith("results posted on ClinicalTrials.gov; see its "
+                                       "publications: PMID 28372596 (protocol)")
+    recruiting = trials["NCT04084860"]
+    assert recruiting["overall_status"] == "RECRUITING" and recruiting["ongoing"] is True
+    assert recruiting["evidence"] == "still under way (recruiting): not evidence yet"
+    assert "under-way" in recruiting["flags"]
+
+
+def test_trials_take_at_most_a_quarter_of_a_full_list(library_db: Path) -> None:
+    eight = search_json("ketamine", "--limit", "8")
+    assert [h["item_type"] for h in eight] == ["article"] * 6 + ["trial"] * 2
+    assert [h["item_type"] for h in search_json("ketamine", "--limit", "3")] == ["article"] * 3
+    # fewer articles than the limit: the rest is left to trials
+    hits = search_json("ketamine relapse prevention therapy", "--limit", "100")
+    assert sum(h["item_type"] == "trial" for h in hits) >= 2
+
+
+def test_trials_only_search_says_no_article_matches(library_db: Path) -> None:
+    hits = search_json("midazolam mindfulness")
+    assert [(h["item_type"], h["nct_id"]) for h in hits] == [("trial", "NCT04084860")]
+    result = invoke("search", "midazolam mindfulness")
+    assert result.exit_code == 0
+    assert "No articles in the library match 'midazolam mindfulness'; registered trials " \
+           "only (not published evidence):" in result.stdout
+    assert "[registered trial] The Role of Brief Potent Glutamatergic Modulation" in (
+        result.stdout)
+    assert "still under way (recruiting): not evidence yet" in result.stdout
+
+
+def test_filters_apply_to_trials(library_db: Path) -> None:
+    assert all(h["item_type"] == "article" for h in search_json(
+        "ketamine", "--design", "rct", "--limit", "100"))
+    registry_only = search_json("ketamine", "--query", "ketamine-aud-registry", "--limit", "100")
+    assert registry_only and {h["item_type"] for h in registry_only} == {"trial"}
+    assert all("ketamine-aud-registry" in h["queries"] for h in registry_only)
+    recent = [h for h in search_json("ketamine", "--since", "2023", "--limit", "100")
+              if h["item_type"] == "trial"]
+    assert recent and all(h["first_posted"] >= "2023" for h in recent)
+    # a --raw column only articles have finds no trial, and is no error
+    assert all(h["item_type"] == "article" for h in search_json("--raw", "abstract:ketamine"))
+
+
+def test_completed_trial_without_results_says_so(library_db: Path) -> None:
+    hits = search_json("naltrexone midazolam", "--limit", "100")
+    trial = next(h for h in hits if h.get("nct_id") == "NCT02461927")
+    assert trial["overall_status"] == "COMPLETED" and trial["has_results"] is False
+    assert trial["evidence"] == "completed, no results posted on ClinicalTrials.gov"
+    assert "no-results-posted" in trial["flags"]

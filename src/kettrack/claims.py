@@ -33,6 +33,22 @@ Ranking
     BM25. A retracted paper stays in the list, flagged, but after the others
     of its relevance: a writer must see that a claim rests on it.
 
+Registered trials
+    The same retrieval runs over the registry records (``trials_fts``: title,
+    official title, acronym, conditions, interventions) and the same threshold
+    judges them, the title and official title counting as "named". A registry
+    record is not published evidence, so a trial ranks as if it were one
+    relevance step (:data:`TRIAL_PENALTY`) less relevant than it is, and after
+    every article of that step: it never outranks published evidence of similar
+    relevance, only papers that bear on the claim clearly less. Its ``score`` is
+    that lowered relevance (``relevance`` the unlowered one), its ``design``
+    ``registered-trial``, and ``evidence`` says what it can tell: still under way
+    (not evidence yet), completed without results posted, or results posted and
+    the publications linked to it. ``--design`` leaves trials out; ``--since``
+    and ``--query`` apply to the day a trial was first posted and the registry
+    query that found it. When only trials pass the threshold, the library holds
+    no published evidence on the claim, and the answer says so.
+
 ``check_online`` runs the claim's key terms as a PubMed search through the
 normal pipeline first (see :func:`online_query`).
 """
@@ -52,7 +68,8 @@ from typing import Any
 from .article import Article
 from .cite import vancouver
 from .queries import SavedQuery
-from .search import Filters, fts_hits, fts_phrase, words_of
+from .registry import REGISTERED_DESIGN, trial_result
+from .search import Filters, fts_hits, fts_phrase, trial_fts_hits, words_of
 from .store import Library
 
 #: how many BM25 candidates (at least; three times --limit) are judged per retrieval query
@@ -63,7 +80,9 @@ SMALL_SAMPLE = 30
 
 DESIGN_RANK = {d: i for i, d in enumerate((
     "meta-analysis", "systematic-review", "rct", "trial", "observational", "case-report",
-    "preclinical", "review", "protocol", "other"))}
+    "preclinical", "review", "protocol", "other", REGISTERED_DESIGN))}
+#: how much less relevant a registered trial ranks than it is (one relevance step)
+TRIAL_PENALTY = 0.1
 BACKGROUND_KINDS = {"drug", "condition"}
 GENERIC_KINDS = {"effect"}
 
@@ -390,6 +409,7 @@ class Evidence:
     def to_json(self) -> dict[str, Any]:
         """DESIGN.md's article keys, ``score`` (the relevance), and the detail."""
         data = self.article.to_json()
+        data["item_type"] = "article"
         data["queries"] = self.queries
         data["score"] = self.relevance
         data["bm25"] = self.bm25
@@ -401,17 +421,64 @@ class Evidence:
 
 
 @dataclass
+class TrialEvidence:
+    """A registered trial that bears on a claim (not published evidence: see the
+    module docstring)."""
+
+    item: dict[str, Any]  # registry.trial_result
+    relevance: float
+    bm25: float
+    matched: list[Concept]
+
+    @property
+    def nct_id(self) -> str:
+        return str(self.item["nct_id"])
+
+    @property
+    def score(self) -> float:
+        """The relevance it ranks with: one step below its own."""
+        return trial_score(self.relevance)
+
+    def to_json(self) -> dict[str, Any]:
+        """The trial item, ``score`` (lowered relevance), ``relevance`` and the detail."""
+        data = dict(self.item)
+        data["score"] = self.score
+        data["relevance"] = self.relevance
+        data["bm25"] = self.bm25
+        data["matched"] = [c.label for c in self.matched]
+        data["best_sentences"] = []
+        return data
+
+
+def trial_score(relevance: float) -> float:
+    """A registered trial's ranking score: its relevance less :data:`TRIAL_PENALTY`."""
+    return max(0.0, round(relevance - TRIAL_PENALTY, 3))
+
+
+@dataclass
 class CheckResult:
-    """The answer to a claim: the concepts read from it and the evidence found."""
+    """The answer to a claim: the concepts read from it, the published evidence found,
+    and the registered trials that bear on it (``ranked``: both, in answer order)."""
 
     claim: str
     concepts: list[Concept]
     evidence: list[Evidence]
     candidates: int = 0
+    trials: list[TrialEvidence] = field(default_factory=list)
+    ranked: list[Evidence | TrialEvidence] = field(default_factory=list)
+
+    def items(self) -> list[Evidence | TrialEvidence]:
+        """Everything found, best first (the evidence alone if nothing was ranked)."""
+        return self.ranked or list(self.evidence)
 
     def to_json(self) -> list[dict[str, Any]]:
-        """``check --json``: the list of evidence (empty when nothing is relevant)."""
-        return [e.to_json() for e in self.evidence]
+        """``check --json``: articles and registered trials, best first (empty when
+        nothing is relevant; only trials when no published evidence is)."""
+        return [e.to_json() for e in self.items()]
+
+
+#: a judged candidate: (sort key, PMID or NCT number, relevance, concepts matched)
+_Judged = tuple[tuple[Any, ...], str, float, list[Concept]]
 
 
 def check(library: Library, claim: str, *, limit: int = DEFAULT_LIMIT,
@@ -421,6 +488,8 @@ def check(library: Library, claim: str, *, limit: int = DEFAULT_LIMIT,
     result = CheckResult(claim, concepts, [])
     if not concepts:
         return result
+    judged: list[_Judged] = []
+    judged_trials, trial_bm25 = _judge_trials(library, concepts, filters, limit)
     bm25: dict[str, float] = {}
     for expression in retrieval_expressions(concepts):
         for hit in fts_hits(library, expression, filters=filters,
@@ -430,13 +499,10 @@ def check(library: Library, claim: str, *, limit: int = DEFAULT_LIMIT,
         if len(bm25) >= limit:
             break
     result.candidates = len(bm25)
-    if not bm25:
-        return result
     marks = ", ".join("?" * len(bm25))
     rows = library.db.execute(
         f"SELECT pmid, title, abstract, mesh_text, keywords_text, design, year, retracted "
-        f"FROM articles WHERE pmid IN ({marks})", list(bm25)).fetchall()
-    judged = []
+        f"FROM articles WHERE pmid IN ({marks})", list(bm25)).fetchall() if bm25 else []
     match = Matcher(concepts)
     for pmid, title, abstract, mesh, keywords, design, year, retracted in rows:
         matched = match(f"{title}\n{abstract}\n{mesh}\n{keywords}")
@@ -447,17 +513,61 @@ def check(library: Library, claim: str, *, limit: int = DEFAULT_LIMIT,
         key = (-tier(score), int(retracted), DESIGN_RANK.get(design, len(DESIGN_RANK)),
                -(year or 0), -bm25[pmid], pmid)
         judged.append((key, pmid, score, matched))
-    judged.sort(key=lambda j: j[0])
-    chosen = judged[:limit]
-    names = library.query_names([pmid for _, pmid, _, _ in chosen])
-    for _, pmid, score, matched in chosen:
-        article = library.article(pmid)
+    everything = sorted([*judged, *judged_trials], key=lambda j: j[0])[:limit]
+    names = library.query_names([ident for _, ident, _, _ in everything
+                                 if ident not in trial_bm25])
+    for _, ident, score, matched in everything:
+        if ident in trial_bm25:
+            item = trial_result(library, ident)
+            if item is not None:
+                found = TrialEvidence(item, score, trial_bm25[ident], matched)
+                result.trials.append(found)
+                result.ranked.append(found)
+            continue
+        article = library.article(ident)
         if article is None:
             continue
-        result.evidence.append(Evidence(
-            article, score, bm25[pmid], matched, flags(library, article),
-            best_sentences(article, concepts), names.get(pmid, [])))
+        evidence = Evidence(article, score, bm25[ident], matched, flags(library, article),
+                            best_sentences(article, concepts), names.get(ident, []))
+        result.evidence.append(evidence)
+        result.ranked.append(evidence)
     return result
+
+
+def _judge_trials(library: Library, concepts: Sequence[Concept], filters: Filters | None,
+                  limit: int) -> tuple[list[_Judged], dict[str, float]]:
+    """The registered trials that pass the threshold, and every trial candidate's
+    BM25. A trial's sort key ranks it one relevance step down and after the
+    articles of that step (see the module docstring)."""
+    bm25: dict[str, float] = {}
+    for expression in retrieval_expressions(concepts):
+        for hit in trial_fts_hits(library, expression, filters=filters,
+                                  limit=max(CANDIDATES, 3 * limit), snippet_tokens=1):
+            if hit.nct_id is not None:
+                bm25.setdefault(hit.nct_id, hit.score)
+        if len(bm25) >= limit:
+            break
+    if not bm25:
+        return [], bm25
+    marks = ", ".join("?" * len(bm25))
+    rows = library.db.execute(
+        "SELECT nct_id, title, coalesce(official_title, ''), coalesce(acronym, ''), "
+        f"conditions, interventions, first_posted FROM trials WHERE nct_id IN ({marks})",
+        list(bm25)).fetchall()
+    match = Matcher(concepts)
+    out = []
+    for nct, title, official, acronym, conditions, interventions, posted in rows:
+        named_text = f"{title}\n{official}\n{acronym}"
+        matched = match(f"{named_text}\n{conditions}\n{interventions}")
+        if not is_relevant(matched, concepts):
+            continue
+        named = [c for c in match(named_text) if c in matched]
+        score = relevance(matched, concepts, named)
+        year = int(posted[:4]) if posted and posted[:4].isdigit() else 0
+        key = (-tier(trial_score(score)), 0, DESIGN_RANK[REGISTERED_DESIGN], -year,
+               -bm25[nct], nct)
+        out.append((key, str(nct), score, matched))
+    return out, bm25
 
 
 # -- --online ----------------------------------------------------------------

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
@@ -21,7 +22,7 @@ import typer
 from . import display, writer_format
 from .config import Settings, env_secrets, redact
 from .ctgov import CtgovClient
-from .errors import BadInput, ConfigError, KettrackError
+from .errors import ConfigError, KettrackError
 from .eutils import EutilsClient
 from .queries import SavedQuery, load_queries, select
 from .store import Library
@@ -229,14 +230,13 @@ def queries_check(
         with eutils_client(settings, offline, when) as client:
             for query in selected:
                 if query.source == "clinicaltrials" and ctgov is not None:
-                    reg = ctgov
-                    results.append(guarded(lambda q=query: registry.check_query(reg, q),
+                    results.append(guarded(partial(registry.check_query, ctgov, query),
                                            settings))
                     continue
                 if query.source != "pubmed":
                     continue
-                page = guarded(lambda q=query: client.esearch(q.term, retmax=0,
-                                                              usehistory=False), settings)
+                page = guarded(partial(client.esearch, query.term, retmax=0, usehistory=False),
+                               settings)
                 results.append({"name": query.name, "source": "pubmed", "count": page.count,
                                 "translation": page.translation, "errors": page.errors,
                                 "warnings": page.warnings})
@@ -318,6 +318,7 @@ def digest(
     """
     from . import digest as digests
     from . import digest_format, mail
+    from .export import write_atomic
 
     settings = make_settings(db)
     when = None if since == "last" else parse_date(since, "--since")
@@ -325,7 +326,7 @@ def digest(
         fmt = "rich" if output is None and sys.stdout.isatty() else "text"
     if fmt not in digest_format.FORMATS:
         fail(ConfigError(f"--format {fmt!r}: choose one of {', '.join(digest_format.FORMATS)}"))
-    recipients = [guarded(lambda a=a: mail.check_address(a, "--email"), settings)
+    recipients = [guarded(partial(mail.check_address, a, "--email"), settings)
                   for a in email or []]
     target = sender = None
     if recipients:
@@ -346,8 +347,8 @@ def digest(
                 html=digest_format.render_html(found))
             guarded(lambda: mail.send(message, target), settings)
         if output is not None:
-            guarded(lambda: _write_atomically(output, digest_format.render(found, fmt)),
-                    settings)
+            text = digest_format.render(found, fmt)
+            guarded(lambda: write_atomic(output, text, option="--output"), settings)
         elif not recipients:
             if fmt == "rich":
                 digest_format.print_rich(found, display.Output.for_stdout().console)
@@ -358,19 +359,6 @@ def digest(
                                          sent_to=recipients or None), settings)
     if recipients and sys.stderr.isatty():
         typer.echo(f"sent to {', '.join(recipients)}: {digests.headline(found)}", err=True)
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` whole or not at all."""
-    from .errors import Failure
-
-    partial = path.with_name(f".{path.name}.partial")
-    try:
-        partial.write_text(text, encoding="utf-8")
-        partial.replace(path)
-    except OSError as exc:
-        partial.unlink(missing_ok=True)
-        raise Failure(f"--output {path}: cannot write ({exc.strerror or exc})") from None
 
 
 # registered trials (ClinicalTrials.gov)
@@ -461,7 +449,8 @@ def show_citation(library: Library, identifier: str, style: str, settings: Setti
 def search(
     text: Annotated[str, typer.Argument(metavar="TEXT", help="Words to look for.")],
     limit: Annotated[int, typer.Option("--limit", min=1, max=10000,
-                                       help="At most this many hits.")] = 20,
+                                       help="At most this many hits (up to a quarter of "
+                                            "them may be registered trials).")] = 20,
     raw: Annotated[bool, typer.Option(
         "--raw", help="TEXT is an SQLite FTS5 expression (AND, OR, NOT, NEAR, \"phrases\", "
                       "prefix*, title:word); a bad one exits 2.")] = False,
@@ -476,7 +465,9 @@ def search(
     Ranked by BM25 (a word in the title or the indexing counts for more than one in
     the abstract), with the matching passage highlighted. Whatever you type is
     searched as words: quotes make a phrase, and punctuation, AND/OR/NOT and
-    brackets are never syntax, unless --raw.
+    brackets are never syntax, unless --raw. Matching registered trials are
+    listed after the articles, each saying what it can tell you (a trial still
+    under way is not evidence yet).
     """
     from .search import search as run_search
     from .search import search_results
@@ -519,8 +510,10 @@ def check(
     "ketamine", "alcohol" and "reduces"). Each is shown with its design, human or animal,
     sample size, year, journal, the sentences that bear on the claim, flags
     (retracted, erratum, expression of concern, animal only, n < 30, protocol
-    without results) and a citation. When nothing is relevant it says so (exit 0;
-    --json prints []).
+    without results) and a citation. Registered trials that bear on the claim
+    rank one step below papers of the same relevance, and one still under way
+    says it is not evidence yet. When nothing is relevant it says so (exit 0;
+    --json prints [], or only the registered trials when just those match).
     """
     from .claims import check as run_check
     from .claims import online_query
@@ -586,14 +579,3 @@ def export(
         typer.echo(text, nl=False)
     else:
         guarded(lambda: exports.write_atomic(output, text), settings)
-
-
-def main() -> None:  # pragma: no cover - console entry for `python -m kettrack`
-    try:
-        app()
-    except BadInput as exc:
-        fail(exc)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -344,12 +344,12 @@ def export(library: Library, fmt: str, filters: Filters | None = None,
     return {"ris": to_ris, "bibtex": to_bibtex, "csv": to_csv, "json": to_json}[fmt](items)
 
 
-def write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, text: str, *, option: str = "-o") -> None:
     """Write ``text`` to ``path`` whole or not at all (a temporary file beside it,
     then a rename), so a feed reader or a failed cron job never sees half a file."""
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
-        raise ConfigError(f"-o {path}: folder {folder} does not exist")
+        raise ConfigError(f"{option} {path}: folder {folder} does not exist")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     try:
         # mkstemp makes the file private; a feed or export is meant to be read
@@ -361,7 +361,7 @@ def write_atomic(path: Path, text: str) -> None:
         os.replace(tmp, path)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
-        raise Failure(f"-o {path}: cannot write ({exc.strerror or exc})") from None
+        raise Failure(f"{option} {path}: cannot write ({exc.strerror or exc})") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -252,7 +252,7 @@ def m003_trials(db: Database) -> None:
 def m004_trials_fts(db: Database) -> None:
     """Full-text index of registered trials (titles, acronym, conditions, interventions),
     so ``search`` and ``check`` find them with the same words and stemming as articles."""
-    db["trials"].enable_fts(
+    db.table("trials").enable_fts(
         ["title", "official_title", "acronym", "conditions", "interventions"],
         create_triggers=True, tokenize="porter",
     )

@@ -4,6 +4,10 @@ A display module: it receives the plain dicts the library modules build
 (``search.search_results``, ``claims.CheckResult``, ``lookup.record_for``) and
 only prints. Plain output is one fact per line, so it reads well in a cron
 mail or through ``grep``.
+
+A registered trial among the results (``item_type: "trial"``) is headed
+``[registered trial]`` and always carries its evidence note (still under way,
+no results posted, or its publications), so it is never read as a paper.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from typing import Any, TextIO
 from rich.console import Console
 from rich.text import Text
 
-from .claims import CheckResult
+from .claims import CheckResult, Evidence, TrialEvidence
 
 _FLAG_WORDS = {
     "retracted": "RETRACTED",
@@ -25,6 +29,10 @@ _FLAG_WORDS = {
     "small-sample": "small sample (n < 30)",
     "protocol-without-results": "protocol, no results in the library",
 }
+
+
+#: how a registered trial is headed wherever it is listed with articles
+TRIAL_HEAD = "[registered trial]"
 
 
 def _console(stream: TextIO) -> Console:
@@ -68,14 +76,56 @@ def _short_flags(data: dict[str, Any]) -> list[str]:
 # -- search ----------------------------------------------------------------------
 
 
+def trial_meta(item: dict[str, Any]) -> str:
+    """``NCT… · recruiting · phase 2 · 120 enrolled (estimated) · first posted …``."""
+    status = (item.get("overall_status") or "status unknown").lower().replace("_", " ")
+    phases = "/".join("n/a" if p == "NA" else p.lower().replace("_", " ").replace(
+        "phase", "phase ") for p in item.get("phases") or [])
+    enrolled = item.get("enrollment")
+    kind = f" ({item['enrollment_type'].lower()})" if item.get("enrollment_type") else ""
+    parts = [item.get("nct_id"), status, phases,
+             f"{enrolled} enrolled{kind}" if enrolled is not None else "",
+             f"first posted {item['first_posted']}" if item.get("first_posted") else ""]
+    return " · ".join(str(p) for p in parts if p)
+
+
+def _print_trial_item(n: int, item: dict[str, Any], stream: TextIO, console: Console | None,
+                      extra: str = "") -> None:
+    """One registered trial: head, registry facts, the evidence note, then ``extra``."""
+    head = f"{n}. {TRIAL_HEAD} {item.get('title') or item.get('nct_id')}"
+    meta = trial_meta(item)
+    note = str(item.get("evidence") or "")
+    if console is not None:
+        console.print(Text(head, style="bold"))
+        console.print(Text(f"   {meta}", style="dim"))
+        console.print(Text(f"   {note}", style="yellow"))
+        if extra:
+            console.print(Text("   ") + _rich_snippet(extra))
+        console.print(Text(f"   {item.get('url')}", style="dim"))
+    else:
+        print(head, file=stream)
+        print(f"   {meta}", file=stream)
+        print(f"   {note}", file=stream)
+        if extra:
+            print(f"   {extra}", file=stream)
+        print(f"   {item.get('url')}", file=stream)
+
+
 def print_search(results: Sequence[dict[str, Any]], text: str, stream: TextIO, *,
                  rich: bool) -> None:
-    """The hits of ``search``, best first, each with its snippet."""
+    """The hits of ``search``, best first, each with its snippet; registered trials
+    after the articles."""
     if not results:
         print(f"No articles in the library match {text!r}.", file=stream)
         return
     console = _console(stream) if rich else None
+    if all(hit.get("item_type") == "trial" for hit in results):
+        print(f"No articles in the library match {text!r}; registered trials only "
+              "(not published evidence):", file=stream)
     for n, hit in enumerate(results, 1):
+        if hit.get("item_type") == "trial":
+            _print_trial_item(n, hit, stream, console, hit.get("snippet") or "")
+            continue
         flags = _flag_text(_short_flags(hit))
         head = f"{n}. {hit.get('title') or '(no title)'}"
         meta = " · ".join(str(x) for x in (hit.get("design"), hit.get("journal"),
@@ -97,21 +147,53 @@ def print_search(results: Sequence[dict[str, Any]], text: str, stream: TextIO, *
 # -- check -----------------------------------------------------------------------
 
 
+def _print_check_trial(n: int, found: TrialEvidence, stream: TextIO,
+                       console: Console | None) -> None:
+    matched = ", ".join(c.label for c in found.matched)
+    if console is not None:
+        console.print()
+    else:
+        print("", file=stream)
+    _print_trial_item(n, found.item, stream, console,
+                      f"relevance {found.relevance:.2f} ({matched}), ranked as "
+                      f"{found.score:.2f}: a registry record, not a publication")
+    cite = found.item.get("citation") or ""
+    if console is not None:
+        console.print(Text(f"   {cite}", style="italic"))
+    else:
+        print(f"   cite: {cite}", file=stream)
+
+
 def print_check(result: CheckResult, stream: TextIO, *, rich: bool) -> None:
-    """The evidence on a claim, or a plain statement that the library has none."""
+    """The evidence on a claim, or a plain statement that the library has none.
+
+    Registered trials are listed in their rank, each saying it is not evidence;
+    when only trials bear on the claim, that is said first: the library holds no
+    published evidence on it.
+    """
     concepts = ", ".join(c.label for c in result.concepts)
     if not result.concepts:
         print("The claim has no words kettrack can search for.", file=stream)
         return
-    if not result.evidence:
+    if not result.evidence and not result.trials:
         print(f"Nothing in the library bears on this claim (looked for: {concepts}).",
               file=stream)
         print("Try `kettrack check --online` to search PubMed first, or rephrase the claim.",
               file=stream)
         return
     console = _console(stream) if rich else None
-    print(f"Read the claim as: {concepts}", file=stream)
-    for n, ev in enumerate(result.evidence, 1):
+    if not result.evidence:
+        print(f"No published evidence in the library bears on this claim (looked for: "
+              f"{concepts}).", file=stream)
+        print("Registered trials only, which are not evidence; try `kettrack check "
+              "--online` to search PubMed:", file=stream)
+    else:
+        print(f"Read the claim as: {concepts}", file=stream)
+    for n, item in enumerate(result.items(), 1):
+        if isinstance(item, TrialEvidence):
+            _print_check_trial(n, item, stream, console)
+            continue
+        ev: Evidence = item
         a = ev.article
         size = f"n={a.sample_size}" if a.sample_size else "n=?"
         head = f"{n}. [{a.design}] {a.title}"

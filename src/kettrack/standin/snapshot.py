@@ -15,8 +15,8 @@ of the snapshot that has not entered PubMed yet (an erratum, retraction or
 comment published later) is hidden, in the served XML and in the search index,
 until that record appears: NCBI adds the link to the earlier record when it
 publishes the notice, so a replay sees the erratum arrive. Links to PMIDs the
-snapshot does not hold are kept as stored (their date is unknown). :meth:`Snapshot.replicate` clones records
-under fresh PMIDs for benchmarks.
+snapshot does not hold are kept as stored (their date is unknown).
+:meth:`Snapshot.replicate` clones records under fresh PMIDs for benchmarks.
 """
 
 from __future__ import annotations
