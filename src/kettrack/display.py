@@ -128,8 +128,11 @@ class Output:
             for line in _notes_line(q.errors, {k: v for k, v in q.warnings.items()
                                                if k != "OutputMessage"}):
                 print(f"warning: {q.name}: {line}", file=self.stream)
-        tail = (f"{report.new_total} new, {report.updated_total} updated "
-                f"({report.requests} requests")
+        tail = f"{report.new_total} new, {report.updated_total} updated"
+        if report.new_trials or report.updated_trials:
+            tail += (f"; registered trials: {report.new_trials} new, "
+                     f"{report.updated_trials} updated")
+        tail += f" ({report.requests} requests"
         if report.missing:
             tail += f"; {len(report.missing)} not returned by NCBI, retried next run"
         if report.deleted:
@@ -141,6 +144,7 @@ class Output:
         lines.append("by design: " + ", ".join(f"{d} {n}" for d, n in data["designs"].items()))
         for q in data["queries"]:
             lines.append(f"query {q['name']}: {q['articles']} articles")
+        lines.append(f"registered trials: {data['trials']}")
         lines.append(f"events: {data['events']}, deleted at NCBI: {data['deleted']}, "
                      f"runs: {data['runs']}")
         last = data.get("last_run")

@@ -63,15 +63,22 @@ class RateLimiter:
 
 @dataclass
 class RequestLog:
-    """What a run sent, for ``--json`` summaries and the benchmark."""
+    """What a run sent, for ``--json`` summaries and the benchmark (thread-safe:
+    a run fetches the next efetch batch on a second thread)."""
 
     sent: int = 0
     retried: int = 0
     by_endpoint: dict[str, int] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def count(self, endpoint: str) -> None:
-        self.sent += 1
-        self.by_endpoint[endpoint] = self.by_endpoint.get(endpoint, 0) + 1
+        with self._lock:
+            self.sent += 1
+            self.by_endpoint[endpoint] = self.by_endpoint.get(endpoint, 0) + 1
+
+    def retry(self) -> None:
+        with self._lock:
+            self.retried += 1
 
 
 def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
@@ -151,7 +158,7 @@ class HttpClient:
         last = "no attempt"
         for attempt in range(self.max_retries + 1):
             if attempt:
-                self.log.retried += 1
+                self.log.retry()
             self.limiter.wait()
             self.log.count(endpoint)
             retry_after: float | None = None

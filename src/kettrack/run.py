@@ -29,7 +29,8 @@ again converges to the library an uninterrupted run would have made.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Protocol
@@ -222,8 +223,8 @@ class Runner:
         deleted: list[str] = []
         events = 0
         self.observer.fetching(len(to_fetch) + len(refetch))
-        for batch in batched(to_fetch + refetch, self.settings.batch_size):
-            records, gone = self._fetch_reconciled(batch)
+        for batch, first_answer in self._prefetched(to_fetch + refetch):
+            records, gone = self._fetch_reconciled(batch, first_answer)
             stored = lib.store_batch(records, found_by, run_id)
             new.update(stored.new)
             updated.update(stored.updated)
@@ -280,14 +281,37 @@ class Runner:
             corrections_requests=corrections_requests, corrections=fixes.to_json(),
         )
 
-    def _fetch_reconciled(self, batch: list[str]
+    def _prefetched(self, pmids: list[str]) -> Iterator[tuple[list[str], Future[bytes]]]:
+        """The efetch batches, each with its request already under way: batch k+1
+        is fetched on a second thread while batch k is parsed and stored, so the
+        network (and NCBI's own time) overlaps kettrack's work. At most two
+        batches are in memory; a failed request raises when its batch comes up,
+        after every earlier batch was stored."""
+        batches = list(batched(pmids, self.settings.batch_size))
+        if not batches:
+            return
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="efetch") as pool:
+            ahead = pool.submit(self.client.efetch, batches[0])
+            try:
+                for i, batch in enumerate(batches):
+                    current = ahead
+                    if i + 1 < len(batches):
+                        current.exception()  # wait: one request in flight at a time
+                        ahead = pool.submit(self.client.efetch, batches[i + 1])
+                    yield batch, current
+            finally:
+                ahead.cancel()
+
+    def _fetch_reconciled(self, batch: list[str], first_answer: Future[bytes] | None = None
                           ) -> tuple[list[Prepared], list[str]]:
-        """efetch ``batch``; ask again for IDs NCBI left out, while that brings more back.
+        """efetch ``batch`` (or take the answer already fetched); ask again for IDs
+        NCBI left out, while that brings more back.
 
         Whatever is still missing after that is left for the next run.
         """
         requested = set(batch)
-        records, deleted = prepare(self.client.efetch(batch))
+        data = first_answer.result() if first_answer else self.client.efetch(batch)
+        records, deleted = prepare(data)
         for _ in range(self.settings.max_retries):
             got = {a.pmid for a, _, _ in records} | set(deleted)
             short = [p for p in batch if p not in got]

@@ -387,6 +387,7 @@ class Library:
             "designs": designs,
             "queries": per_query,
             "events": one("SELECT count(*) FROM events").fetchone()[0],
+            "trials": one("SELECT count(*) FROM trials").fetchone()[0],
             "deleted": one("SELECT count(*) FROM deleted_pmids").fetchone()[0],
             "runs": one("SELECT count(*) FROM runs").fetchone()[0],
             "last_run": dict(zip(("id", "started_at", "finished_at", "status", "new", "updated"),
