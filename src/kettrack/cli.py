@@ -59,6 +59,11 @@ AsOfOption = Annotated[
                  show_default=False),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
+NamesArgument = Annotated[
+    list[str] | None,
+    typer.Argument(metavar="NAME", help="Saved queries, by name (default: all).",
+                   show_default=False),
+]
 
 
 def fail(exc: KettrackError, settings: Settings | None = None) -> NoReturn:
@@ -137,8 +142,7 @@ def emit_json(data: Any) -> None:
 
 @app.command()
 def run(
-    names: Annotated[list[str] | None, typer.Argument(
-        metavar="NAME", help="Saved queries to run (default: all).", show_default=False)] = None,
+    names: NamesArgument = None,
     offline: OfflineOption = False,
     as_of: AsOfOption = None,
     as_json: JsonOption = False,
@@ -202,8 +206,7 @@ def queries_list(queries: QueriesOption = None, as_json: JsonOption = False) -> 
 
 @queries_app.command("check")
 def queries_check(
-    names: Annotated[list[str] | None, typer.Argument(
-        metavar="NAME", help="Queries to check (default: all).", show_default=False)] = None,
+    names: NamesArgument = None,
     offline: OfflineOption = False,
     as_of: AsOfOption = None,
     queries: QueriesOption = None,

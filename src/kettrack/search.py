@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -194,28 +195,38 @@ def fts_hits(library: Library, expression: str, *, filters: Filters | None = Non
     it, the expression is trusted to come from :func:`match_expression`.
     """
     where, args = (filters or Filters()).sql("a")
-    weights = ", ".join(str(w) for w in BM25_WEIGHTS)
-    # ORDER BY the table's own rank column (weights given by "rank MATCH") lets
-    # FTS5 hand rows over already sorted, so snippet() runs only for the rows
-    # returned, not for every match as it would under SQLite's sorter.
-    sql = (
-        f"SELECT a.pmid, f.rank, snippet({FTS_TABLE}, -1, ?, ?, '…', ?), a.year "
-        f"FROM {FTS_TABLE} f JOIN articles a ON a.rowid = f.rowid "
-        f"WHERE {FTS_TABLE} MATCH ? AND f.rank MATCH 'bm25({weights})'{where} "
-        "ORDER BY f.rank"
-    )
-    params: list[Any] = [MARK_OPEN, MARK_CLOSE, snippet_tokens, expression, *args]
-    if limit is not None:
-        sql += " LIMIT ?"
-        params.append(limit)
     try:
-        rows = library.db.execute(sql, params).fetchall()
+        rows = _ranked(library, FTS_TABLE, "articles a", "a.pmid", "a.year", BM25_WEIGHTS,
+                       expression, where, args, limit, snippet_tokens)
     except sqlite3.OperationalError as exc:
         if not raw:
             raise
         raise SearchSyntaxError(
             f"--raw expression {expression[:80]!r} is not valid FTS5 syntax ({exc})") from None
     return [SearchHit(str(p), round(-float(r), 4), s or "", y) for p, r, s, y in rows]
+
+
+def _ranked(library: Library, fts: str, table: str, key: str, year: str,
+            weights: Sequence[float], expression: str, where: str, args: Sequence[Any],
+            limit: int | None, snippet_tokens: int) -> list[tuple[Any, ...]]:
+    """(key, rank, snippet, year) rows of ``table`` whose FTS5 index ``fts`` matches.
+
+    ORDER BY the index's own rank column (weights given by "rank MATCH") lets
+    FTS5 hand rows over already sorted, so snippet() runs only for the rows
+    returned, not for every match as it would under SQLite's sorter.
+    """
+    alias = table.split()[-1]
+    bm25 = ", ".join(str(w) for w in weights)
+    sql = (
+        f"SELECT {key}, f.rank, snippet({fts}, -1, ?, ?, '…', ?), {year} "
+        f"FROM {fts} f JOIN {table} ON {alias}.rowid = f.rowid "
+        f"WHERE {fts} MATCH ? AND f.rank MATCH 'bm25({bm25})'{where} ORDER BY f.rank"
+    )
+    params: list[Any] = [MARK_OPEN, MARK_CLOSE, snippet_tokens, expression, *args]
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(limit)
+    return list(library.db.execute(sql, params).fetchall())
 
 
 def _json_list_text(snippet: str) -> str:
@@ -236,20 +247,10 @@ def trial_fts_hits(library: Library, expression: str, *, filters: Filters | None
     if scope is None:
         return []
     where, args = scope
-    weights = ", ".join(str(w) for w in TRIAL_BM25_WEIGHTS)
-    sql = (
-        f"SELECT t.nct_id, f.rank, snippet({TRIAL_FTS_TABLE}, -1, ?, ?, '…', ?), "
-        f"substr(t.first_posted, 1, 4) FROM {TRIAL_FTS_TABLE} f "
-        f"JOIN trials t ON t.rowid = f.rowid "
-        f"WHERE {TRIAL_FTS_TABLE} MATCH ? AND f.rank MATCH 'bm25({weights})'{where} "
-        "ORDER BY f.rank"
-    )
-    params: list[Any] = [MARK_OPEN, MARK_CLOSE, snippet_tokens, expression, *args]
-    if limit is not None:
-        sql += " LIMIT ?"
-        params.append(limit)
     try:
-        rows = library.db.execute(sql, params).fetchall()
+        rows = _ranked(library, TRIAL_FTS_TABLE, "trials t", "t.nct_id",
+                       "substr(t.first_posted, 1, 4)", TRIAL_BM25_WEIGHTS, expression, where,
+                       args, limit, snippet_tokens)
     except sqlite3.OperationalError:
         return []
     return [SearchHit("", round(-float(r), 4), _json_list_text(s or ""),
