@@ -140,46 +140,31 @@ def _xml(body: bytes, status: int = 200) -> httpx.Response:
     return httpx.Response(status, headers={"Content-Type": _XML_TYPE}, content=body)
 
 
+#: each utility's result element and DOCTYPE, for its HTTP-200 ``<ERROR>`` answers
+_ERROR_SHAPES = {
+    "esearch": ("eSearchResult", _ESEARCH_DOCTYPE),
+    "epost": ("ePostResult", _EPOST_DOCTYPE),
+    "einfo": ("eInfoResult", _EINFO_DOCTYPE),
+    "efetch": ("eFetchResult", _EFETCH_ERROR_DOCTYPE),
+}
+
+
+def error_body(endpoint: str, message: str) -> bytes:
+    """The HTTP-200 ``<ERROR>`` answer in the result element ``endpoint`` uses
+    (esearch's for any other endpoint), as NCBI sends them."""
+    root, doctype = _ERROR_SHAPES.get(endpoint, _ERROR_SHAPES["esearch"])
+    return (_XML_HEAD + doctype
+            + f"<{root}>\n\t<ERROR>{escape(message)}</ERROR>\n</{root}>\n".encode())
+
+
 def esearch_error(message: str) -> bytes:
-    """An eSearchResult carrying only an ``<ERROR>`` (NCBI answers these with 200)."""
-    return (
-        _XML_HEAD
-        + _ESEARCH_DOCTYPE
-        + f"<eSearchResult>\n\t<ERROR>{escape(message)}</ERROR>\n</eSearchResult>\n".encode()
-    )
-
-
-def epost_error(message: str) -> bytes:
-    """An ePostResult carrying only an ``<ERROR>``."""
-    return (
-        _XML_HEAD
-        + _EPOST_DOCTYPE
-        + f"<ePostResult>\n\t<ERROR>{escape(message)}</ERROR>\n</ePostResult>\n".encode()
-    )
-
-
-def einfo_error(message: str) -> bytes:
-    """An eInfoResult carrying only an ``<ERROR>``."""
-    return (
-        _XML_HEAD
-        + _EINFO_DOCTYPE
-        + f"<eInfoResult>\n\t<ERROR>{escape(message)}</ERROR>\n</eInfoResult>\n".encode()
-    )
+    """An eSearchResult carrying only an ``<ERROR>``."""
+    return error_body("esearch", message)
 
 
 def efetch_error(message: str) -> bytes:
     """An eFetchResult carrying only an ``<ERROR>`` (efetch's error shape)."""
-    return (
-        _XML_HEAD
-        + _EFETCH_ERROR_DOCTYPE
-        + f"<eFetchResult>\n\t<ERROR>{escape(message)}</ERROR>\n</eFetchResult>\n".encode()
-    )
-
-
-def error_body(endpoint: str, message: str) -> bytes:
-    """The HTTP-200 ``<ERROR>`` answer in the result element ``endpoint`` uses."""
-    builder = {"epost": epost_error, "einfo": einfo_error, "efetch": efetch_error}
-    return builder.get(endpoint, esearch_error)(message)
+    return error_body("efetch", message)
 
 
 def rate_limit_response(who: str, count: int, limit: int) -> httpx.Response:
