@@ -71,3 +71,10 @@ def test_flags() -> None:
     assert article.retracted
     assert Article(pmid="1", publication_types=[PublicationType("Retracted Publication")]).retracted
     assert article.abstract == "METHODS: x"
+
+
+def test_pmid_label_never_calls_a_snapshot_id_a_pmid() -> None:
+    from kettrack.article import pmid_label
+
+    assert pmid_label("29768149") == "PMID 29768149"
+    assert pmid_label("9900000013") == "snapshot record 9900000013, PMID unknown"

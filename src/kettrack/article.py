@@ -25,6 +25,14 @@ def is_reserved_pmid(pmid: str | int | None) -> bool:
         return False
 
 
+def pmid_label(pmid: str | int) -> str:
+    """How to name a record by its PMID in text: "PMID 123", or, for a snapshot
+    identifier, words that cannot be mistaken for a PubMed ID."""
+    if is_reserved_pmid(pmid):
+        return f"snapshot record {pmid}, PMID unknown"
+    return f"PMID {pmid}"
+
+
 def normalise_doi(doi: str | None) -> str | None:
     """Lower-case a DOI and strip ``doi:`` / ``https://doi.org/`` prefixes."""
     if not doi:

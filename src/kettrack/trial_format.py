@@ -11,6 +11,8 @@ from typing import Any, TextIO
 from rich.console import Console
 from rich.markup import escape
 
+from .article import pmid_label
+
 #: CT.gov's words, as a reader would say them
 STATUS_WORDS = {
     "NOT_YET_RECRUITING": "not yet recruiting",
@@ -80,7 +82,8 @@ def trial_lines(data: dict[str, Any]) -> list[str]:
         title = p.get("title") or "(not in the library)"
         year = f" ({p['year']})" if p.get("year") else ""
         design = f" [{p['design']}]" if p.get("design") else ""
-        lines.append(f"  PMID {p['pmid']}{year}{design}: {title}" + (f"; {how}" if how else ""))
+        lines.append(f"  {pmid_label(p['pmid'])}{year}{design}: {title}"
+                     + (f"; {how}" if how else ""))
     if data.get("events"):
         lines.append("changes seen at the registry:")
     for event in data.get("events") or []:

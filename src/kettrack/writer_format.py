@@ -19,6 +19,7 @@ from typing import Any, TextIO
 from rich.console import Console
 from rich.text import Text
 
+from .article import pmid_label
 from .claims import CheckResult, Evidence, TrialEvidence
 
 _FLAG_WORDS = {
@@ -271,7 +272,7 @@ def _record_lines(data: dict[str, Any]) -> list[tuple[str, str]]:
     if data.get("keywords"):
         lines.append(("", "keywords: " + "; ".join(data["keywords"])))
     for c in data.get("corrections") or []:
-        target = f"PMID {c['pmid']}" if c.get("pmid") else ""
+        target = pmid_label(c["pmid"]) if c.get("pmid") else ""
         lines.append(("yellow", " ".join(x for x in (c["ref_type"] + ":", c.get("source") or "",
                                                        f"({target})" if target else "") if x)))
     sections = data.get("abstract_sections") or []
