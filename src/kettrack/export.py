@@ -37,7 +37,7 @@ from urllib.parse import quote
 
 from rispy.writer import RisWriter
 
-from .article import Article
+from .article import Article, is_reserved_pmid
 from .errors import ConfigError, Failure
 from .search import Filters
 from .store import Library
@@ -133,7 +133,8 @@ def to_ris(items: Sequence[Item]) -> str:
             "start_page": start,
             "end_page": end,
             "doi": a.doi,
-            "accession_number": a.pmid,
+            # a snapshot-only identifier is no PubMed accession number
+            "accession_number": None if is_reserved_pmid(a.pmid) else a.pmid,
             "urls": [a.url] if a.url else [],
             "abstract": _one_line(a.abstract),
             "keywords": [*a.keywords, *(m.descriptor for m in a.mesh)],
@@ -200,7 +201,7 @@ def to_bibtex(items: Sequence[Item]) -> str:
             ("number", _tex(a.issue)),
             ("pages", _tex(a.pages).replace("-", "--")),
             ("doi", _tex(a.doi)),
-            ("pmid", a.pmid),
+            ("pmid", "" if is_reserved_pmid(a.pmid) else a.pmid),
             ("pmcid", a.pmcid or ""),
             ("url", _tex(a.url)),
             ("keywords", _tex(", ".join(a.keywords))),
