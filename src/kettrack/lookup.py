@@ -50,22 +50,18 @@ def parse_identifier(text: str) -> Identifier:
 
 
 def find_article(library: Library, text: str) -> str:
-    """The PMID of the library record ``text`` names."""
+    """The PMID of the library record ``text`` names (for an NCT number, the oldest
+    publication that names the trial: see :func:`linked_publications`)."""
     ident = parse_identifier(text)
-    if ident.kind == "pmid":
-        sql, args = "SELECT pmid FROM articles WHERE pmid = ?", (ident.value,)
-    elif ident.kind == "pmcid":
-        sql, args = "SELECT pmid FROM articles WHERE pmcid = ?", (ident.value,)
-    elif ident.kind == "doi":
-        sql, args = "SELECT pmid FROM articles WHERE doi = ?", (ident.value,)
+    if ident.kind == "nct":
+        found = linked_publications(library, ident.value)
     else:
-        sql = ("SELECT a.pmid FROM article_trial_ids t JOIN articles a ON a.pmid = t.pmid "
-               "WHERE t.trial_id = ? ORDER BY a.entrez_date LIMIT 1")
-        args = (ident.value,)
-    row = library.db.execute(sql, args).fetchone()
-    if not row:
+        column = {"pmid": "pmid", "pmcid": "pmcid", "doi": "doi"}[ident.kind]
+        found = [str(r[0]) for r in library.db.execute(
+            f"SELECT pmid FROM articles WHERE {column} = ? LIMIT 1", (ident.value,))]
+    if not found:
         raise NotInLibrary(f"{ident.kind.upper()} {ident.value} is not in the library")
-    return str(row[0])
+    return found[0]
 
 
 def _show(text: str) -> str:

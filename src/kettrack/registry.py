@@ -36,7 +36,7 @@ from typing import Any
 from .ctgov import CtgovClient, RegistrySearch, parse_registry_term
 from .errors import QueryFileError, QuerySyntaxError
 from .queries import SavedQuery
-from .store import Library, utcnow
+from .store import Library, StoredBatch, utcnow
 
 #: statuses under which a trial has not produced evidence yet
 ONGOING_STATUSES = frozenset({
@@ -181,16 +181,6 @@ def compare(old: Trial, new: Trial) -> list[tuple[str, dict[str, Any]]]:
 # -- storing -------------------------------------------------------------------
 
 
-@dataclass
-class StoredTrials:
-    """What one registry query's studies changed in the library."""
-
-    new: list[str] = field(default_factory=list)
-    updated: list[str] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)
-    events: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
-
-
 def _row(trial: Trial, study: dict[str, Any], now: str) -> dict[str, Any]:
     return {
         "nct_id": trial.nct_id,
@@ -222,13 +212,13 @@ def _row(trial: Trial, study: dict[str, Any], now: str) -> dict[str, Any]:
 
 
 def store_trials(conn: sqlite3.Connection, studies: Sequence[dict[str, Any]], qv_id: int,
-                 run_id: int) -> StoredTrials:
+                 run_id: int) -> StoredBatch:
     """Insert new trials, update revised ones, note memberships and events.
 
     Runs inside the caller's transaction (``conn``); one bad study (no NCT
     number) is skipped, not fatal.
     """
-    result = StoredTrials()
+    result = StoredBatch()
     now = utcnow()
     for study in studies:
         try:

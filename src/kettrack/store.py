@@ -42,7 +42,8 @@ def utcnow() -> str:
 
 @dataclass
 class StoredBatch:
-    """What one efetch batch changed in the library."""
+    """What one batch of records changed in the library: PMIDs for an efetch
+    batch, NCT numbers for a registry query's studies (``kettrack.registry``)."""
 
     new: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
