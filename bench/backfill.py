@@ -37,15 +37,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from kettrack import entrez_xml
-from kettrack.config import Settings
-from kettrack.eutils import EutilsClient
+from kettrack.dev.faultserver import serve
+from kettrack.library.store import Library
 from kettrack.queries import SavedQuery, load_queries
-from kettrack.run import Runner, batched
+from kettrack.run.runner import Runner, batched
+from kettrack.settings import Settings
+from kettrack.sources import entrez_xml
+from kettrack.sources.eutils import EutilsClient
 from kettrack.standin.eutils import EutilsStandin
-from kettrack.standin.server import serve
 from kettrack.standin.snapshot import Snapshot, default_snapshot_dir
-from kettrack.store import Library
 
 ROOT = Path(__file__).resolve().parents[1]
 EVERYTHING = SavedQuery("bench-everything", "1800:3000[dp]", description="every record")

@@ -27,9 +27,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from kettrack import design, pubmed  # noqa: E402
-from kettrack.article import Article  # noqa: E402
 from kettrack.errors import KettrackError  # noqa: E402
+from kettrack.library import design  # noqa: E402
+from kettrack.library.article import Article  # noqa: E402
+from kettrack.sources import pubmed  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures" / "ncbi"
 SNAPSHOT = ROOT / "data" / "pubmed" / "snapshot.xml"

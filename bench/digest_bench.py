@@ -23,12 +23,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from kettrack import design  # noqa: E402
-from kettrack import digest as digests  # noqa: E402
-from kettrack.article import AbstractSection, Article  # noqa: E402
-from kettrack.digest_format import render  # noqa: E402
-from kettrack.pubmed import canonical_json  # noqa: E402
-from kettrack.store import Library, _row  # noqa: E402
+from kettrack.digest import collect as digests  # noqa: E402
+from kettrack.library import design  # noqa: E402
+from kettrack.library.article import AbstractSection, Article  # noqa: E402
+from kettrack.library.store import Library, _row  # noqa: E402
+from kettrack.render.digest import render  # noqa: E402
+from kettrack.sources.pubmed import canonical_json  # noqa: E402
 
 TITLES = ["Ketamine for alcohol use disorder: a randomized placebo-controlled trial",
           "Ketamine and relapse in detoxified drinkers: a retrospective cohort",

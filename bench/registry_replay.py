@@ -19,13 +19,13 @@ from pathlib import Path
 
 import httpx
 
-from kettrack.config import Settings
-from kettrack.ctgov import CtgovClient
-from kettrack.eutils import EutilsClient
+from kettrack.library.store import Library
 from kettrack.queries import SavedQuery
-from kettrack.run import Runner
+from kettrack.run.runner import Runner
+from kettrack.settings import Settings
+from kettrack.sources.ctgov import CtgovClient
+from kettrack.sources.eutils import EutilsClient
 from kettrack.standin.ctgov import CtgovStandin, RegistrySnapshot, Version
-from kettrack.store import Library
 
 ROOT = Path(__file__).resolve().parents[1]
 QUERY = SavedQuery(name="ketamine-aud-registry", source="clinicaltrials",

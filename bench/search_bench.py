@@ -21,11 +21,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from kettrack.article import AbstractSection, Article, MeshHeading
-from kettrack.claims import check
-from kettrack.registry import Trial
-from kettrack.search import search, search_results
-from kettrack.store import Library
+from kettrack.library.article import AbstractSection, Article, MeshHeading
+from kettrack.library.store import Library
+from kettrack.library.trial import Trial
+from kettrack.tools.check import check
+from kettrack.tools.search import search, search_results
 
 SEARCHES = [
     "ketamine relapse",
@@ -135,9 +135,9 @@ def synthetic_trial(i: int, rng: random.Random) -> Trial:
 def build(path: Path, n: int, trials: int = 0) -> Library:
     """A library of ``n`` synthetic articles (one transaction per 5,000 rows) and
     ``trials`` synthetic registered trials."""
-    from kettrack.pubmed import canonical_json
-    from kettrack.registry import _row as trial_row
-    from kettrack.store import _row, utcnow
+    from kettrack.library.store import _row, utcnow
+    from kettrack.library.trial import _row as trial_row
+    from kettrack.sources.pubmed import canonical_json
 
     library = Library.open(path)
     rng = random.Random(4)

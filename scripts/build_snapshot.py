@@ -16,7 +16,7 @@ bytes. Run from the repository root::
     python scripts/build_snapshot.py            # writes data/pubmed/
     python scripts/build_snapshot.py --out DIR  # the same two files, into DIR
 
-Only the standard library is used, plus ``kettrack.article.RESERVED_PMID_START``.
+Only the standard library is used, plus ``kettrack.library.article.RESERVED_PMID_START``.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from xml.sax.saxutils import escape, quoteattr
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from kettrack.article import RESERVED_PMID_START  # noqa: E402
+from kettrack.library.article import RESERVED_PMID_START  # noqa: E402
 
 DATA = ROOT / "data"
 CORPUS = DATA / "corpus" / "publications.json"

@@ -6,7 +6,7 @@ adding a migration, regenerate that file with::
     python scripts/dump_schema.py > tests/fixtures/schema.sql
 """
 
-from kettrack.store import Library
+from kettrack.library.store import Library
 
 if __name__ == "__main__":
     print(Library.memory().schema_sql(), end="")

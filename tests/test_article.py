@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from kettrack import pubmed
-from kettrack.article import (
+from kettrack.library.article import (
     AbstractSection,
     Article,
     Correction,
@@ -14,6 +13,7 @@ from kettrack.article import (
     is_reserved_pmid,
     normalise_doi,
 )
+from kettrack.sources import pubmed
 
 from .conftest import fixture_bytes
 
@@ -74,7 +74,7 @@ def test_flags() -> None:
 
 
 def test_pmid_label_never_calls_a_snapshot_id_a_pmid() -> None:
-    from kettrack.article import pmid_label
+    from kettrack.library.article import pmid_label
 
     assert pmid_label("29768149") == "PMID 29768149"
     assert pmid_label("9900000013") == "snapshot record 9900000013, PMID unknown"

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from kettrack.article import Correction
-from kettrack.claims import (
+from kettrack.library.article import Correction
+from kettrack.library.store import Library
+from kettrack.tools.check import (
     DESIGN_RANK,
     TRIAL_PENALTY,
     load_vocabulary,
@@ -17,7 +18,6 @@ from kettrack.claims import (
     retrieval_expressions,
     tier,
 )
-from kettrack.store import Library
 
 from .writer_library import copy_offline_library, invoke
 

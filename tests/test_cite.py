@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from kettrack.article import Article, Correction
-from kettrack.cite import ama, apa, cite, vancouver
 from kettrack.errors import ConfigError
+from kettrack.library.article import Article, Correction
+from kettrack.tools.cite import ama, apa, cite, vancouver
 
 # The KARE trial's facts as data/corpus/publications.json records them.
 KARE = dict(

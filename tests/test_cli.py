@@ -121,7 +121,7 @@ def test_show_by_each_kind_of_id() -> None:
     assert data["articles"]
     import os
 
-    from kettrack.store import Library
+    from kettrack.library.store import Library
     library = Library.open(os.environ["KETTRACK_DB"])
     pmid, doi = library.db.execute(
         "SELECT pmid, doi FROM articles WHERE doi IS NOT NULL AND pmid < '9900000000' "
@@ -149,7 +149,7 @@ def test_show_bad_ids(ident: str, code: int, fragment: str) -> None:
 def test_second_run_waits_then_exits_1() -> None:
     import os
 
-    from kettrack.store import Library
+    from kettrack.library.store import Library
     library = Library.open(os.environ["KETTRACK_DB"])
     with library.writer_lock():
         result = invoke("run", "--offline", env={"KETTRACK_LOCK_TIMEOUT": "0.2"})

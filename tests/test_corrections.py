@@ -14,18 +14,18 @@ from pathlib import Path
 import httpx
 import pytest
 
-from kettrack.article import Correction
-from kettrack.claims import check
-from kettrack.config import Settings
-from kettrack.corrections import KINDS, has_terms, library_pmids
-from kettrack.eutils import EutilsClient
-from kettrack.lookup import article_record
+from kettrack.library.article import Correction
+from kettrack.library.store import Library
 from kettrack.queries import SavedQuery
-from kettrack.run import Runner, RunReport
-from kettrack.search import search, search_results
+from kettrack.run.corrections import KINDS, has_terms, library_pmids
+from kettrack.run.runner import Runner, RunReport
+from kettrack.settings import Settings
+from kettrack.sources.eutils import EutilsClient
 from kettrack.standin.eutils import PUBMED_SET_HEAD, PUBMED_SET_TAIL, EutilsStandin
 from kettrack.standin.snapshot import Snapshot, default_snapshot_dir, split_records
-from kettrack.store import Library
+from kettrack.tools.check import check
+from kettrack.tools.search import search, search_results
+from kettrack.tools.show import article_record
 
 DAS = "31772157"
 QUERY = SavedQuery("ketamine-alcohol", "ketamine[tiab] AND (alcohol[tiab] OR drinking[tiab])")

@@ -11,15 +11,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from kettrack.config import Settings
-from kettrack.ctgov import (
+from kettrack.errors import BadIdentifier, NetworkError, QuerySyntaxError, ServiceError
+from kettrack.settings import Settings
+from kettrack.sources.ctgov import (
     FIELDS,
     CtgovClient,
     RegistrySearch,
     StudyNotFound,
     parse_registry_term,
 )
-from kettrack.errors import BadIdentifier, NetworkError, QuerySyntaxError, ServiceError
 
 from .conftest import scripted
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from kettrack import design, pubmed
-from kettrack.article import AbstractSection, Article, MeshHeading, PublicationType
-from kettrack.store import compare
+from kettrack.library import design
+from kettrack.library.article import AbstractSection, Article, MeshHeading, PublicationType
+from kettrack.library.store import compare
+from kettrack.sources import pubmed
 
 from .conftest import fixture_bytes
 

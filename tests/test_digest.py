@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from kettrack import digest as digests
-from kettrack import pubmed
-from kettrack.article import AbstractSection, Article, Correction
 from kettrack.cli import app
-from kettrack.digest_format import render
+from kettrack.digest import collect as digests
+from kettrack.library.article import AbstractSection, Article, Correction
+from kettrack.library.store import Library
+from kettrack.render.digest import render
+from kettrack.sources import pubmed
 from kettrack.standin import snapshot as snapshot_module
-from kettrack.store import Library
 
 from .conftest import ROOT
 
@@ -38,7 +38,7 @@ def make_article(pmid: str, title: str, *, abstract: str = "", labelled: bool = 
                       journal=kw.pop("journal", "Am J Psychiatry"),
                       pub_date=kw.pop("pub_date", "2022 Feb"), year=2022,
                       entrez_date=kw.pop("entrez_date", "2022-01-01"), **kw)
-    from kettrack import design
+    from kettrack.library import design
     return design.classify(article)
 
 

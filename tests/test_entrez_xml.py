@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from Bio.Entrez import Parser
 
-from kettrack import entrez_xml
 from kettrack.errors import ServiceError
+from kettrack.sources import entrez_xml
 
 from .conftest import fixture_bytes
 

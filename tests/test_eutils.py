@@ -8,9 +8,9 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
-from kettrack.config import Settings
 from kettrack.errors import NetworkError, QuerySyntaxError, ServiceError
-from kettrack.eutils import ESEARCH_CEILING, EutilsClient
+from kettrack.settings import Settings
+from kettrack.sources.eutils import ESEARCH_CEILING, EutilsClient
 
 from .conftest import fixture_bytes
 

@@ -13,10 +13,10 @@ import bibtexparser
 import pytest
 import rispy
 
-from kettrack.article import Article, is_reserved_pmid
 from kettrack.errors import Failure
-from kettrack.export import Item, to_bibtex, write_atomic
-from kettrack.store import Library
+from kettrack.library.article import Article, is_reserved_pmid
+from kettrack.library.store import Library
+from kettrack.tools.export import Item, to_bibtex, write_atomic
 
 from .writer_library import copy_offline_library, invoke
 

@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from kettrack.errors import NetworkError
-from kettrack.http import HttpClient, Incomplete, RateLimiter, retry_after_seconds
+from kettrack.sources.http import HttpClient, Incomplete, RateLimiter, retry_after_seconds
 
 from .conftest import scripted
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import pytest
 
-from kettrack import pubmed
-from kettrack.article import Article
-from kettrack.config import Settings
-from kettrack.ctgov import CtgovClient, parse_registry_term
-from kettrack.eutils import EutilsClient
+from kettrack.library.article import Article
+from kettrack.settings import Settings
+from kettrack.sources import pubmed
+from kettrack.sources.ctgov import CtgovClient, parse_registry_term
+from kettrack.sources.eutils import EutilsClient
 
 pytestmark = pytest.mark.live
 

@@ -27,13 +27,13 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from typer.testing import CliRunner
 
-from kettrack import pubmed
-from kettrack.article import AbstractSection, Article
 from kettrack.cli import app
+from kettrack.digest.mail import parse_smtp_url
 from kettrack.errors import ConfigError
-from kettrack.mail import parse_smtp_url
+from kettrack.library.article import AbstractSection, Article
+from kettrack.library.store import Library
 from kettrack.queries import SavedQuery
-from kettrack.store import Library
+from kettrack.sources import pubmed
 
 runner = CliRunner()
 PASSWORD = "s3cr3t-Pa55word"

@@ -1,4 +1,4 @@
-"""kettrack.pubmed: efetch XML -> Article, against real NCBI responses.
+"""kettrack.sources.pubmed: efetch XML -> Article, against real NCBI responses.
 
 Every expected value below was read from the fixture file named in the test
 (tests/fixtures/README.md says where each file came from). What is not a real
@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from kettrack import pubmed
-from kettrack.article import AbstractSection, Article, Correction, PublicationType
-from kettrack.pubmed import Deletion
+from kettrack.library.article import AbstractSection, Article, Correction, PublicationType
+from kettrack.sources import pubmed
+from kettrack.sources.pubmed import Deletion
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ncbi"
 

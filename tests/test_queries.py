@@ -26,8 +26,8 @@ def test_shipped_queries_load_and_are_described() -> None:
     assert names == sorted(names)
     for q in queries:
         assert q.description, q.name
-        if q.source == "clinicaltrials":  # registry terms: kettrack.ctgov's clause syntax
-            from kettrack.ctgov import parse_registry_term
+        if q.source == "clinicaltrials":  # registry terms: kettrack.sources.ctgov's clause syntax
+            from kettrack.sources.ctgov import parse_registry_term
 
             parse_registry_term(q.term)
             continue

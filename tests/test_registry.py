@@ -13,17 +13,17 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from kettrack import registry
-from kettrack.article import Article
 from kettrack.cli import app
-from kettrack.config import Settings
-from kettrack.ctgov import CtgovClient
 from kettrack.errors import NetworkError, QueryFileError
-from kettrack.eutils import EutilsClient
+from kettrack.library import trial as registry
+from kettrack.library.article import Article
+from kettrack.library.store import Library
 from kettrack.queries import SavedQuery
-from kettrack.run import Runner
+from kettrack.run.runner import Runner
+from kettrack.settings import Settings
+from kettrack.sources.ctgov import CtgovClient
+from kettrack.sources.eutils import EutilsClient
 from kettrack.standin.ctgov import CtgovStandin, RegistrySnapshot
-from kettrack.store import Library
 
 ROOT = Path(__file__).resolve().parents[1]
 CTGOV = Path(__file__).resolve().parent / "fixtures" / "ctgov"

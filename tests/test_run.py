@@ -16,16 +16,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from kettrack.config import Settings
-from kettrack.corrections import KINDS
+from kettrack.dev.faultserver import FaultPlan, serve
 from kettrack.errors import Failure, NetworkError
-from kettrack.eutils import EutilsClient
+from kettrack.library.store import Library
 from kettrack.queries import SavedQuery, load_queries
-from kettrack.run import Runner
+from kettrack.run.corrections import KINDS
+from kettrack.run.runner import Runner
+from kettrack.settings import Settings
+from kettrack.sources.eutils import EutilsClient
 from kettrack.standin.eutils import EutilsStandin
-from kettrack.standin.server import FaultPlan, serve
 from kettrack.standin.snapshot import Snapshot, default_snapshot_dir
-from kettrack.store import Library
 
 from .conftest import ROOT
 

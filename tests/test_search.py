@@ -9,10 +9,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kettrack import pubmed
-from kettrack.run import prepare
-from kettrack.search import match_expression, search
-from kettrack.store import Library
+from kettrack.library.store import Library
+from kettrack.run.runner import prepare
+from kettrack.sources import pubmed
+from kettrack.tools.search import match_expression, search
 
 from .conftest import fixture_bytes
 from .writer_library import copy_offline_library, invoke

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from kettrack.lookup import linked_publications, record_for
-from kettrack.store import Library
+from kettrack.library.store import Library
+from kettrack.tools.show import linked_publications, record_for
 
 from .writer_library import copy_offline_library, invoke
 

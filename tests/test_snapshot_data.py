@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from kettrack import entrez_xml
-from kettrack.article import RESERVED_PMID_START, is_reserved_pmid, normalise_doi
+from kettrack.library.article import RESERVED_PMID_START, is_reserved_pmid, normalise_doi
+from kettrack.sources import entrez_xml
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"

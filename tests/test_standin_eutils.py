@@ -21,8 +21,8 @@ import httpx
 import pytest
 from Bio import Entrez
 
-from kettrack import entrez_xml
 from kettrack.errors import ServiceError
+from kettrack.sources import entrez_xml
 from kettrack.standin.eutils import PUBMED_LIMIT, PUBMED_SET_HEAD, PUBMED_SET_TAIL, EutilsStandin
 from kettrack.standin.snapshot import (
     PendingIndexing,

@@ -12,10 +12,10 @@ from datetime import date
 import httpx
 import pytest
 
-from kettrack import entrez_xml
+from kettrack.dev.faultserver import Fault, FaultPlan, serve
 from kettrack.errors import ServiceError
+from kettrack.sources import entrez_xml
 from kettrack.standin.eutils import EutilsStandin
-from kettrack.standin.server import Fault, FaultPlan, serve
 from kettrack.standin.snapshot import Snapshot
 
 from .test_standin_eutils import PENDING, SNAPSHOT_XML

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from kettrack import design, pubmed
-from kettrack.article import Article, Correction, PublicationType
 from kettrack.errors import ConfigError, LibraryBusy
+from kettrack.library import design
+from kettrack.library.article import Article, Correction, PublicationType
+from kettrack.library.store import Library
 from kettrack.queries import SavedQuery
-from kettrack.store import Library
+from kettrack.sources import pubmed
 
 from .conftest import FIXTURES, fixture_bytes
 

@@ -1,5 +1,5 @@
 """``python -m kettrack``."""
 
-from .cli import app
+from kettrack.cli import app
 
 app(prog_name="kettrack")

@@ -2,7 +2,7 @@
 
 Only this module maps exceptions to exit codes: 0 done, 1 failed (network,
 NCBI, SMTP, a busy library), 2 bad input. Messages are one line, name what was
-wrong and where, and pass through :func:`kettrack.config.redact`.
+wrong and where, and pass through :func:`kettrack.settings.redact`.
 """
 
 from __future__ import annotations
@@ -19,13 +19,14 @@ from typing import Annotated, Any, NoReturn, TypeVar
 import httpx
 import typer
 
-from . import display, writer_format
-from .config import Settings, env_secrets, redact
-from .ctgov import CtgovClient
-from .errors import ConfigError, KettrackError
-from .eutils import EutilsClient
-from .queries import SavedQuery, load_queries, select
-from .store import Library
+from kettrack.errors import ConfigError, KettrackError
+from kettrack.library.store import Library
+from kettrack.queries import SavedQuery, load_queries, select
+from kettrack.render import console as display
+from kettrack.render import records as writer_format
+from kettrack.settings import Settings, env_secrets, redact
+from kettrack.sources.ctgov import CtgovClient
+from kettrack.sources.eutils import EutilsClient
 
 app = typer.Typer(
     help="Track the research literature on ketamine for alcohol use disorder.",
@@ -100,8 +101,8 @@ def parse_date(value: str | None, option: str) -> date | None:
 
 def offline_transport(as_of: date | None) -> httpx.BaseTransport:
     """The bundled snapshot, served in-process by the E-utilities stand-in."""
-    from .standin.eutils import EutilsStandin
-    from .standin.snapshot import Snapshot, default_snapshot_dir
+    from kettrack.standin.eutils import EutilsStandin
+    from kettrack.standin.snapshot import Snapshot, default_snapshot_dir
 
     folder = default_snapshot_dir()
     xml = folder / "pubmed" / "snapshot.xml"
@@ -157,7 +158,7 @@ def run(
     Prints, per query, its hit count at the source, how many hits were new to
     the library, and how many stored records NCBI had revised.
     """
-    from .run import Runner
+    from kettrack.run.runner import Runner
 
     settings = make_settings(db, queries).with_(batch_size=batch_size)
     when = parse_date(as_of, "--as-of")
@@ -221,7 +222,7 @@ def queries_check(
     warning when they find no study.
     Exits 0 even when there are warnings: they are advice, not failures.
     """
-    from . import registry
+    from kettrack.library import trial as registry
 
     settings = make_settings(None, queries)
     selected = load_selected(settings, names)
@@ -319,9 +320,10 @@ def digest(
     (also when nothing is new); 1 the mail could not be sent or the file
     written, nothing marked, the next digest repeats the items; 2 bad input.
     """
-    from . import digest as digests
-    from . import digest_format, mail
-    from .export import write_atomic
+    from kettrack.digest import collect as digests
+    from kettrack.digest import mail
+    from kettrack.render import digest as digest_format
+    from kettrack.tools.export import write_atomic
 
     settings = make_settings(db)
     when = None if since == "last" else parse_date(since, "--since")
@@ -367,15 +369,16 @@ def digest(
 # registered trials (ClinicalTrials.gov)
 def registry_client(settings: Settings, offline: bool, as_of: date | None) -> CtgovClient:
     """The ClinicalTrials.gov client for ``run`` (the bundled snapshot with --offline)."""
-    from .ctgov import make_client
+    from kettrack.sources.ctgov import make_client
 
     return guarded(lambda: make_client(settings, offline=offline, as_of=as_of), settings)
 
 
 def show_trial(library: Library, identifier: str, settings: Settings, as_json: bool) -> bool:
     """``show NCT…``: print the trial and return True when the library holds it."""
-    from . import registry, trial_format
-    from .lookup import parse_identifier
+    from kettrack.library import trial as registry
+    from kettrack.render import trial as trial_format
+    from kettrack.tools.show import parse_identifier
 
     ident = guarded(lambda: parse_identifier(identifier), settings)
     data = registry.trial_json(library, ident.value) if ident.kind == "nct" else None
@@ -413,7 +416,7 @@ QueryNameOption = Annotated[
 def writer_filters(library: Library, settings: Settings, design: list[str] | None,
                    since: str | None, query: str | None) -> Any:
     """The --design/--since/--query slice, checked against the library."""
-    from .search import Filters, parse_since
+    from kettrack.tools.search import Filters, parse_since
 
     when = guarded(lambda: parse_since(since), settings)
     return guarded(lambda: Filters(tuple(design or ()), when, query).validate(library), settings)
@@ -421,7 +424,7 @@ def writer_filters(library: Library, settings: Settings, design: list[str] | Non
 
 def show_record(library: Library, identifier: str, settings: Settings) -> dict[str, Any]:
     """``show``'s article record, or the publications that name an NCT number."""
-    from .lookup import record_for
+    from kettrack.tools.show import record_for
 
     return guarded(lambda: record_for(library, identifier), settings)
 
@@ -429,7 +432,7 @@ def show_record(library: Library, identifier: str, settings: Settings) -> dict[s
 def show_citation(library: Library, identifier: str, style: str, settings: Settings,
                   as_json: bool) -> None:
     """``show ID --cite STYLE``: the citation(s) alone."""
-    from .cite import STYLES, cite
+    from kettrack.tools.cite import STYLES, cite
 
     if style not in STYLES:
         fail(ConfigError(f"--cite {style!r} is not a citation style; one of {', '.join(STYLES)}"))
@@ -472,8 +475,8 @@ def search(
     listed after the articles, each saying what it can tell you (a trial still
     under way is not evidence yet).
     """
-    from .search import search as run_search
-    from .search import search_results
+    from kettrack.tools.search import search as run_search
+    from kettrack.tools.search import search_results
 
     settings = make_settings(db)
     with open_library(settings) as library:
@@ -518,8 +521,8 @@ def check(
     says it is not evidence yet. When nothing is relevant it says so (exit 0;
     --json prints [], or only the registered trials when just those match).
     """
-    from .claims import check as run_check
-    from .claims import online_query
+    from kettrack.tools.check import check as run_check
+    from kettrack.tools.check import online_query
 
     settings = make_settings(db)
     if offline and not online:
@@ -541,7 +544,7 @@ def check(
 
 def check_online(library: Library, settings: Settings, saved: SavedQuery, offline: bool) -> None:
     """Run ``check --online``'s PubMed search into the library through the normal pipeline."""
-    from .run import Runner
+    from kettrack.run.runner import Runner
 
     with eutils_client(settings, offline, None) as client:
         runner = Runner(library, client, settings, offline=offline)
@@ -572,7 +575,7 @@ def export(
     (DESIGN.md's article keys) or atom (a feed of the newest articles, for a
     feed reader subscribed to a file a cron job refreshes with -o).
     """
-    from . import export as exports
+    from kettrack.tools import export as exports
 
     settings = make_settings(db)
     with open_library(settings) as library:

@@ -19,7 +19,7 @@ one-line message. The tree::
         └── MailError            the mail server refused or could not be reached
 
 Every message is one line, names the thing at fault, and never contains a
-secret: :func:`kettrack.config.redact` is applied by the CLI before printing.
+secret: :func:`kettrack.settings.redact` is applied by the CLI before printing.
 """
 
 from __future__ import annotations

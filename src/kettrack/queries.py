@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import QueryFileError, QuerySyntaxError, UnknownQuery
+from kettrack.errors import QueryFileError, QuerySyntaxError, UnknownQuery
 
 SOURCES = ("pubmed", "clinicaltrials")
 _KEYS = {"term", "source", "description", "tags"}

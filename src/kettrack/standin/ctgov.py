@@ -1,7 +1,7 @@
 """ClinicalTrials.gov API v2, spoken over the bundled registry snapshot.
 
 :class:`CtgovStandin` is an httpx handler (``httpx.MockTransport(standin)``, or
-:func:`kettrack.standin.server.serve` for a socket). It answers ``GET studies``
+:func:`kettrack.dev.faultserver.serve` for a socket). It answers ``GET studies``
 and ``GET studies/{NCT}`` over ``data/clinicaltrials/studies.json`` (built by
 ``scripts/build_trials.py``) as the registry stood on ``as_of``: a study is
 invisible until its first version is posted, and each later version (a status
@@ -70,7 +70,7 @@ _WORD = re.compile(r"[a-z0-9]+")
 
 def default_registry_path() -> Path:
     """``data/clinicaltrials/studies.json`` under the snapshot folder (KETTRACK_SNAPSHOT_DIR)."""
-    from .snapshot import default_snapshot_dir
+    from kettrack.standin.snapshot import default_snapshot_dir
 
     env = os.environ.get("KETTRACK_SNAPSHOT_DIR")
     folder = Path(env) if env else default_snapshot_dir()

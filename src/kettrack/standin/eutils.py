@@ -1,7 +1,7 @@
 """NCBI E-utilities, spoken over the bundled snapshot.
 
 :class:`EutilsStandin` is an httpx handler: ``httpx.MockTransport(standin)``
-makes it an in-process transport, and :func:`kettrack.standin.server.serve`
+makes it an in-process transport, and :func:`kettrack.dev.faultserver.serve`
 puts it on a loopback socket. It answers ``esearch``, ``efetch``, ``epost``
 and ``einfo`` for ``db=pubmed`` with the bytes NCBI would send: the same
 DOCTYPEs, element order, ``<ERROR>`` bodies on HTTP 200, the 9,999-record
@@ -29,9 +29,8 @@ from xml.sax.saxutils import escape
 import httpx
 
 from kettrack.errors import QuerySyntaxError
-
-from .pubmed_query import SearchResult
-from .snapshot import Snapshot, SnapshotView
+from kettrack.standin.pubmed_query import SearchResult
+from kettrack.standin.snapshot import Snapshot, SnapshotView
 
 __all__ = [
     "APPROXIMATIONS",

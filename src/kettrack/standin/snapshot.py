@@ -33,7 +33,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from .pubmed_query import IndexedRecord, SearchIndex, SearchResult
+from kettrack.standin.pubmed_query import IndexedRecord, SearchIndex, SearchResult
 
 __all__ = [
     "PendingIndexing",

@@ -1,0 +1,258 @@
+"""The library's schema, as append-only named migrations.
+
+Migrations are applied, in order, every time the library is opened
+(:func:`kettrack.library.store.Library.open`); sqlite-utils records each applied name in
+``_sqlite_migrations``. Never edit a migration that has shipped: add a new one.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("kettrack")
+
+
+@migrations(name="001_library")
+def m001_library(db: Database) -> None:
+    """Articles, saved query versions, memberships, runs and events."""
+    db.execute(
+        """
+        CREATE TABLE runs (
+            id INTEGER PRIMARY KEY,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            status TEXT NOT NULL DEFAULT 'running',  -- running, ok, failed
+            offline INTEGER NOT NULL DEFAULT 0,
+            requests INTEGER,
+            new INTEGER,
+            updated INTEGER,
+            error TEXT
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE articles (
+            pmid TEXT PRIMARY KEY,
+            doi TEXT,
+            pmcid TEXT,
+            pii TEXT,
+            title TEXT NOT NULL DEFAULT '',
+            abstract TEXT NOT NULL DEFAULT '',
+            journal TEXT,
+            journal_iso TEXT,
+            volume TEXT,
+            issue TEXT,
+            pages TEXT,
+            pub_date TEXT,
+            year INTEGER,
+            entrez_date TEXT,
+            citation_status TEXT,
+            publication_status TEXT,
+            is_book INTEGER NOT NULL DEFAULT 0,
+            design TEXT NOT NULL DEFAULT 'other',
+            species TEXT,
+            sample_size INTEGER,
+            retracted INTEGER NOT NULL DEFAULT 0,
+            has_erratum INTEGER NOT NULL DEFAULT 0,
+            has_concern INTEGER NOT NULL DEFAULT 0,
+            mesh_text TEXT NOT NULL DEFAULT '',
+            keywords_text TEXT NOT NULL DEFAULT '',
+            data TEXT NOT NULL,             -- the whole normalised Article as JSON
+            record_hash TEXT NOT NULL,
+            raw_xml BLOB,                   -- zlib-compressed source record
+            first_seen_run INTEGER REFERENCES runs(id),
+            first_seen_at TEXT NOT NULL,
+            updated_run INTEGER REFERENCES runs(id),
+            updated_at TEXT,
+            fetched_at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX idx_articles_doi ON articles(doi)")
+    db.execute("CREATE INDEX idx_articles_pmcid ON articles(pmcid)")
+    db.execute("CREATE INDEX idx_articles_first_seen ON articles(first_seen_run)")
+    db.execute("CREATE INDEX idx_articles_status ON articles(citation_status, entrez_date)")
+    db.execute(
+        """
+        CREATE TABLE article_trial_ids (
+            pmid TEXT NOT NULL REFERENCES articles(pmid),
+            trial_id TEXT NOT NULL,          -- NCT01234567, ISRCTN..., EudraCT...
+            PRIMARY KEY (pmid, trial_id)
+        )
+        """
+    )
+    db.execute("CREATE INDEX idx_article_trial_ids_trial ON article_trial_ids(trial_id)")
+    db.execute(
+        """
+        CREATE TABLE query_versions (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            version TEXT NOT NULL,           -- hash of source + term
+            source TEXT NOT NULL,
+            term TEXT NOT NULL,
+            description TEXT NOT NULL DEFAULT '',
+            created_run INTEGER REFERENCES runs(id),
+            last_run INTEGER REFERENCES runs(id),
+            last_count INTEGER,
+            UNIQUE (name, version)
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE memberships (
+            pmid TEXT NOT NULL REFERENCES articles(pmid),
+            query_version_id INTEGER NOT NULL REFERENCES query_versions(id),
+            run_id INTEGER NOT NULL REFERENCES runs(id),
+            PRIMARY KEY (pmid, query_version_id)
+        )
+        """
+    )
+    db.execute("CREATE INDEX idx_memberships_query ON memberships(query_version_id)")
+    db.execute(
+        """
+        CREATE TABLE run_queries (
+            run_id INTEGER NOT NULL REFERENCES runs(id),
+            query_version_id INTEGER NOT NULL REFERENCES query_versions(id),
+            count INTEGER NOT NULL,
+            new INTEGER NOT NULL,
+            updated INTEGER NOT NULL,
+            PRIMARY KEY (run_id, query_version_id)
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY,
+            pmid TEXT REFERENCES articles(pmid),
+            nct_id TEXT,
+            run_id INTEGER REFERENCES runs(id),
+            kind TEXT NOT NULL,   -- retracted, erratum, concern, design_changed, status_changed,
+                                  -- publication_types_changed, revised, deleted, ...
+            detail TEXT NOT NULL DEFAULT '{}',
+            created_at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX idx_events_pmid ON events(pmid)")
+    db.execute("CREATE INDEX idx_events_run ON events(run_id)")
+    db.execute(
+        """
+        CREATE TABLE deleted_pmids (
+            pmid TEXT PRIMARY KEY,
+            run_id INTEGER REFERENCES runs(id),
+            noted_at TEXT NOT NULL,
+            reason TEXT NOT NULL
+        )
+        """
+    )
+    db.table("articles").enable_fts(
+        ["title", "abstract", "mesh_text", "keywords_text"], create_triggers=True,
+        tokenize="porter",
+    )
+
+
+@migrations(name="002_digests")
+def m002_digests(db: Database) -> None:
+    """Digests that were printed or mailed, and the items each one reported."""
+    db.execute(
+        """
+        CREATE TABLE digests (
+            id INTEGER PRIMARY KEY,
+            created_at TEXT NOT NULL,
+            since TEXT,                      -- 'last' digest's created_at, a DATE, or NULL
+            format TEXT NOT NULL,            -- rich, text, markdown, html, json, email
+            sent_to TEXT,                    -- JSON list of addresses, NULL when printed
+            status TEXT NOT NULL             -- printed, sent
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE digest_items (
+            digest_id INTEGER NOT NULL REFERENCES digests(id),
+            item_type TEXT NOT NULL CHECK (item_type IN ('article', 'trial', 'event')),
+            item_id TEXT NOT NULL,           -- PMID, NCT number, or events.id
+            section TEXT NOT NULL CHECK (section IN ('trials', 'studies', 'reviews', 'updates')),
+            PRIMARY KEY (digest_id, item_type, item_id)
+        )
+        """
+    )
+    # "never reported before" is looked up by item, not by digest
+    db.execute("CREATE INDEX idx_digest_items_item ON digest_items(item_type, item_id)")
+
+
+@migrations(name="003_trials")
+def m003_trials(db: Database) -> None:
+    """Registered trials (ClinicalTrials.gov), the registry queries that found them,
+    and the day each registry query version last ran (for incremental runs)."""
+    db.execute(
+        """
+        CREATE TABLE trials (
+            nct_id TEXT PRIMARY KEY,
+            title TEXT NOT NULL DEFAULT '',
+            official_title TEXT,
+            acronym TEXT,
+            overall_status TEXT,            -- RECRUITING, COMPLETED, ... (CT.gov's words)
+            phases TEXT NOT NULL DEFAULT '[]',          -- JSON list: ["PHASE1", "PHASE2"]
+            allocation TEXT,
+            enrollment INTEGER,
+            enrollment_type TEXT,           -- ACTUAL or ESTIMATED
+            sponsor TEXT,
+            conditions TEXT NOT NULL DEFAULT '[]',      -- JSON list
+            interventions TEXT NOT NULL DEFAULT '[]',   -- JSON list
+            start_date TEXT,
+            start_date_type TEXT,
+            primary_completion_date TEXT,
+            primary_completion_type TEXT,
+            completion_date TEXT,
+            completion_type TEXT,
+            first_posted TEXT,
+            last_update_posted TEXT,
+            has_results INTEGER NOT NULL DEFAULT 0,
+            reference_pmids TEXT NOT NULL DEFAULT '[]', -- JSON list of PMIDs the registry cites
+            data TEXT NOT NULL,             -- {"trial": normalised, "study": the v2 record}
+            record_hash TEXT NOT NULL,
+            first_seen_run INTEGER REFERENCES runs(id),
+            first_seen_at TEXT NOT NULL,
+            updated_run INTEGER REFERENCES runs(id),
+            updated_at TEXT,
+            fetched_at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX idx_trials_first_seen ON trials(first_seen_run)")
+    db.execute(
+        """
+        CREATE TABLE trial_memberships (
+            nct_id TEXT NOT NULL REFERENCES trials(nct_id),
+            query_version_id INTEGER NOT NULL REFERENCES query_versions(id),
+            run_id INTEGER NOT NULL REFERENCES runs(id),
+            PRIMARY KEY (nct_id, query_version_id)
+        )
+        """
+    )
+    db.execute("CREATE INDEX idx_trial_memberships_query ON trial_memberships(query_version_id)")
+    db.execute(
+        """
+        CREATE TABLE trial_query_syncs (
+            query_version_id INTEGER PRIMARY KEY REFERENCES query_versions(id),
+            run_id INTEGER NOT NULL REFERENCES runs(id),
+            synced_on TEXT NOT NULL        -- the day (or --as-of day) the query last ran
+        )
+        """
+    )
+    db.execute("CREATE INDEX idx_events_nct ON events(nct_id)")
+
+
+@migrations(name="004_trials_fts")
+def m004_trials_fts(db: Database) -> None:
+    """Full-text index of registered trials (titles, acronym, conditions, interventions),
+    so ``search`` and ``check`` find them with the same words and stemming as articles."""
+    db.table("trials").enable_fts(
+        ["title", "official_title", "acronym", "conditions", "interventions"],
+        create_triggers=True, tokenize="porter",
+    )

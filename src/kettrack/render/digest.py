@@ -1,0 +1,321 @@
+"""How a digest looks: rich (terminal), text (cron mail), markdown, html (e-mail), json.
+
+A display module: it may import rich, and it only turns a
+:class:`~kettrack.digest.collect.Digest` into text. Every piece of record text is
+treated as untrusted: HTML escapes it, Markdown backslash-escapes it, rich
+appends it as plain :class:`rich.text.Text` (never as markup). A retracted
+record is flagged the same loud way in each format, before its title.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import json
+import re
+import textwrap
+from collections.abc import Iterator
+from typing import Any
+
+from rich.console import Console, Group, RenderableType
+from rich.padding import Padding
+from rich.rule import Rule
+from rich.text import Text
+
+from kettrack.digest.collect import Digest, DigestItem, headline
+
+FORMATS = ("rich", "text", "markdown", "html", "json")
+SECTION_TITLES = {"trials": "Trials", "studies": "Studies", "reviews": "Reviews",
+                  "updates": "Updates to records reported earlier"}
+RETRACTED = "RETRACTED"
+_WIDTH = 78
+
+
+def _since_line(digest: Digest) -> str:
+    if digest.since:
+        return f"New since {digest.since}"
+    return "Everything in the library (first digest)"
+
+
+def render(digest: Digest, fmt: str) -> str:
+    """``digest`` in ``fmt`` as one string (rich comes out as plain text)."""
+    if fmt == "json":
+        return render_json(digest)
+    if fmt == "html":
+        return render_html(digest)
+    if fmt == "markdown":
+        return render_markdown(digest)
+    if fmt == "rich":
+        buffer = io.StringIO()
+        print_rich(digest, Console(file=buffer, width=100, color_system=None,
+                                   force_terminal=False, highlight=False))
+        return buffer.getvalue()
+    return render_text(digest)
+
+
+def render_json(digest: Digest) -> str:
+    """DESIGN.md's ``{"since", "sections": {...}}``, indented."""
+    return json.dumps(digest.to_json(), indent=2, ensure_ascii=False, default=str) + "\n"
+
+
+# ----------------------------------------------------------------------------- facts
+
+
+def _date(data: dict[str, Any]) -> str:
+    return str(data.get("pub_date") or data.get("year") or "")
+
+
+def _facts(data: dict[str, Any]) -> list[str]:
+    """Species, sample size and trial facts: what the reader weighs evidence by."""
+    facts = []
+    if data.get("item_type") == "trial":
+        for key, label in (("overall_status", ""), ("enrollment", "n="), ("sponsor", "sponsor: ")):
+            if data.get(key):
+                facts.append(f"{label}{data[key]}")
+        if data.get("phases"):
+            facts.append("/".join(str(p) for p in data["phases"]))
+        if data.get("has_results"):
+            facts.append("results posted")
+        return facts
+    facts.append(data.get("species") or "species not stated")
+    facts.append(f"n={data['sample_size']}" if data.get("sample_size") else "n not stated")
+    if data.get("has_erratum"):
+        facts.append("erratum")
+    if data.get("has_concern"):
+        facts.append("expression of concern")
+    return facts
+
+
+def _links(data: dict[str, Any]) -> list[tuple[str, str]]:
+    links: list[tuple[str, str]] = []
+    if data.get("item_type") == "trial":
+        links.append((str(data["nct_id"]), str(data["url"])))
+        return links
+    if data.get("url") and "pubmed.ncbi.nlm.nih.gov" in str(data["url"]):
+        links.append((f"PubMed {data['pmid']}", str(data["url"])))
+    if data.get("doi_url"):
+        links.append((f"DOI {data['doi']}", str(data["doi_url"])))
+    for nct, url in zip(data.get("nct_ids") or [], data.get("nct_urls") or [], strict=False):
+        links.append((str(nct), str(url)))
+    return links
+
+
+def _byline(data: dict[str, Any]) -> str:
+    if data.get("item_type") == "trial":
+        conditions = ", ".join(str(c) for c in data.get("conditions") or [])
+        dates = " to ".join(str(d) for d in (data.get("start_date"), data.get("completion_date"))
+                            if d)
+        return " | ".join(x for x in (conditions, dates) if x)
+    return " | ".join(x for x in (data.get("first_authors"), data.get("journal"), _date(data))
+                      if x)
+
+
+def _updates(data: dict[str, Any]) -> list[str]:
+    return [str(e["summary"]) for e in data.get("events") or []]
+
+
+# ----------------------------------------------------------------------------- text
+
+
+def _wrap(text: str, indent: str = "  ") -> list[str]:
+    return textwrap.wrap(text, width=_WIDTH, initial_indent=indent, subsequent_indent=indent,
+                         break_long_words=False, break_on_hyphens=False) or [indent]
+
+
+def _text_item(item: DigestItem) -> Iterator[str]:
+    data = item.data
+    if item.retracted:
+        yield f"*** {RETRACTED} *** Do not cite this article without its retraction notice."
+    yield from _wrap(f"[{data.get('badge')}] {data.get('title') or '(no title)'}", indent="")
+    byline = _byline(data)
+    if byline:
+        yield from _wrap(byline)
+    yield from _wrap(" · ".join(_facts(data)))
+    if data.get("queries"):
+        yield from _wrap("found by: " + ", ".join(data["queries"]))
+    for update in _updates(data):
+        yield from _wrap(f"update: {update}")
+    if data.get("conclusion"):
+        yield from _wrap(f"Conclusion: {data['conclusion']}")
+    for label, url in _links(data):
+        yield f"  {label}: {url}"
+
+
+def render_text(digest: Digest) -> str:
+    """Plain text for a terminal-less reader or a cron mail: no colour, 78 columns."""
+    lines = [f"kettrack digest: {headline(digest)}", _since_line(digest)]
+    if digest.is_empty:
+        lines += ["", "Nothing new."]
+    for name, items in digest.sections.items():
+        if not items:
+            continue
+        title = f"{SECTION_TITLES[name].upper()} ({len(items)})"
+        lines += ["", title, "=" * len(title)]
+        for item in items:
+            lines.append("")
+            lines.extend(_text_item(item))
+    return "\n".join(lines) + "\n"
+
+
+# ----------------------------------------------------------------------------- markdown
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~&])")
+
+
+def md(text: Any) -> str:
+    """Record text made inert in Markdown (CommonMark backslash escapes)."""
+    return _MD_SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
+
+
+def render_markdown(digest: Digest) -> str:
+    """GitHub-flavoured Markdown: a heading per section, a subheading per item."""
+    out = [f"# kettrack digest: {headline(digest)}", "", f"_{md(_since_line(digest))}_"]
+    if digest.is_empty:
+        out += ["", "Nothing new."]
+    for name, items in digest.sections.items():
+        if not items:
+            continue
+        out += ["", f"## {SECTION_TITLES[name]} ({len(items)})"]
+        for item in items:
+            data = item.data
+            out.append("")
+            if item.retracted:
+                out += [f"> **⚠ {RETRACTED}**: do not cite without its retraction notice.", ""]
+            out.append(f"### [{md(data.get('badge'))}] {md(data.get('title') or '(no title)')}")
+            out.append("")
+            byline = _byline(data)
+            if byline:
+                out.append(f"- {md(byline)}")
+            out.append(f"- {md(' · '.join(_facts(data)))}")
+            if data.get("queries"):
+                out.append(f"- found by: {md(', '.join(data['queries']))}")
+            for update in _updates(data):
+                out.append(f"- **update:** {md(update)}")
+            if data.get("conclusion"):
+                out.append(f"- conclusion: {md(data['conclusion'])}")
+            links = _links(data)
+            if links:
+                out.append("- " + " · ".join(f"[{md(label)}](<{url}>)" for label, url in links))
+    return "\n".join(out) + "\n"
+
+
+# ----------------------------------------------------------------------------- html
+
+_STYLE = {
+    "body": "margin:0;padding:16px;background:#ffffff;color:#1a1a1a;"
+            "font-family:Arial,Helvetica,sans-serif;font-size:14px;line-height:1.45;",
+    "h1": "font-size:20px;margin:0 0 4px 0;",
+    "since": "color:#555555;margin:0 0 16px 0;",
+    "h2": "font-size:17px;margin:24px 0 8px 0;padding-bottom:4px;border-bottom:2px solid #dddddd;",
+    "item": "margin:0 0 14px 0;padding:8px 10px;border-left:4px solid #4a7ab5;",
+    "item_retracted": "margin:0 0 14px 0;padding:8px 10px;border-left:4px solid #b00020;"
+                      "background:#fdecee;",
+    "retracted": "display:inline-block;margin:0 0 4px 0;padding:2px 6px;background:#b00020;"
+                 "color:#ffffff;font-weight:bold;font-size:13px;",
+    "badge": "display:inline-block;padding:1px 6px;margin-right:6px;background:#e8eef7;"
+             "color:#1f3f6e;font-size:12px;font-weight:bold;border-radius:3px;",
+    "title": "font-weight:bold;font-size:15px;",
+    "meta": "color:#444444;margin:2px 0;",
+    "update": "color:#8a4b00;margin:2px 0;font-weight:bold;",
+    "conclusion": "margin:4px 0;font-style:italic;",
+    "links": "margin:4px 0;",
+    "a": "color:#1f5fbf;",
+}
+
+
+def _e(text: Any) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _html_item(item: DigestItem) -> list[str]:
+    data = item.data
+    style = _STYLE["item_retracted"] if item.retracted else _STYLE["item"]
+    out = [f'<div style="{style}">']
+    if item.retracted:
+        out.append(f'<div style="{_STYLE["retracted"]}">&#9888; {RETRACTED}: do not cite '
+                   "without its retraction notice</div>")
+    out.append(f'<div><span style="{_STYLE["badge"]}">{_e(data.get("badge"))}</span>'
+               f'<span style="{_STYLE["title"]}">{_e(data.get("title") or "(no title)")}'
+               "</span></div>")
+    byline = _byline(data)
+    if byline:
+        out.append(f'<div style="{_STYLE["meta"]}">{_e(byline)}</div>')
+    out.append(f'<div style="{_STYLE["meta"]}">{_e(" · ".join(_facts(data)))}</div>')
+    if data.get("queries"):
+        out.append(f'<div style="{_STYLE["meta"]}">found by: {_e(", ".join(data["queries"]))}'
+                   "</div>")
+    for update in _updates(data):
+        out.append(f'<div style="{_STYLE["update"]}">update: {_e(update)}</div>')
+    if data.get("conclusion"):
+        out.append(f'<div style="{_STYLE["conclusion"]}">{_e(data["conclusion"])}</div>')
+    links = _links(data)
+    if links:
+        anchors = " &middot; ".join(
+            f'<a style="{_STYLE["a"]}" href="{_e(url)}">{_e(label)}</a>' for label, url in links)
+        out.append(f'<div style="{_STYLE["links"]}">{anchors}</div>')
+    out.append("</div>")
+    return out
+
+
+def render_html(digest: Digest) -> str:
+    """One self-contained, e-mail-safe page: inline CSS only, no scripts, no
+    external resources; every piece of record text escaped."""
+    title = f"kettrack digest: {headline(digest)}"
+    out = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
+           '<meta name="viewport" content="width=device-width, initial-scale=1">',
+           f"<title>{_e(title)}</title>", "</head>", f'<body style="{_STYLE["body"]}">',
+           '<div style="max-width:760px;margin:0 auto;">',
+           f'<h1 style="{_STYLE["h1"]}">{_e(title)}</h1>',
+           f'<p style="{_STYLE["since"]}">{_e(_since_line(digest))}</p>']
+    if digest.is_empty:
+        out.append("<p>Nothing new.</p>")
+    for name, items in digest.sections.items():
+        if not items:
+            continue
+        out.append(f'<h2 style="{_STYLE["h2"]}">{_e(SECTION_TITLES[name])} ({len(items)})</h2>')
+        for item in items:
+            out.extend(_html_item(item))
+    out += ["</div>", "</body>", "</html>"]
+    return "\n".join(out) + "\n"
+
+
+# ----------------------------------------------------------------------------- rich
+
+
+def _rich_item(item: DigestItem) -> RenderableType:
+    data = item.data
+    head = Text()
+    if item.retracted:
+        head.append(f" {RETRACTED} ", style="bold white on red")
+        head.append(" do not cite without its retraction notice\n", style="bold red")
+    head.append(f"[{data.get('badge')}] ", style="bold cyan")
+    head.append(str(data.get("title") or "(no title)"), style="bold")
+    lines: list[Text] = []
+    byline = _byline(data)
+    if byline:
+        lines.append(Text(byline, style="dim"))
+    lines.append(Text(" · ".join(_facts(data))))
+    if data.get("queries"):
+        lines.append(Text("found by: " + ", ".join(data["queries"]), style="dim"))
+    lines += [Text("update: " + update, style="yellow") for update in _updates(data)]
+    if data.get("conclusion"):
+        lines.append(Text(str(data["conclusion"]), style="italic"))
+    for label, url in _links(data):
+        link = Text()
+        link.append(label, style=f"link {url}")
+        link.append(f" {url}", style="blue")
+        lines.append(link)
+    return Group(head, Padding(Group(*lines), (0, 0, 0, 2)))
+
+
+def print_rich(digest: Digest, console: Console) -> None:
+    """The digest on a terminal: a rule per section, one block per item."""
+    console.print(Text(f"kettrack digest: {headline(digest)}", style="bold"))
+    console.print(Text(_since_line(digest), style="dim"))
+    if digest.is_empty:
+        console.print("Nothing new.")
+    for name, items in digest.sections.items():
+        if not items:
+            continue
+        console.print(Rule(f"{SECTION_TITLES[name]} ({len(items)})", align="left"))
+        console.print(Group(*[Group(_rich_item(item), Text("")) for item in items]))

@@ -1,0 +1,187 @@
+"""Retractions, errata and expressions of concern, checked for the whole library every run.
+
+A paper is retracted or corrected years after kettrack stored it, and NCBI
+does not tell anyone: the record just gains a ``RetractionIn`` /
+``ErratumIn`` / ``ExpressionOfConcernIn`` link and, for a retraction, the
+"Retracted Publication" publication type. Re-fetching the whole library every
+week would cost one efetch per 500 records; instead, per 9,999 PMIDs:
+
+1. one ``epost`` puts the library's PMIDs on the history server (snapshot-only
+   reserved PMIDs are never sent);
+2. one ``esearch`` per kind combines that set with what NCBI indexes for it::
+
+       #1 AND (retracted publication[pt] OR hasretractionin)
+       #1 AND (haserratumin)
+       #1 AND (hasexpressionofconcernin)
+
+   (``has...in`` are PubMed's comment/correction filters; the publication
+   types "Published Erratum", "Retraction of Publication" and "Expression of
+   Concern" label the *notices*, not the papers they concern, so they are not
+   what is searched here);
+3. the PMIDs found whose stored record does not yet carry that flag are
+   re-fetched through the normal path (:func:`kettrack.run.runner.prepare` and
+   :meth:`Library.store_batch`), which turns the change into ``retracted`` /
+   ``erratum`` / ``concern`` events.
+
+``found`` in the report is the news: per kind, the PMIDs the searches flag
+that the library neither carries the flag for yet nor holds a notice about
+(a paper flagged weeks ago is found by every run's search, and is not news).
+
+So a library of N records costs ``4 * ceil(N / 9999)`` requests plus one
+efetch per 500 newly flagged records. Notices held in the library itself
+(a ``RetractionOf`` / ``ErratumFor`` / ``ExpressionOfConcernFor`` link to a
+held record that lacks the flag) add their targets to the re-fetch, at no
+request cost.
+
+NCBI drops a search term it cannot find and widens the search; if it dropped
+every term of a kind, ``#1`` alone would come back as "the whole library is
+retracted". A search whose translation has nothing left but the history
+reference is therefore read as finding nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from kettrack.errors import QuerySyntaxError
+from kettrack.library.article import Article, is_reserved_pmid
+from kettrack.library.store import Library
+from kettrack.sources.eutils import ESEARCH_CEILING, EutilsClient
+
+#: kind -> (stored flag column, PubMed terms that find papers of that kind)
+KINDS: dict[str, tuple[str, str]] = {
+    "retracted": ("retracted", "retracted publication[pt] OR hasretractionin"),
+    "erratum": ("has_erratum", "haserratumin"),
+    "concern": ("has_concern", "hasexpressionofconcernin"),
+}
+#: notice link type -> the flag its target should carry
+_NOTICE_LINKS = {"RetractionOf": "retracted", "ErratumFor": "has_erratum",
+                 "ExpressionOfConcernFor": "has_concern"}
+#: PMIDs per epost; with at most this many in a set, a search of it fits under
+#: esearch's 9,999-record ceiling
+CHUNK = ESEARCH_CEILING
+
+Fetch = Callable[[list[str]], tuple[list[tuple[Article, bytes | None, str | None]], list[str]]]
+
+
+@dataclass
+class CorrectionsReport:
+    """What the corrections check of one run found and changed."""
+
+    checked: int = 0
+    #: kind -> PMIDs the searches flagged that the library did not know about
+    #: (not yet flagged, and named by no held notice)
+    found: dict[str, list[str]] = field(default_factory=dict)
+    refetched: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    events: list[tuple[str, str]] = field(default_factory=list)  # (pmid, kind)
+    deleted: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # kinds NCBI rejected
+    #: every event the re-fetch stored (a revision may bring more than the flag)
+    event_total: int = 0
+
+    def to_json(self) -> dict[str, object]:
+        return {"checked": self.checked, "found": self.found, "refetched": self.refetched,
+                "events": [{"pmid": p, "kind": k} for p, k in self.events],
+                "skipped": self.skipped}
+
+
+def library_pmids(library: Library, *, include_reserved: bool = False) -> list[str]:
+    """Every PMID the library holds that NCBI knows (reserved snapshot PMIDs left
+    out, unless ``include_reserved``: the offline stand-in serves them)."""
+    return [str(r[0]) for r in library.db.execute("SELECT pmid FROM articles ORDER BY pmid")
+            if include_reserved or not is_reserved_pmid(r[0])]
+
+
+def has_terms(translation: str) -> bool:
+    """NCBI kept something of the search beyond the ``#N`` history reference."""
+    return bool(re.search(r"[A-Za-z]", re.sub(r"#\d+|\b(?:AND|OR|NOT)\b", "", translation)))
+
+
+def search_flagged(client: EutilsClient, pmids: Sequence[str],
+                   report: CorrectionsReport) -> dict[str, set[str]]:
+    """kind -> the ``pmids`` NCBI flags as retracted / corrected / of concern."""
+    found: dict[str, set[str]] = {kind: set() for kind in KINDS}
+    for start in range(0, len(pmids), CHUNK):
+        chunk = list(pmids[start:start + CHUNK])
+        webenv, key = client.epost(chunk)
+        for kind, (_, terms) in KINDS.items():
+            try:
+                page = client.esearch(f"#{key} AND ({terms})", retmax=ESEARCH_CEILING,
+                                      usehistory=True, webenv=webenv)
+            except QuerySyntaxError:
+                if kind not in report.skipped:
+                    report.skipped.append(kind)
+                continue
+            if page.count and has_terms(page.translation):
+                allowed = set(chunk)
+                found[kind].update(p for p in page.ids if p in allowed)
+    return found
+
+
+def notice_targets(library: Library) -> dict[str, set[str]]:
+    """flag column -> held records a held notice says are retracted / corrected."""
+    out: dict[str, set[str]] = {flag: set() for flag in _NOTICE_LINKS.values()}
+    rows = library.db.execute(
+        "SELECT data FROM articles WHERE instr(data, '\"RetractionOf\"') "
+        "OR instr(data, '\"ErratumFor\"') OR instr(data, '\"ExpressionOfConcernFor\"')")
+    for (data,) in rows:
+        for c in json.loads(data).get("corrections") or []:
+            flag = _NOTICE_LINKS.get(c.get("ref_type"))
+            if flag and c.get("pmid"):
+                out[flag].add(str(c["pmid"]))
+    return out
+
+
+def unflagged(library: Library, flag: str, pmids: set[str]) -> set[str]:
+    """Which of ``pmids`` the library holds without ``flag`` set."""
+    ids = sorted(pmids)
+    out: set[str] = set()
+    for i in range(0, len(ids), 500):
+        chunk = ids[i:i + 500]
+        marks = ", ".join("?" * len(chunk))
+        out.update(r[0] for r in library.db.execute(
+            f"SELECT pmid FROM articles WHERE pmid IN ({marks}) AND NOT {flag}", chunk))
+    return out
+
+
+def check_library(library: Library, client: EutilsClient, run_id: int, fetch: Fetch, *,
+                  batch_size: int = 500, include_reserved: bool = False) -> CorrectionsReport:
+    """Find the library's newly retracted / corrected records and re-fetch them.
+
+    ``fetch`` is the run's reconciled efetch (``Runner._fetch_reconciled``);
+    each re-fetched batch is stored in one transaction by ``store_batch``.
+    ``include_reserved`` is for offline runs, whose stand-in serves the
+    snapshot's reserved PMIDs.
+    """
+    report = CorrectionsReport()
+    pmids = library_pmids(library, include_reserved=include_reserved)
+    report.checked = len(pmids)
+    found = search_flagged(client, pmids, report) if pmids else {k: set() for k in KINDS}
+    notices = notice_targets(library)
+    stale: set[str] = set()
+    for kind, ids in found.items():
+        flag = KINDS[kind][0]
+        news = unflagged(library, flag, ids)
+        stale |= news
+        if news - notices[flag]:
+            report.found[kind] = sorted(news - notices[flag])
+    for flag, ids in notices.items():
+        stale |= {p for p in unflagged(library, flag, ids)
+                  if include_reserved or not is_reserved_pmid(p)}
+    report.refetched = sorted(stale, key=int)
+    for start in range(0, len(report.refetched), batch_size):
+        batch = report.refetched[start:start + batch_size]
+        records, gone = fetch(batch)
+        stored = library.store_batch(records, {}, run_id)
+        report.updated.extend(stored.updated)
+        report.event_total += len(stored.events)
+        report.events.extend((p, k) for p, k, _ in stored.events
+                             if k in ("retracted", "erratum", "concern"))
+        if gone:
+            report.deleted.extend(library.record_deleted(gone, run_id,
+                                                         "DeleteCitation in efetch"))
+    return report

@@ -1,0 +1,328 @@
+"""``kettrack run``: saved queries -> esearch -> one efetch pass -> the library.
+
+The order of work, and why:
+
+1. One esearch per saved PubMed query (all IDs, however many: see
+   :meth:`~kettrack.sources.eutils.EutilsClient.search_ids`). Nothing is written yet
+   but the query's version row.
+2. One efetch pass over the *union* of hits not yet in the library, so a paper
+   found by five queries is fetched once, plus a bounded refetch of records NLM
+   has not finished indexing (their publication types, MeSH, retractions and
+   errata arrive later). Batches are reconciled: IDs NCBI did not return are
+   asked for once more; ``DeleteCitation`` IDs are recorded as deleted; IDs
+   still missing are left for the next run, not marked.
+   Each batch is stored in one transaction, with the memberships of the queries
+   that found its records.
+   Then the whole library is checked for retractions, errata and expressions
+   of concern in a bounded number of requests, and what changed is re-fetched
+   (:func:`kettrack.run.corrections.check_library`).
+3. Each query's step (memberships for hits already held, its summary) is one
+   transaction.
+4. Saved registry queries (``source = "clinicaltrials"``) run through the
+   ClinicalTrials.gov client when the Runner has one
+   (:func:`kettrack.library.trial.run_registry_queries`): a backfill for a new query
+   version, then only studies updated since its last run; one transaction each.
+
+A run killed at any point leaves every finished batch and step stored; running
+again converges to the library an uninterrupted run would have made.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Protocol
+
+from kettrack.library import design
+from kettrack.library import trial as registry
+from kettrack.library.article import Article
+from kettrack.library.store import Library
+from kettrack.queries import SavedQuery
+from kettrack.run.corrections import check_library
+from kettrack.settings import Settings
+from kettrack.sources import pubmed
+from kettrack.sources.ctgov import CtgovClient
+from kettrack.sources.eutils import EutilsClient, SearchOutcome
+
+
+class RunObserver(Protocol):
+    """What the display layer is told as a run goes (all optional no-ops)."""
+
+    def searched(self, query: SavedQuery, outcome: SearchOutcome) -> None: ...
+    def fetching(self, total: int) -> None: ...
+    def fetched(self, count: int) -> None: ...
+
+
+class _Silent:
+    def searched(self, query: SavedQuery, outcome: SearchOutcome) -> None:
+        pass
+
+    def fetching(self, total: int) -> None:
+        pass
+
+    def fetched(self, count: int) -> None:
+        pass
+
+
+@dataclass
+class QueryReport:
+    """One saved query's line in the run summary."""
+
+    name: str
+    count: int
+    new: int
+    updated: int
+    source: str = "pubmed"
+    translation: str = ""
+    errors: dict[str, list[str]] = field(default_factory=dict)
+    warnings: dict[str, list[str]] = field(default_factory=dict)
+    backfill: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "count": self.count, "new": self.new,
+                "updated": self.updated, "source": self.source,
+                "translation": self.translation, "errors": self.errors,
+                "warnings": self.warnings, "backfill": self.backfill}
+
+
+@dataclass
+class RunReport:
+    """The outcome of ``kettrack run`` (``run --json``)."""
+
+    run_id: int
+    status: str
+    queries: list[QueryReport]
+    new_total: int
+    updated_total: int
+    requests: int
+    fetched: int = 0
+    refetched: int = 0
+    missing: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    events: int = 0
+    #: registered trials new to the library / revised at the registry (not in new_total)
+    new_trials: int = 0
+    updated_trials: int = 0
+    #: the corrections check (epost + esearch per 9,999 PMIDs, efetch of what changed)
+    corrections_requests: int = 0
+    corrections: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "new_trials": self.new_trials,
+            "updated_trials": self.updated_trials,
+            "status": self.status,
+            "queries": [q.to_json() for q in self.queries],
+            "new_total": self.new_total,
+            "updated_total": self.updated_total,
+            "run_id": self.run_id,
+            "requests": self.requests,
+            "fetched": self.fetched,
+            "refetched": self.refetched,
+            "missing": self.missing,
+            "deleted": self.deleted,
+            "events": self.events,
+            "corrections_requests": self.corrections_requests,
+            "corrections": self.corrections,
+        }
+
+
+def batched(items: Sequence[str], size: int) -> Iterable[list[str]]:
+    for i in range(0, len(items), size):
+        yield list(items[i:i + size])
+
+
+Prepared = tuple[Article, bytes | None, str | None]
+
+
+def prepare(data: bytes) -> tuple[list[Prepared], list[str]]:
+    """Normalise one efetch response: (article, raw XML, hash) triples and deleted PMIDs.
+
+    The hash is left to the store (None), which computes it from the JSON it
+    stores, so each record is serialised once.
+    """
+    raw = pubmed.split_records(data)
+    records: list[Prepared] = []
+    deleted: list[str] = []
+    for item in pubmed.parse_efetch(data):
+        if isinstance(item, pubmed.Deletion):
+            deleted.extend(item.pmids)
+            continue
+        design.classify(item)
+        records.append((item, raw.get(item.pmid), None))
+    return records, deleted
+
+
+class Runner:
+    """Runs saved PubMed queries into a library through one E-utilities client."""
+
+    def __init__(self, library: Library, client: EutilsClient, settings: Settings, *,
+                 observer: RunObserver | None = None, offline: bool = False,
+                 today: date | None = None, ctgov: CtgovClient | None = None) -> None:
+        self.library = library
+        self.client = client
+        #: runs the ``source = "clinicaltrials"`` queries; without it they are skipped
+        self.ctgov = ctgov
+        self._ctgov_before = 0
+        self.settings = settings
+        self.observer = observer or _Silent()
+        self.offline = offline
+        self.today = today
+        self._sent_before = 0
+
+    def run(self, queries: Sequence[SavedQuery]) -> RunReport:
+        """Run ``queries`` (PubMed ones) and store what they find."""
+        with self.library.writer_lock():
+            run_id = self.library.start_run(offline=self.offline)
+            self._sent_before = self.client.http.log.sent
+            self._ctgov_before = self.ctgov.http.log.sent if self.ctgov else 0
+            try:
+                report = self._run(run_id, queries)
+            except BaseException as exc:
+                self.library.finish_run(run_id, status="failed", requests=self._requests(),
+                                        new=0, updated=0,
+                                        error=" ".join(str(exc).split())[:300])
+                raise
+            self.library.finish_run(run_id, status="ok", requests=report.requests,
+                                    new=report.new_total, updated=report.updated_total)
+            return report
+
+    def _requests(self) -> int:
+        """HTTP requests sent by this run (retries included)."""
+        sent = self.client.http.log.sent - self._sent_before
+        if self.ctgov is not None:
+            sent += self.ctgov.http.log.sent - self._ctgov_before
+        return sent
+
+    def _run(self, run_id: int, queries: Sequence[SavedQuery]) -> RunReport:
+        lib = self.library
+        if self.ctgov is not None:
+            registry.registry_searches(queries)  # a bad registry term fails before any request
+        searched: list[tuple[SavedQuery, int, bool, SearchOutcome]] = []
+        for query in queries:
+            if query.source != "pubmed":
+                continue
+            qv_id, is_new_version = lib.query_version_id(query, run_id)
+            outcome = self.client.search_ids(query.term)
+            self.observer.searched(query, outcome)
+            searched.append((query, qv_id, is_new_version, outcome))
+
+        found_by: dict[str, list[int]] = {}
+        for _, qv_id, _, outcome in searched:
+            for pmid in outcome.ids:
+                found_by.setdefault(pmid, []).append(qv_id)
+        known = lib.known_pmids(found_by)
+        to_fetch = [p for p in found_by if p not in known]
+        wanted = set(to_fetch)
+        due = lib.pmids_to_refetch(max_age_days=self.settings.refetch_days, today=self.today,
+                                   include_reserved=self.offline)
+        refetch = [p for p in due if p not in wanted]
+        new: set[str] = set()
+        updated: set[str] = set()
+        missing: list[str] = []
+        deleted: list[str] = []
+        events = 0
+        self.observer.fetching(len(to_fetch) + len(refetch))
+        for batch, first_answer in self._prefetched(to_fetch + refetch):
+            records, gone = self._fetch_reconciled(batch, first_answer)
+            stored = lib.store_batch(records, found_by, run_id)
+            new.update(stored.new)
+            updated.update(stored.updated)
+            events += len(stored.events)
+            if gone:
+                deleted.extend(lib.record_deleted(gone, run_id, "DeleteCitation in efetch"))
+            returned = {a.pmid for a, _, _ in records} | set(gone)
+            missing.extend(p for p in batch if p not in returned)
+            self.observer.fetched(len(batch))
+
+        # retractions, errata, expressions of concern: the whole library, every run
+        sent = self.client.http.log.sent
+        fixes = check_library(lib, self.client, run_id, self._fetch_reconciled,
+                              batch_size=self.settings.batch_size,
+                              include_reserved=self.offline)
+        corrections_requests = self.client.http.log.sent - sent
+        updated.update(p for p in fixes.updated if p not in new)
+        deleted.extend(fixes.deleted)
+        events += fixes.event_total
+
+        reports: list[QueryReport] = []
+        for query, qv_id, is_new_version, outcome in searched:
+            q_new = sum(1 for p in outcome.ids if p in new)
+            q_updated = sum(1 for p in outcome.ids if p in updated)
+            lib.record_query(run_id, qv_id, count=outcome.count, hits=outcome.ids,
+                             new=q_new, updated=q_updated)
+            reports.append(QueryReport(
+                name=query.name, count=outcome.count, new=q_new, updated=q_updated,
+                translation=outcome.translation, errors=outcome.errors,
+                warnings=outcome.warnings, backfill=is_new_version,
+            ))
+        new_trials: set[str] = set()
+        updated_trials: set[str] = set()
+        if self.ctgov is not None:
+            # each registry query's step is one transaction (see registry.run_registry_queries)
+            for done in registry.run_registry_queries(lib, self.ctgov, queries, run_id,
+                                                      today=self.today):
+                new_trials.update(done.new)
+                updated_trials.update(done.updated)
+                events += done.events
+                reports.append(QueryReport(
+                    name=done.query.name, count=done.count, new=len(done.new),
+                    updated=len(done.updated), source="clinicaltrials",
+                    translation=" & ".join(f"{k}={v}" for k, v in done.params.items()),
+                    backfill=done.backfill,
+                ))
+            order = {q.name: i for i, q in enumerate(queries)}
+            reports.sort(key=lambda r: order.get(r.name, len(order)))
+        return RunReport(
+            run_id=run_id, status="ok", queries=reports, new_total=len(new),
+            updated_total=len(updated), requests=self._requests(),
+            fetched=len(to_fetch), refetched=len(refetch), missing=missing, deleted=deleted,
+            events=events, new_trials=len(new_trials), updated_trials=len(updated_trials),
+            corrections_requests=corrections_requests, corrections=fixes.to_json(),
+        )
+
+    def _prefetched(self, pmids: list[str]) -> Iterator[tuple[list[str], Future[bytes]]]:
+        """The efetch batches, each with its request already under way: batch k+1
+        is fetched on a second thread while batch k is parsed and stored, so the
+        network (and NCBI's own time) overlaps kettrack's work. At most two
+        batches are in memory; a failed request raises when its batch comes up,
+        after every earlier batch was stored."""
+        batches = list(batched(pmids, self.settings.batch_size))
+        if not batches:
+            return
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="efetch") as pool:
+            ahead = pool.submit(self.client.efetch, batches[0])
+            try:
+                for i, batch in enumerate(batches):
+                    current = ahead
+                    if i + 1 < len(batches):
+                        current.exception()  # wait: one request in flight at a time
+                        ahead = pool.submit(self.client.efetch, batches[i + 1])
+                    yield batch, current
+            finally:
+                ahead.cancel()
+
+    def _fetch_reconciled(self, batch: list[str], first_answer: Future[bytes] | None = None
+                          ) -> tuple[list[Prepared], list[str]]:
+        """efetch ``batch`` (or take the answer already fetched); ask again for IDs
+        NCBI left out, while that brings more back.
+
+        Whatever is still missing after that is left for the next run.
+        """
+        requested = set(batch)
+        data = first_answer.result() if first_answer else self.client.efetch(batch)
+        records, deleted = prepare(data)
+        for _ in range(self.settings.max_retries):
+            got = {a.pmid for a, _, _ in records} | set(deleted)
+            short = [p for p in batch if p not in got]
+            if not short:
+                break
+            more, more_deleted = prepare(self.client.efetch(short))
+            more = [r for r in more if r[0].pmid in requested and r[0].pmid not in got]
+            if not more and not more_deleted:
+                break
+            records += more
+            deleted += more_deleted
+        return [r for r in records if r[0].pmid in requested], deleted

@@ -1,0 +1,220 @@
+"""Where PubMed requests are built: esearch, efetch and epost over E-utilities.
+
+NCBI etiquette lives here and nowhere else: ``tool=kettrack`` on every request,
+``email`` and ``api_key`` when configured, POST once an ID list or term is long,
+the history server (``usehistory=y``) for searches, and the 9,999-record
+ceiling of PubMed's esearch, which :meth:`EutilsClient.search_ids` works around
+by splitting a large search into entrez-date slices whose counts must add up
+to the total. Transport concerns (timeouts, retries, rate limit) are in
+:mod:`kettrack.sources.http`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+import httpx
+
+from kettrack.errors import QuerySyntaxError, ServiceError
+from kettrack.settings import Settings
+from kettrack.sources import entrez_xml
+from kettrack.sources.http import Incomplete, RequestLog, ServiceClient
+
+#: PubMed's esearch returns at most the first 9,999 IDs of a result
+ESEARCH_CEILING = 9999
+#: above this many characters of parameters, NCBI wants POST
+POST_THRESHOLD = 1800
+#: esearch errors that mean the query itself is wrong (NCBI words and the stand-in's)
+_SYNTAX_ERROR = re.compile(
+    r"parenthes|quot|operator|empty|syntax|invalid query|unbalanced|unexpected", re.IGNORECASE
+)
+_TRANSIENT_ERROR = re.compile(r"backend failed|temporarily|try again|timeout|unavailable",
+                              re.IGNORECASE)
+
+
+@dataclass
+class SearchPage:
+    """One esearch answer."""
+
+    count: int
+    ids: list[str]
+    webenv: str | None = None
+    query_key: str | None = None
+    translation: str = ""
+    errors: dict[str, list[str]] = field(default_factory=dict)  # PhraseNotFound: [...]
+    warnings: dict[str, list[str]] = field(default_factory=dict)  # OutputMessage: [...]
+
+
+@dataclass
+class SearchOutcome:
+    """Every ID a term finds, however many; with NCBI's notes on the term."""
+
+    count: int
+    ids: list[str]
+    translation: str
+    errors: dict[str, list[str]]
+    warnings: dict[str, list[str]]
+    slices: int = 1
+
+
+def _check_xml(closing: bytes) -> Callable[[httpx.Response], None]:
+    """Reject 200 answers that are HTML, JSON errors or XML cut short (retried)."""
+
+    def check(response: httpx.Response) -> None:
+        body = response.content.rstrip()
+        head = body[:200].lstrip().lower()
+        if head.startswith(b"{"):
+            raise Incomplete(f"JSON instead of XML: {body[:120]!r}")
+        if head.startswith(b"<!doctype html") or head.startswith(b"<html"):
+            raise Incomplete("an HTML page instead of XML")
+        if not body.endswith(closing) and b"<ERROR>" not in body:
+            raise Incomplete(f"body cut short ({len(body)} bytes, no {closing.decode()})")
+
+    return check
+
+
+class EutilsClient(ServiceClient):
+    """E-utilities for PubMed, over one :class:`~kettrack.sources.http.HttpClient`."""
+
+    service = "NCBI E-utilities"
+
+    def __init__(self, settings: Settings, *, transport: httpx.BaseTransport | None = None,
+                 sleep: Callable[[float], None] | None = None,
+                 log: RequestLog | None = None) -> None:
+        super().__init__(settings, rate=settings.requests_per_second, transport=transport,
+                         sleep=sleep, log=log)
+        self.base = settings.eutils_url.rstrip("/") + "/"
+
+    # -- request building -------------------------------------------------
+
+    def _params(self, **params: Any) -> dict[str, str]:
+        out = {"db": "pubmed", "tool": "kettrack"}
+        if self.settings.email:
+            out["email"] = self.settings.email
+        if self.settings.api_key:
+            out["api_key"] = self.settings.api_key
+        out.update({k: str(v) for k, v in params.items() if v is not None})
+        return out
+
+    def _call(self, utility: str, closing: bytes, **params: Any) -> bytes:
+        full = self._params(**params)
+        url = self.base + f"{utility}.fcgi"
+        size = sum(len(k) + len(v) + 2 for k, v in full.items())
+        method = "POST" if size > POST_THRESHOLD else "GET"
+        response = self.http.request(
+            method, url, endpoint=utility,
+            params=full if method == "GET" else None,
+            data=full if method == "POST" else None,
+            check=_check_xml(closing),
+        )
+        if response.status_code >= 400:
+            detail = " ".join(response.text.split())[:160]
+            raise ServiceError(f"NCBI {utility} answered HTTP {response.status_code}: {detail}")
+        return response.content
+
+    # -- esearch ----------------------------------------------------------
+
+    def esearch(self, term: str, *, retstart: int = 0, retmax: int = ESEARCH_CEILING,
+                usehistory: bool = True, datetype: str | None = None,
+                mindate: str | None = None, maxdate: str | None = None,
+                rettype: str | None = None, webenv: str | None = None) -> SearchPage:
+        """One esearch request; NCBI's ``<ERROR>`` becomes an exception."""
+        data = self._call(
+            "esearch", b"</eSearchResult>", term=term, retstart=retstart, retmax=retmax,
+            usehistory="y" if usehistory else None, datetype=datetype, mindate=mindate,
+            maxdate=maxdate, rettype=rettype, WebEnv=webenv,
+        )
+        record = entrez_xml.read(data)
+        error = record.get("ERROR")
+        if error:
+            message = " ".join(str(error).split())
+            if _SYNTAX_ERROR.search(message) and not _TRANSIENT_ERROR.search(message):
+                raise QuerySyntaxError(f"NCBI rejected the search: {message}")
+            raise ServiceError(f"NCBI esearch failed: {message}")
+        return SearchPage(
+            count=int(record.get("Count", 0)),
+            ids=[str(i) for i in record.get("IdList", [])],
+            webenv=record.get("WebEnv"),
+            query_key=record.get("QueryKey"),
+            translation=str(record.get("QueryTranslation", "")),
+            errors=_notes(record.get("ErrorList")),
+            warnings=_notes(record.get("WarningList")),
+        )
+
+    def search_ids(self, term: str) -> SearchOutcome:
+        """Every PMID ``term`` finds; one request unless the result passes 9,999.
+
+        A larger result is split into entrez-date slices, halved until each
+        fits under the ceiling; the slices' counts must add up to the total,
+        or the search fails rather than silently missing records.
+        """
+        first = self.esearch(term, retmax=ESEARCH_CEILING, usehistory=False)
+        outcome = SearchOutcome(first.count, list(first.ids), first.translation, first.errors,
+                                first.warnings)
+        if first.count <= ESEARCH_CEILING:
+            if len(first.ids) < first.count:  # a server that pages smaller than asked
+                while len(outcome.ids) < first.count:
+                    page = self.esearch(term, retstart=len(outcome.ids), usehistory=False)
+                    if not page.ids:
+                        break
+                    outcome.ids.extend(page.ids)
+            return outcome
+        ids: list[str] = []
+        total = 0
+        slices = 0
+        for _lo, _hi, page in self._slices(term, date(1780, 1, 1), date.today() + timedelta(1)):
+            ids.extend(page.ids)
+            total += page.count
+            slices += 1
+        if total != first.count:
+            raise ServiceError(
+                f"esearch date slices add up to {total} records, not the {first.count} "
+                "NCBI counts for the whole search; try again later"
+            )
+        outcome.ids = list(dict.fromkeys(ids))
+        outcome.slices = slices
+        return outcome
+
+    def _slices(self, term: str, lo: date, hi: date) -> Iterable[tuple[date, date, SearchPage]]:
+        page = self.esearch(term, retmax=ESEARCH_CEILING, usehistory=False, datetype="edat",
+                            mindate=lo.strftime("%Y/%m/%d"), maxdate=hi.strftime("%Y/%m/%d"))
+        if page.count <= ESEARCH_CEILING:
+            yield lo, hi, page
+            return
+        if lo == hi:
+            raise ServiceError(
+                f"more than {ESEARCH_CEILING} records entered PubMed on {lo}; cannot split further"
+            )
+        mid = lo + (hi - lo) // 2
+        yield from self._slices(term, lo, mid)
+        yield from self._slices(term, mid + timedelta(1), hi)
+
+    # -- efetch / epost ---------------------------------------------------
+
+    def efetch(self, ids: Sequence[str]) -> bytes:
+        """Full PubMed XML for ``ids`` (POSTed once the list is long)."""
+        return self._call("efetch", b"</PubmedArticleSet>", id=",".join(ids), retmode="xml")
+
+    def epost(self, ids: Sequence[str]) -> tuple[str, str]:
+        """Put ``ids`` on the history server; returns (WebEnv, query_key)."""
+        data = self._call("epost", b"</ePostResult>", id=",".join(ids))
+        record = entrez_xml.read(data)
+        if record.get("ERROR") and not record.get("WebEnv"):
+            raise ServiceError(f"NCBI epost failed: {' '.join(str(record['ERROR']).split())}")
+        return str(record["WebEnv"]), str(record["QueryKey"])
+
+
+def _notes(element: Any) -> dict[str, list[str]]:
+    """ErrorList / WarningList as {kind: [terms]}, dropping empty entries."""
+    if not element:
+        return {}
+    out: dict[str, list[str]] = {}
+    for kind, values in dict(element).items():
+        items = [str(v) for v in (values if isinstance(values, list) else [values]) if str(v)]
+        if items:
+            out[kind] = items
+    return out

@@ -1,0 +1,157 @@
+"""Formatted citations of library articles: Vancouver (NLM), APA 7 and AMA 11.
+
+Plain text (no italics): what a writer pastes into a draft or a fact-check
+note. Authors come from PubMed as ``"Lastname Initials"`` (or a collective
+name); journal abbreviations are NLM's ISO form where the record has one. A
+retracted article's citation says so, as NLM's own citations do.
+"""
+
+from __future__ import annotations
+
+import re
+
+from kettrack.errors import ConfigError
+from kettrack.library.article import Article, is_reserved_pmid
+
+STYLES = ("vancouver", "apa", "ama")
+
+_PERSON = re.compile(r"^(?P<last>.+?)\s+(?P<initials>[A-Z]{1,4})$")
+
+
+def _split(author: str) -> tuple[str, str] | None:
+    """("Morgan", "CJA") for "Morgan CJA"; None for a collective name."""
+    m = _PERSON.match(author.strip())
+    return (m.group("last"), m.group("initials")) if m else None
+
+
+def _dotted(initials: str) -> str:
+    return " ".join(f"{c}." for c in initials)
+
+
+def _sentence(text: str) -> str:
+    """``text`` ending with exactly one full stop (titles may end with ? or !)."""
+    text = " ".join(text.split())
+    return text if text.endswith((".", "?", "!")) else text + "."
+
+
+def _journal_abbrev(article: Article) -> str:
+    # NLM's ISO abbreviation has full stops ("Am. J. Psychiatry"); Vancouver and
+    # AMA print it without them.
+    name = article.journal_iso or article.journal or ""
+    return name.replace(".", "").strip()
+
+
+def _doi_note(article: Article, prefix: str) -> str:
+    return f" {prefix}{article.doi}" if article.doi else ""
+
+
+def _retraction_note(article: Article) -> str:
+    if not article.retracted:
+        return ""
+    notices = [c.source for c in article.corrections if c.ref_type == "RetractionIn" and c.source]
+    return f" Retraction in: {_sentence(notices[0])}" if notices else " Retracted publication."
+
+
+def _pubmed_ids(article: Article) -> str:
+    parts = []
+    if not is_reserved_pmid(article.pmid):
+        parts.append(f"PMID: {article.pmid}")
+    if article.pmcid:
+        parts.append(f"PMCID: {article.pmcid}")
+    return f" {'; '.join(parts)}." if parts else ""
+
+
+def _volume_part(article: Article, *, pages_sep: str = ":") -> str:
+    out = ""
+    if article.volume:
+        out += article.volume
+    if article.issue:
+        out += f"({article.issue})"
+    if article.pages:
+        out += f"{pages_sep}{article.pages}"
+    return out
+
+
+def vancouver(article: Article) -> str:
+    """NLM/Vancouver: up to six authors then "et al."; "2022 Feb;179(2):152-62"."""
+    authors = article.authors[:6]
+    who = ", ".join(authors) + (", et al" if len(article.authors) > 6 else "")
+    parts = [_sentence(who)] if who else []
+    parts.append(_sentence(article.title or "[No title]"))
+    when = article.pub_date or (str(article.year) if article.year else "")
+    source = _journal_abbrev(article)
+    detail = when
+    vol = _volume_part(article)
+    if vol:
+        detail += f";{vol}"
+    parts.append(f"{source}. {detail}." if source else f"{detail}.")
+    text = " ".join(p for p in parts if p.strip(". "))
+    text += _doi_note(article, "doi: ") + ("." if article.doi else "")
+    return text + _pubmed_ids(article) + _retraction_note(article)
+
+
+def _apa_author(author: str) -> str:
+    split = _split(author)
+    return f"{split[0]}, {_dotted(split[1])}" if split else author
+
+
+def apa(article: Article) -> str:
+    """APA 7: up to 20 authors (19, an ellipsis, the last); "(2022)"; doi.org link."""
+    names = [_apa_author(a) for a in article.authors]
+    if len(names) > 20:
+        who = ", ".join(names[:19]) + ", . . . " + names[-1]
+    elif len(names) > 1:
+        who = ", ".join(names[:-1]) + ", & " + names[-1]
+    else:
+        who = names[0] if names else ""
+    year = f"({article.year})" if article.year else "(n.d.)"
+    head = f"{who} {year}." if who else f"{_sentence(article.title)} {year}."
+    parts = [head]
+    if who:
+        parts.append(_sentence(article.title or "[No title]"))
+    source = article.journal or _journal_abbrev(article)
+    detail = source
+    if article.volume:
+        detail += f", {article.volume}"
+        if article.issue:
+            detail += f"({article.issue})"
+    if article.pages:
+        detail += f", {article.pages.replace('-', '–')}"
+    if detail:
+        parts.append(_sentence(detail))
+    if article.doi:
+        parts.append(f"https://doi.org/{article.doi}")
+    elif article.url:
+        parts.append(article.url)
+    text = " ".join(parts)
+    if article.retracted:
+        text += " (Retraction published)"
+    return text
+
+
+def ama(article: Article) -> str:
+    """AMA 11: all authors up to six, else three and "et al"; "2022;179(2):152-162"."""
+    authors = article.authors if len(article.authors) <= 6 else article.authors[:3]
+    who = ", ".join(authors) + (", et al" if len(article.authors) > 6 else "")
+    parts = [_sentence(who)] if who else []
+    parts.append(_sentence(article.title or "[No title]"))
+    detail = str(article.year) if article.year else ""
+    vol = _volume_part(article)
+    if vol:
+        detail += f";{vol}"
+    source = _journal_abbrev(article)
+    parts.append(f"{source}. {detail}." if source else f"{detail}.")
+    text = " ".join(p for p in parts if p.strip(". "))
+    if article.doi:
+        text += f" doi:{article.doi}"
+    if article.retracted:
+        text += " Retracted publication."
+    return text
+
+
+def cite(article: Article, style: str = "vancouver") -> str:
+    """``article`` formatted in ``style`` (one of :data:`STYLES`)."""
+    formatter = {"vancouver": vancouver, "apa": apa, "ama": ama}.get(style)
+    if formatter is None:
+        raise ConfigError(f"--cite {style!r} is not a citation style; one of {', '.join(STYLES)}")
+    return formatter(article)

@@ -1,0 +1,368 @@
+"""``kettrack export``: the library, or a slice of it, for other tools.
+
+Formats
+    ``ris``     reference managers (Zotero, EndNote, Mendeley); written with rispy
+    ``bibtex``  LaTeX / BibTeX / biber; unique ASCII keys (``grabski2022adjunctive``,
+                then ``...a``, ``...b`` on a clash); values brace-delimited, TeX
+                specials escaped, titles double-braced so their case survives
+    ``csv``     one row per article (RFC 4180 quoting via the csv module); list
+                columns joined with ``"; "``
+    ``json``    a list of articles with DESIGN.md's keys (and the detail keys)
+    ``atom``    an Atom 1.0 feed (RFC 4287) of the newest items, newest first, for
+                a feed reader pointed at a file a cron job refreshes; entry ids
+                are stable, and the feed's ``updated`` is its newest entry's, so
+                a refresh that adds nothing changes nothing
+
+The slice is chosen with :class:`kettrack.tools.search.Filters` (``--query``,
+``--since``, ``--design``). :func:`write_atomic` writes ``-o FILE`` whole or
+not at all.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import tempfile
+import unicodedata
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from rispy.writer import RisWriter
+
+from kettrack.errors import ConfigError, Failure
+from kettrack.library.article import Article, is_reserved_pmid
+from kettrack.library.store import Library
+from kettrack.tools.search import Filters
+
+FORMATS = ("ris", "bibtex", "csv", "json", "atom")
+#: how many of the newest articles an Atom feed carries unless --limit says otherwise
+ATOM_LIMIT = 100
+ATOM_NS = "http://www.w3.org/2005/Atom"
+
+
+@dataclass
+class Item:
+    """One exported article: the record, the queries that found it, when it was first seen."""
+
+    article: Article
+    queries: list[str]
+    first_seen_at: str
+    updated_at: str | None
+
+
+def select(library: Library, filters: Filters | None = None, *, newest_first: bool = False,
+           limit: int | None = None) -> list[Item]:
+    """The articles in the slice, oldest PMID first (or newest in the library first)."""
+    where, args = (filters or Filters()).sql("a")
+    order = ("a.first_seen_at DESC, coalesce(a.entrez_date, '') DESC, CAST(a.pmid AS INTEGER) "
+             "DESC" if newest_first else "CAST(a.pmid AS INTEGER)")
+    sql = (f"SELECT a.pmid, a.data, a.first_seen_at, a.updated_at FROM articles a "
+           f"WHERE 1{where} ORDER BY {order}")
+    if limit is not None:
+        sql += " LIMIT ?"
+        args.append(limit)
+    rows = library.db.execute(sql, args).fetchall()
+    names = library.query_names([r[0] for r in rows])
+    return [Item(Article.from_json(json.loads(data)), names.get(pmid, []), first, updated)
+            for pmid, data, first, updated in rows]
+
+
+def _one_line(text: str | None) -> str:
+    return " ".join((text or "").split())
+
+
+def _pages(pages: str | None) -> tuple[str | None, str | None]:
+    if not pages:
+        return None, None
+    start, _, end = pages.partition("-")
+    return start.strip() or None, end.strip() or None
+
+
+def _person(author: str) -> str:
+    """"Morgan CJA" -> "Morgan, C. J. A."; a collective name stays as it is."""
+    m = re.match(r"^(.+?)\s+([A-Z]{1,4})$", author.strip())
+    if not m:
+        return author
+    return f"{m.group(1)}, {' '.join(c + '.' for c in m.group(2))}"
+
+
+def _flags(article: Article) -> list[str]:
+    out = []
+    if article.retracted:
+        out.append("RETRACTED")
+    if article.has_erratum:
+        out.append("Erratum published")
+    if article.has_concern:
+        out.append("Expression of concern")
+    return out
+
+
+# -- RIS -----------------------------------------------------------------------
+
+
+class _Ris(RisWriter):
+    """rispy's writer without its "1." reference counter lines."""
+
+    def set_header(self, count: int) -> str:
+        return ""
+
+
+def to_ris(items: Sequence[Item]) -> str:
+    """RIS (one ``TY - JOUR`` ... ``ER -`` block per article)."""
+    entries = []
+    for item in items:
+        a = item.article
+        start, end = _pages(a.pages)
+        entry: dict[str, Any] = {
+            "type_of_reference": "BOOK" if a.is_book else "JOUR",
+            "title": _one_line(a.title),
+            "authors": [_person(x) for x in a.authors],
+            "year": str(a.year) if a.year else None,
+            "journal_name": a.journal,
+            "alternate_title2": a.journal_iso,
+            "volume": a.volume,
+            "number": a.issue,
+            "start_page": start,
+            "end_page": end,
+            "doi": a.doi,
+            # a snapshot-only identifier is no PubMed accession number
+            "accession_number": None if is_reserved_pmid(a.pmid) else a.pmid,
+            "urls": [a.url] if a.url else [],
+            "abstract": _one_line(a.abstract),
+            "keywords": [*a.keywords, *(m.descriptor for m in a.mesh)],
+            "notes": [f"design: {a.design}", *_flags(a)]
+            + ([f"trials: {', '.join(a.nct_ids)}"] if a.nct_ids else []),
+            "name_of_database": "PubMed",
+        }
+        entries.append({k: v for k, v in entry.items() if v not in (None, "", [])})
+    return _Ris().formats(entries)
+
+
+# -- BibTeX --------------------------------------------------------------------
+
+_TEX_SPECIAL = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "%": r"\%", "&": r"\&",
+                "$": r"\$", "#": r"\#", "_": r"\_", "^": r"\^{}", "~": r"\~{}"}
+
+
+def _tex(text: str | None) -> str:
+    return "".join(_TEX_SPECIAL.get(c, c) for c in _one_line(text))
+
+
+def _ascii(text: str) -> str:
+    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]", "", folded.lower())
+
+
+_KEY_STOPWORDS = {"a", "an", "the", "of", "on", "in", "for", "and", "to", "with", "is", "are"}
+
+
+def bibtex_key(article: Article) -> str:
+    """``firstauthorYEARfirstword`` in ASCII (``grabski2022adjunctive``)."""
+    first = article.authors[0] if article.authors else "anon"
+    last = re.match(r"^(.+?)(?:\s+[A-Z]{1,4})?$", first.strip())
+    name = _ascii(last.group(1) if last else first)[:20] or "anon"
+    words = [_ascii(w) for w in article.title.split()]
+    word = next((w for w in words if w and w not in _KEY_STOPWORDS), "")
+    return f"{name}{article.year or ''}{word[:20]}" or f"pmid{article.pmid}"
+
+
+def _bib_author(author: str) -> str:
+    person = _person(author)
+    return _tex(person) if person != author or " " not in author else "{" + _tex(author) + "}"
+
+
+def to_bibtex(items: Sequence[Item]) -> str:
+    """BibTeX ``@article`` entries with unique keys."""
+    used: set[str] = set()
+    blocks = []
+    for item in items:
+        a = item.article
+        base = bibtex_key(a)
+        key = base
+        n = 0
+        while key in used:
+            key = base + _suffix(n)
+            n += 1
+        used.add(key)
+        fields: list[tuple[str, str]] = [
+            ("author", " and ".join(_bib_author(x) for x in a.authors)),
+            ("title", "{" + _tex(a.title) + "}"),
+            ("journal", _tex(a.journal)),
+            ("year", str(a.year or "")),
+            ("volume", _tex(a.volume)),
+            ("number", _tex(a.issue)),
+            ("pages", _tex(a.pages).replace("-", "--")),
+            ("doi", _tex(a.doi)),
+            ("pmid", "" if is_reserved_pmid(a.pmid) else a.pmid),
+            ("pmcid", a.pmcid or ""),
+            ("url", _tex(a.url)),
+            ("keywords", _tex(", ".join(a.keywords))),
+            ("note", _tex("; ".join(_flags(a)))),
+        ]
+        body = ",\n".join(f"  {name} = {{{value}}}" for name, value in fields if value)
+        kind = "book" if a.is_book else "article"
+        blocks.append(f"@{kind}{{{key},\n{body}\n}}\n")
+    return "\n".join(blocks)
+
+
+def _suffix(n: int) -> str:
+    """a, b, ... z, aa, ab, ... for the n-th clash of a key."""
+    out = ""
+    n += 1
+    while n:
+        n, r = divmod(n - 1, 26)
+        out = chr(ord("a") + r) + out
+    return out
+
+
+# -- CSV and JSON --------------------------------------------------------------
+
+CSV_COLUMNS = ("pmid", "doi", "pmcid", "title", "journal", "year", "authors", "design",
+               "nct_ids", "queries", "retracted", "url", "species", "sample_size",
+               "has_erratum", "has_concern", "pub_date", "entrez_date", "publication_types",
+               "mesh", "keywords", "first_seen_at", "abstract")
+
+
+def to_csv(items: Sequence[Item]) -> str:
+    """CSV with a header row, one row per article."""
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer, quoting=csv.QUOTE_MINIMAL)
+    writer.writerow(CSV_COLUMNS)
+    for item in items:
+        a = item.article
+        row = {
+            **{k: v for k, v in a.to_json().items() if k in CSV_COLUMNS},
+            "authors": "; ".join(a.authors),
+            "nct_ids": "; ".join(a.nct_ids),
+            "queries": "; ".join(item.queries),
+            "publication_types": "; ".join(p.name for p in a.publication_types),
+            "mesh": "; ".join(m.descriptor for m in a.mesh),
+            "keywords": "; ".join(a.keywords),
+            "first_seen_at": item.first_seen_at,
+            "abstract": a.abstract,
+        }
+        writer.writerow(["" if row.get(c) is None else row[c] for c in CSV_COLUMNS])
+    return buffer.getvalue()
+
+
+def to_json(items: Sequence[Item]) -> str:
+    """A JSON list of articles (DESIGN.md's keys first)."""
+    out = []
+    for item in items:
+        data = item.article.to_json()
+        data["queries"] = item.queries
+        data["first_seen_at"] = item.first_seen_at
+        out.append(data)
+    return json.dumps(out, indent=2, ensure_ascii=False) + "\n"
+
+
+# -- Atom ----------------------------------------------------------------------
+
+
+def _atom_time(value: str | None) -> str:
+    """RFC 3339 with a Z, from the library's ISO timestamps or dates."""
+    if not value:
+        return "1970-01-01T00:00:00Z"
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        return "1970-01-01T00:00:00Z"
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _entry_link(a: Article) -> str:
+    if a.url:
+        return a.url
+    return "https://pubmed.ncbi.nlm.nih.gov/?term=" + quote(f'"{_one_line(a.title)}"')
+
+
+def to_atom(items: Sequence[Item], *, title: str = "kettrack: ketamine for alcohol use disorder",
+            feed_id: str = "urn:kettrack:library") -> str:
+    """An Atom 1.0 feed of ``items`` (already newest first)."""
+    ET.register_namespace("", ATOM_NS)
+
+    def sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
+        el = ET.SubElement(parent, f"{{{ATOM_NS}}}{tag}", attrs)
+        if text is not None:
+            el.text = text
+        return el
+
+    feed = ET.Element(f"{{{ATOM_NS}}}feed")
+    sub(feed, "id", feed_id)
+    sub(feed, "title", title)
+    stamps = [_atom_time(i.updated_at or i.first_seen_at) for i in items]
+    sub(feed, "updated", max(stamps) if stamps else _atom_time(datetime.now(UTC).isoformat()))
+    author = sub(feed, "author")
+    sub(author, "name", "kettrack")
+    sub(feed, "generator", "kettrack")
+    for item, stamp in zip(items, stamps, strict=True):
+        a = item.article
+        entry = sub(feed, "entry")
+        sub(entry, "id", f"urn:kettrack:pmid:{a.pmid}")
+        flags = _flags(a)
+        sub(entry, "title", ("[" + ", ".join(flags) + "] " if flags else "")
+            + (_one_line(a.title) or f"PMID {a.pmid}"))
+        sub(entry, "updated", stamp)
+        sub(entry, "published", _atom_time(item.first_seen_at))
+        sub(entry, "link", href=_entry_link(a), rel="alternate")
+        for name in a.authors[:10]:
+            sub(sub(entry, "author"), "name", name)
+        sub(entry, "category", term=a.design)
+        head = " · ".join(str(x) for x in (a.design, a.journal, a.year) if x)
+        summary = head + (f" · {', '.join(flags)}" if flags else "")
+        if a.abstract:
+            summary += "\n\n" + a.abstract
+        sub(entry, "summary", summary, type="text")
+    ET.indent(feed)
+    return ET.tostring(feed, encoding="unicode", xml_declaration=True) + "\n"
+
+
+# -- the command's work --------------------------------------------------------
+
+
+def export(library: Library, fmt: str, filters: Filters | None = None,
+           limit: int | None = None) -> str:
+    """The slice of the library in ``fmt`` (one of :data:`FORMATS`)."""
+    if fmt not in FORMATS:
+        raise ConfigError(f"--format {fmt!r} is not an export format; one of {', '.join(FORMATS)}")
+    if fmt == "atom":
+        items = select(library, filters, newest_first=True, limit=limit or ATOM_LIMIT)
+        parts = [f.query for f in [filters] if f and f.query]
+        feed_id = "urn:kettrack:" + (f"query:{parts[0]}" if parts else "library")
+        title = "kettrack" + (f": {parts[0]}" if parts else ": ketamine for alcohol use disorder")
+        return to_atom(items, title=title, feed_id=feed_id)
+    items = select(library, filters, limit=limit)
+    return {"ris": to_ris, "bibtex": to_bibtex, "csv": to_csv, "json": to_json}[fmt](items)
+
+
+def write_atomic(path: Path, text: str, *, option: str = "-o") -> None:
+    """Write ``text`` to ``path`` whole or not at all (a temporary file beside it,
+    then a rename), so a feed reader or a failed cron job never sees half a file."""
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise ConfigError(f"{option} {path}: folder {folder} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    try:
+        # mkstemp makes the file private; a feed or export is meant to be read
+        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o644)
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise Failure(f"{option} {path}: cannot write ({exc.strerror or exc})") from None
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
