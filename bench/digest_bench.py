@@ -26,9 +26,8 @@ sys.path.insert(0, str(ROOT / "src"))
 from kettrack.digest import collect as digests  # noqa: E402
 from kettrack.library import design  # noqa: E402
 from kettrack.library.article import AbstractSection, Article  # noqa: E402
-from kettrack.library.store import Library, _row  # noqa: E402
+from kettrack.library.store import Library, article_row  # noqa: E402
 from kettrack.render.digest import render  # noqa: E402
-from kettrack.sources.pubmed import canonical_json  # noqa: E402
 
 TITLES = ["Ketamine for alcohol use disorder: a randomized placebo-controlled trial",
           "Ketamine and relapse in detoxified drinkers: a retrospective cohort",
@@ -65,8 +64,7 @@ def build(path: Path, n: int, fresh: int) -> Library:
                 entrez_date=f"20{10 + i * 15 // n:02d}-06-15", doi=f"10.1000/{pmid}",
                 nct_ids=["NCT02649231"] if i % 9 == 0 else [])
             design.classify(article)
-            row = _row(article, None, canonical_json(article), f"h{i}",
-                       "2025-01-01T00:00:00+00:00")
+            row = article_row(article, None, article.source_hash(), "2025-01-01T00:00:00+00:00")
             row.update(first_seen_run=run, first_seen_at="2025-01-01T00:00:00+00:00")
             rows.append(row)
             for q in {i % 6 + 1, (i * 7) % 6 + 1}:
@@ -82,7 +80,7 @@ def build(path: Path, n: int, fresh: int) -> Library:
                          [(cur.lastrowid, r["pmid"]) for r in rows[:n - fresh]])
         conn.executemany(
             "INSERT INTO events (pmid, run_id, kind, detail, created_at) VALUES (?, ?, ?, ?, ?)",
-            [(rows[j * 997]["pmid"], run, "design_changed",
+            [(rows[(j * 997) % n]["pmid"], run, "design_changed",
               json.dumps({"from": "trial", "to": "rct"}), "2025-01-02") for j in range(50)])
     return library
 

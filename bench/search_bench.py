@@ -25,7 +25,8 @@ from kettrack.library.article import AbstractSection, Article, MeshHeading
 from kettrack.library.store import Library
 from kettrack.library.trial import Trial
 from kettrack.tools.check import check
-from kettrack.tools.search import search, search_results
+from kettrack.render.json import check_json, search_json
+from kettrack.tools.search import search
 
 SEARCHES = [
     "ketamine relapse",
@@ -135,9 +136,7 @@ def synthetic_trial(i: int, rng: random.Random) -> Trial:
 def build(path: Path, n: int, trials: int = 0) -> Library:
     """A library of ``n`` synthetic articles (one transaction per 5,000 rows) and
     ``trials`` synthetic registered trials."""
-    from kettrack.library.store import _row, utcnow
-    from kettrack.library.trial import _row as trial_row
-    from kettrack.sources.pubmed import canonical_json
+    from kettrack.library.store import article_row, trial_row, utcnow
 
     library = Library.open(path)
     rng = random.Random(4)
@@ -148,7 +147,7 @@ def build(path: Path, n: int, trials: int = 0) -> Library:
         with library.transaction() as conn:
             for i in range(start, min(n, start + 5000)):
                 article = synthetic_article(i, rng, vocab)
-                row = _row(article, None, canonical_json(article), f"h{i}", now)
+                row = article_row(article, None, article.source_hash(), now)
                 row.update(first_seen_run=run_id, first_seen_at=now)
                 cols = ", ".join(row)
                 conn.execute(f"INSERT INTO articles ({cols}) VALUES "
@@ -196,7 +195,7 @@ def main() -> None:
         for text in SEARCHES:
             def run_search(text: str = text) -> int:
                 hits = search(library, text, limit=20)
-                return len(json.dumps(search_results(library, hits)))
+                return len(json.dumps(search_json(hits)))
             times = timed(run_search, args.repeat)
             everything["search"] += times
             n = len(search(library, text, limit=20))
@@ -204,10 +203,10 @@ def main() -> None:
                   f"{sorted(times)[int(0.95 * (len(times) - 1))]:7.1f} {n:5}  {text}")
         for claim in CLAIMS:
             def run_check(claim: str = claim) -> int:
-                return len(json.dumps(check(library, claim, limit=10).to_json()))
+                return len(json.dumps(check_json(check(library, claim, limit=10))))
             times = timed(run_check, args.repeat)
             everything["check"] += times
-            n = len(check(library, claim, limit=10).items())
+            n = len(check(library, claim, limit=10).ranked)
             print(f"{'check':7} {statistics.median(times):9.1f} "
                   f"{sorted(times)[int(0.95 * (len(times) - 1))]:7.1f} {n:5}  {claim}")
         print()

@@ -36,7 +36,7 @@ from xml.sax.saxutils import escape, quoteattr
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from kettrack.library.article import RESERVED_PMID_START  # noqa: E402
+from kettrack.library.identifiers import RESERVED_PMID_START  # noqa: E402
 
 DATA = ROOT / "data"
 CORPUS = DATA / "corpus" / "publications.json"

@@ -119,10 +119,10 @@ def test_retracted_paper_is_flagged_and_listed_after_others(library_db: Path) ->
     article = library.article(pmid)
     assert article is not None
     article.corrections.append(Correction("RetractionIn", "39999999", "Hand-made notice. 2026"))
-    library.store_batch([(article, None, "hand-made")], {}, library.start_run(offline=True))
+    library.store_batch([(article, None)], {}, library.start_run(offline=True))
     library.close()
     hits = check_json(WRITER_CLAIM, "--limit", "20")
-    kare = next(h for h in hits if h["pmid"] == pmid)
+    kare = next(h for h in hits if h["id"] == pmid)
     assert kare["retracted"] and "retracted" in kare["flags"]
     assert "Retraction in: Hand-made notice. 2026." in kare["citation"]
     same_tier = [h for h in hits if tier(h["score"]) == tier(kare["score"])]

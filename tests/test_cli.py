@@ -154,7 +154,7 @@ def test_second_run_waits_then_exits_1() -> None:
     with library.writer_lock():
         result = invoke("run", "--offline", env={"KETTRACK_LOCK_TIMEOUT": "0.2"})
     assert result.exit_code == 1
-    assert "another kettrack is using this library" in result.stderr
+    assert "another kettrack is writing to this library" in result.stderr
 
 
 def test_help_lists_commands() -> None:

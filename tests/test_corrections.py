@@ -17,15 +17,16 @@ import pytest
 from kettrack.library.article import Correction
 from kettrack.library.store import Library
 from kettrack.queries import SavedQuery
-from kettrack.run.corrections import KINDS, has_terms, library_pmids
+from kettrack.render.json import evidence_json, item_json, run_json, search_json
+from kettrack.run.corrections import KINDS, has_terms
 from kettrack.run.runner import Runner, RunReport
 from kettrack.settings import Settings
 from kettrack.sources.eutils import EutilsClient
 from kettrack.standin.eutils import PUBMED_SET_HEAD, PUBMED_SET_TAIL, EutilsStandin
 from kettrack.standin.snapshot import Snapshot, default_snapshot_dir, split_records
 from kettrack.tools.check import check
-from kettrack.tools.search import search, search_results
-from kettrack.tools.show import article_record
+from kettrack.tools.search import search
+from kettrack.tools.show import lookup
 
 DAS = "31772157"
 QUERY = SavedQuery("ketamine-alcohol", "ketamine[tiab] AND (alcohol[tiab] OR drinking[tiab])")
@@ -71,7 +72,7 @@ def test_a_run_checks_the_library_in_four_requests(library: Library) -> None:
     standin = standin_for(snapshot_records())
     report = run(library, standin)
     assert report.new_total > 10
-    held = library_pmids(library)
+    held = library.pmids()
     assert held and all(int(p) < 9_900_000_000 for p in held)  # reserved PMIDs not posted
     assert report.corrections_requests == 4  # one epost, one esearch per kind
     assert standin.count("epost") == 1
@@ -82,7 +83,7 @@ def test_a_run_checks_the_library_in_four_requests(library: Library) -> None:
     assert all(r.params.get("WebEnv") for r in standin.requests[-3:])
     # NCBI drops terms it cannot find; "#1" alone must not read as "everything retracted"
     assert report.corrections["refetched"] == [] and report.corrections["found"] == {}
-    assert report.to_json()["corrections_requests"] == 4
+    assert run_json(report)["corrections_requests"] == 4
 
 
 def test_a_newly_retracted_paper_becomes_an_event_and_a_flag(library: Library) -> None:
@@ -103,13 +104,13 @@ def test_a_newly_retracted_paper_becomes_an_event_and_a_flag(library: Library) -
     assert "retracted" in kinds
 
     # the flag travels to search, check and show
-    hits = search_results(library, search(library, "rewriting drinking memories"))
+    hits = search_json(search(library, "rewriting drinking memories"))
     assert next(h for h in hits if h["pmid"] == DAS)["retracted"] is True
     evidence = check(library, "ketamine rewrites drinking memories", limit=20).evidence
-    das = next(e for e in evidence if e.article.pmid == DAS)
-    assert "retracted" in das.flags and "Retraction in: Nat Commun. 2026;17:1" in (
-        das.to_json()["citation"])
-    record = article_record(library, DAS)
+    das = next(e for e in evidence if e.item.id == DAS)
+    assert "retracted" in das.item.flags and "Retraction in: Nat Commun. 2026;17:1" in (
+        evidence_json(das)["citation"])
+    record = item_json(lookup(library, DAS))  # type: ignore[arg-type]
     assert record["retracted"] and "retracted" in record["flags"]
     assert [e["kind"] for e in record["events"]][0] == "retracted"
 
@@ -129,7 +130,7 @@ def test_a_held_retraction_notice_refetches_its_target(library: Library) -> None
     notice.pmid = "39999999"
     notice.title = "Retraction notice (hand-made for this test)"
     notice.corrections = [Correction("RetractionOf", DAS, "Nat Commun. 2019;10:5187")]
-    library.store_batch([(notice, None, "notice")], {}, library.start_run(offline=True))
+    library.store_batch([(notice, None)], {}, library.start_run(offline=True))
     report = run(library, standin_for(records))
     assert report.corrections["found"] == {}
     assert report.corrections["refetched"] == [DAS]

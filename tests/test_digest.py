@@ -15,10 +15,9 @@ from typer.testing import CliRunner
 
 from kettrack.cli import app
 from kettrack.digest import collect as digests
-from kettrack.library.article import AbstractSection, Article, Correction
+from kettrack.library.article import AbstractSection, Article, Correction, conclusion_of
 from kettrack.library.store import Library
 from kettrack.render.digest import render
-from kettrack.sources import pubmed
 from kettrack.standin import snapshot as snapshot_module
 
 from .conftest import ROOT
@@ -46,7 +45,7 @@ def store(library: Library, *articles: Article, query: str = "ketamine-aud") -> 
     from kettrack.queries import SavedQuery
     run = library.start_run(offline=True)
     qv, _ = library.query_version_id(SavedQuery(name=query, term="ketamine"), run)
-    library.store_batch([(a, None, pubmed.record_hash(a)) for a in articles],
+    library.store_batch([(a, None) for a in articles],
                         {a.pmid: [qv] for a in articles}, run)
 
 
@@ -56,7 +55,7 @@ def open_library() -> Library:
 
 
 def ids(found: digests.Digest, section: str) -> list[str]:
-    return [item.item_id for item in found.sections[section]]
+    return [entry.item.id for entry in found.sections[section]]
 
 
 def test_sections_follow_design_and_marking_reports_once() -> None:
@@ -93,9 +92,9 @@ def test_events_become_updates_or_fold_into_new_items() -> None:
     found = digests.collect(library)
     assert ids(found, "updates") == ["10"]
     update = found.sections["updates"][0]
-    assert update.retracted and update.data["events"][0]["kind"] == "retracted"
+    assert update.retracted and update.news[0].kind == "retracted"
     assert ids(found, "studies") == ["11"]
-    assert [e["kind"] for e in found.sections["studies"][0].data["events"]] == ["erratum"]
+    assert [e.kind for e in found.sections["studies"][0].news] == ["erratum"]
     digests.mark(library, found, format="json")
     assert digests.collect(library).is_empty
     kinds = dict(library.db.execute(
@@ -113,42 +112,36 @@ def test_since_date_includes_recent_items_again() -> None:
     assert digests.collect(library, date.today() + timedelta(days=2)).is_empty
 
 
-def test_no_trials_table_no_trials_section() -> None:
-    library = open_library()
-    for table in ("trial_memberships", "trial_query_syncs", "trials"):
-        library.db.execute(f"DROP TABLE IF EXISTS {table}")
-    store(library, make_article("31", "Ketamine: a randomized trial", nct_ids=["NCT02649231"]))
-    assert not digests.has_trials_table(library)
-    assert ids(digests.collect(library), "trials") == ["31"]
+def kare_study(status: str) -> dict[str, object]:
+    """A minimal CT.gov v2 study of KARE (the fields the digest shows)."""
+    return {"protocolSection": {
+        "identificationModule": {"nctId": "NCT02649231", "briefTitle": "KARE"},
+        "statusModule": {"overallStatus": status, "startDateStruct": {"date": "2017-01"},
+                         "completionDateStruct": {"date": "2019-12"}},
+        "designModule": {"phases": ["PHASE2"], "enrollmentInfo": {"count": 96}},
+        "sponsorCollaboratorsModule": {"leadSponsor": {"name": "University of Exeter"}},
+        "conditionsModule": {"conditions": ["Alcohol Use Disorder"]}}, "hasResults": True}
 
 
-def test_registered_trials_when_the_trials_table_exists() -> None:
+def test_registered_trials_go_to_trials_and_their_changes_to_updates() -> None:
+    from kettrack.queries import SavedQuery
+    from kettrack.render.json import entry_json
+
     library = open_library()
     store(library, make_article("30", "Ketamine: a randomized trial", nct_ids=["NCT02649231"]))
-    if not digests.has_trials_table(library):  # before the ClinicalTrials.gov migration
-        library.db.execute(
-            "CREATE TABLE trials (nct_id TEXT PRIMARY KEY, title TEXT, overall_status TEXT, "
-            "phases TEXT, enrollment INTEGER, sponsor TEXT, conditions TEXT, start_date TEXT, "
-            "completion_date TEXT, has_results INTEGER, first_seen_run INTEGER, "
-            "first_seen_at TEXT)")
-    row = {"nct_id": "NCT02649231", "title": "KARE", "overall_status": "COMPLETED",
-           "phases": '["PHASE2"]', "enrollment": 96, "sponsor": "University of Exeter",
-           "conditions": '["Alcohol Use Disorder"]', "start_date": "2017-01",
-           "completion_date": "2019-12", "has_results": 1,
-           "first_seen_at": date.today().isoformat(), "data": "{}", "record_hash": "x",
-           "fetched_at": date.today().isoformat()}
-    columns = {r[1] for r in library.db.execute("PRAGMA table_info(trials)")}
-    library.db["trials"].insert({k: v for k, v in row.items() if k in columns})
+    run = library.start_run(offline=True)
+    qv, _ = library.query_version_id(SavedQuery("r", "intr: ketamine", "clinicaltrials"), run)
+    library.store_registry_query([kare_study("RECRUITING")], qv, run, count=1,
+                                 synced_on=date.today())
     found = digests.collect(library)
     assert ids(found, "trials") == ["30", "NCT02649231"]
-    trial = found.sections["trials"][1].data
+    trial = entry_json(found.sections["trials"][1])
     assert trial["url"] == "https://clinicaltrials.gov/study/NCT02649231"
     assert trial["phases"] == ["PHASE2"] and trial["badge"] == "Registered trial"
     digests.mark(library, found, format="text")
-    library.db.execute(
-        "INSERT INTO events (nct_id, kind, detail, created_at) VALUES "
-        "('NCT02649231', 'trial_status_changed', '{\"from\": \"RECRUITING\", "
-        "\"to\": \"COMPLETED\"}', '2025-01-01')")
+    later_run = library.start_run(offline=True)
+    library.store_registry_query([kare_study("COMPLETED")], qv, later_run, count=1,
+                                 synced_on=date.today())
     later = digests.collect(library)
     assert ids(later, "updates") == ["NCT02649231"]
     assert "trial status now COMPLETED" in render(later, "text")
@@ -170,7 +163,9 @@ def test_every_format_escapes_and_flags_retractions() -> None:
     page = render(found, "html")
     assert "<script>" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; naltrexone" in page
-    assert "&lt;b&gt;placebo&lt;/b&gt;" in page and 'href="https://doi.org/10.1/x&amp;y"' in page
+    # a DOI's "&" is percent-encoded in the link, and escaped where it is text
+    assert "&lt;b&gt;placebo&lt;/b&gt;" in page and 'href="https://doi.org/10.1/x%26y"' in page
+    assert "DOI 10.1/x&amp;y" in page
     assert "<style" not in page and "<link" not in page  # inline CSS only
     assert "RETRACTED" in page
     text = render(found, "text")
@@ -289,7 +284,7 @@ def test_weekly_replay_reports_each_record_in_its_week(monkeypatch: pytest.Monke
         assert shown.exit_code == 0, shown.output
         sections = json.loads(shown.output)["sections"]
         items = [a for name in ("trials", "studies", "reviews") for a in sections[name]]
-        new = [a["pmid"] for a in items if a["item_type"] == "article"]
+        new = [a["id"] for a in items if a["item_type"] == "article"]
         assert len(new) == len(set(new))
         for trial in (a["nct_id"] for a in items if a["item_type"] == "trial"):
             assert trial not in trials_seen, f"{trial} reported twice"
@@ -303,7 +298,7 @@ def test_weekly_replay_reports_each_record_in_its_week(monkeypatch: pytest.Monke
         assert set(new) == expected, as_of
         for item in sections["updates"]:
             if item["item_type"] == "article":
-                assert item["pmid"] in reported and reported[item["pmid"]] < as_of
+                assert item["id"] in reported and reported[item["id"]] < as_of
             else:
                 assert item["nct_id"] in trials_seen
         previous = as_of
@@ -314,8 +309,8 @@ def test_weekly_replay_reports_each_record_in_its_week(monkeypatch: pytest.Monke
 def test_conclusion_prefers_labelled_section() -> None:
     article = make_article("70", "t", abstract="Ketamine reduced drinking. NCT01234567.",
                            labelled=True)
-    assert digests.conclusion_of(article) == "Ketamine reduced drinking."
+    assert conclusion_of(article) == "Ketamine reduced drinking."
     plain = make_article("71", "t", abstract="Background here. We found e.g. 3.5 fewer drinks "
                                               "vs. placebo. Ketamine may help.")
-    assert digests.conclusion_of(plain) == "Ketamine may help."
-    assert re.match(r"^[A-Z]", digests.conclusion_of(plain))
+    assert conclusion_of(plain) == "Ketamine may help."
+    assert re.match(r"^[A-Z]", conclusion_of(plain))

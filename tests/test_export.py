@@ -14,7 +14,8 @@ import pytest
 import rispy
 
 from kettrack.errors import Failure
-from kettrack.library.article import Article, is_reserved_pmid
+from kettrack.library.article import Article
+from kettrack.library.identifiers import is_reserved_pmid
 from kettrack.library.store import Library
 from kettrack.tools.export import Item, to_bibtex, write_atomic
 

@@ -33,7 +33,6 @@ from kettrack.errors import ConfigError
 from kettrack.library.article import AbstractSection, Article
 from kettrack.library.store import Library
 from kettrack.queries import SavedQuery
-from kettrack.sources import pubmed
 
 runner = CliRunner()
 PASSWORD = "s3cr3t-Pa55word"
@@ -103,7 +102,7 @@ def stored_library() -> None:
                 design="rct", species="human", sample_size=96, authors=["Grabski M"]),
         Article(pmid="2", title="Ketamine and drinking: a cohort", design="observational"),
     ]
-    library.store_batch([(a, None, pubmed.record_hash(a)) for a in articles],
+    library.store_batch([(a, None) for a in articles],
                         {a.pmid: [qv] for a in articles}, run)
     library.close()
 

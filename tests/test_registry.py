@@ -19,6 +19,8 @@ from kettrack.library import trial as registry
 from kettrack.library.article import Article
 from kettrack.library.store import Library
 from kettrack.queries import SavedQuery
+from kettrack.render.json import item_json
+from kettrack.run.registry import check_query
 from kettrack.run.runner import Runner
 from kettrack.settings import Settings
 from kettrack.sources.ctgov import CtgovClient
@@ -32,6 +34,7 @@ AUD = SavedQuery(name="ketamine-aud-registry", source="clinicaltrials",
                  term='cond: "alcohol use disorder" OR "alcohol dependence" OR alcoholism OR '
                       '"alcohol abuse"; intr: ketamine OR esketamine')
 runner = CliRunner()
+TODAY = date(2026, 1, 1)
 
 
 def real(name: str) -> dict[str, Any]:
@@ -118,8 +121,7 @@ def test_store_new_then_revised_trials_makes_events_once() -> None:
     run1 = lib.start_run(offline=True)
     qv, _ = lib.query_version_id(AUD, run1)
     study = real("NCT04267848.json")
-    with lib.transaction() as conn:
-        first = registry.store_trials(conn, [study], qv, run1)
+    first, _, _ = lib.store_registry_query([study], qv, run1, count=1, synced_on=TODAY)
     assert first.new == ["NCT04267848"] and first.events == []
     row = lib.db.execute("SELECT nct_id, title, overall_status, phases, enrollment, sponsor, "
                          "conditions, start_date, completion_date, has_results, first_seen_run, "
@@ -130,9 +132,8 @@ def test_store_new_then_revised_trials_makes_events_once() -> None:
 
     run2 = lib.start_run(offline=True)
     later = revised(study, overallStatus="COMPLETED", hasResults=True, completion="2026-01-20")
-    with lib.transaction() as conn:
-        second = registry.store_trials(conn, [later], qv, run2)
-        again = registry.store_trials(conn, [later], qv, run2)
+    second, _, _ = lib.store_registry_query([later], qv, run2, count=1, synced_on=TODAY)
+    again, _, _ = lib.store_registry_query([later], qv, run2, count=1, synced_on=TODAY)
     assert second.updated == ["NCT04267848"] and again.unchanged == ["NCT04267848"]
     assert events(lib) == [
         (None, "NCT04267848", "trial_status_changed", '{"from": "RECRUITING", "to": "COMPLETED"}'),
@@ -147,10 +148,9 @@ def test_a_study_without_nct_number_is_skipped_not_fatal() -> None:
     lib = Library.memory()
     run = lib.start_run(offline=True)
     qv, _ = lib.query_version_id(AUD, run)
-    with lib.transaction() as conn:
-        stored = registry.store_trials(conn, [{"protocolSection": {}},
-                                              real("ctgov_get_nct06604689_20260811.json")],
-                                       qv, run)
+    stored, _, _ = lib.store_registry_query(
+        [{"protocolSection": {}}, real("ctgov_get_nct06604689_20260811.json")], qv, run,
+        count=2, synced_on=TODAY)
     assert stored.new == ["NCT06604689"]
 
 
@@ -163,29 +163,33 @@ def test_links_combine_paper_side_and_registry_side() -> None:
     qv, _ = lib.query_version_id(AUD, run)
     # a paper naming the trial in its DataBankList, and the paper the registry cites
     lib.store_batch([(Article(pmid="111", title="Paper naming it", nct_ids=["NCT04267848"],
-                              year=2024), None, "h1"),
-                     (Article(pmid="33878954", title="Registry reference"), None, "h2")],
+                              year=2024), None),
+                     (Article(pmid="33878954", title="Registry reference"), None)],
                     {}, run)
-    with lib.transaction() as conn:
-        registry.store_trials(conn, [real("NCT04267848.json")], qv, run)
-    assert registry.linked_pmids(lib, "NCT04267848") == ["111", "33878954"]
-    shown = registry.trial_json(lib, "nct04267848")
-    assert shown is not None
+    lib.store_registry_query([real("NCT04267848.json")], qv, run, count=1, synced_on=TODAY)
+    [held] = lib.trial_items(["nct04267848"])
+    assert [p.pmid for p in held.publications] == ["111", "33878954"]
+    shown = item_json(held)
+    assert shown["linked_pmids"] == ["111", "33878954"]
     assert [(p["pmid"], p["via"], p["in_library"]) for p in shown["publications"]] == [
         ("111", ["paper"], True), ("33878954", ["registry"], True)]
     assert shown["queries"] == ["ketamine-aud-registry"] and shown["ongoing"] is True
-    for pmid, via in (("111", ["paper"]), ("33878954", ["registry"])):
-        [linked] = registry.trials_for_article(lib, pmid)
-        assert linked["nct_id"] == "NCT04267848" and linked["via"] == via
-        assert linked["overall_status"] == "RECRUITING" and linked["ongoing"] is True
+    for pmid, via in (("111", ("paper",)), ("33878954", ("registry",))):
+        [article] = lib.article_items([pmid])
+        [linked] = article.trials
+        assert linked.nct_id == "NCT04267848" and linked.via == via
+        assert linked.trial is not None and linked.trial.overall_status == "RECRUITING"
+        assert linked.trial.ongoing is True
 
 
 def test_a_paper_naming_a_trial_not_in_the_library_still_lists_it() -> None:
     lib = Library.memory()
     run = lib.start_run(offline=True)
-    lib.store_batch([(Article(pmid="5", title="x", nct_ids=["NCT01234567"]), None, "h")], {}, run)
-    [linked] = registry.trials_for_article(lib, "5")
-    assert linked["overall_status"] is None and linked["title"] is None
+    lib.store_batch([(Article(pmid="5", title="x", nct_ids=["NCT01234567"]), None)], {}, run)
+    [linked] = lib.article_items(["5"])[0].trials
+    assert linked.nct_id == "NCT01234567" and linked.trial is None and not linked.in_library
+    [shown] = item_json(lib.article_items(["5"])[0])["trials"]
+    assert shown["overall_status"] is None and shown["title"] is None
 
 
 # -- the registry step of a run ----------------------------------------------------------------
@@ -288,7 +292,7 @@ def test_weekly_replay_reports_registration_and_each_change_once(
         assert (first is None and ran == start) or (
             first is not None and ran - timedelta(weeks=1) < first <= ran), nct
     # the results paper is linked to its trial from the registry side
-    assert "28372596" in registry.linked_pmids(lib, KARE)
+    assert "28372596" in [p.pmid for p in lib.trial_items([KARE])[0].publications]
 
 
 # -- the command line ------------------------------------------------------------------------------
@@ -369,7 +373,7 @@ def test_registry_check_is_one_request(snapshot: RegistrySnapshot) -> None:
     standin = CtgovStandin(snapshot, as_of=date(2019, 1, 1))
     client = CtgovClient(Settings(max_retries=1, backoff_base=0),
                          transport=httpx.MockTransport(standin), rate=0, page_size=2)
-    entry = registry.check_query(client, AUD)
+    entry = check_query(client, AUD)
     assert entry["count"] == 9 and standin.count() == 1
     (call,) = standin.requests
     assert call.params["countTotal"] == "true" and call.params["pageSize"] == "1"
@@ -398,21 +402,21 @@ def test_queries_check_rejected_registry_search_names_the_file(
 @pytest.mark.parametrize(("status", "has_results", "papers", "note"), [
     ("RECRUITING", False, [], "still under way (recruiting): not evidence yet"),
     ("ACTIVE_NOT_RECRUITING", True, [],
-     "still under way (active not recruiting): not evidence yet; early results posted on "
+     "still under way (active, not recruiting): not evidence yet; early results posted on "
      "ClinicalTrials.gov"),
     ("COMPLETED", False, [], "completed, no results posted on ClinicalTrials.gov"),
-    ("COMPLETED", False, [{"pmid": "1", "design": "protocol", "in_library": True}],
+    ("COMPLETED", False, [("1", "protocol", True)],
      "completed, no results posted on ClinicalTrials.gov; linked publications: PMID 1 "
      "(protocol)"),
-    ("COMPLETED", True, [{"pmid": "1", "design": "rct", "in_library": True},
-                         {"pmid": "2", "design": None, "in_library": False}],
+    ("COMPLETED", True, [("1", "rct", True), ("2", None, False)],
      "results posted on ClinicalTrials.gov; see its publications: PMID 1 (rct); PMID 2 "
      "(not in the library)"),
     ("COMPLETED", True, [], "results posted on ClinicalTrials.gov; no linked publication yet"),
     ("TERMINATED", False, [], "terminated before completion, no results posted"),
-    (None, False, [], "status unknown, no results posted"),
+    (None, False, [], "status not known, no results posted"),
 ])
-def test_evidence_note(status: str | None, has_results: bool, papers: list[dict[str, Any]],
+def test_evidence_note(status: str | None, has_results: bool,
+                       papers: list[tuple[str, str | None, bool]],
                        note: str) -> None:
     held = registry.Trial("NCT00000001", "A trial", overall_status=status,
                           has_results=has_results)
@@ -427,8 +431,8 @@ def test_trial_result_has_the_article_keys_and_the_registry_facts(
         snapshot: RegistrySnapshot) -> None:
     lib = Library.memory()
     make_runner(lib, CtgovStandin(snapshot, as_of=date(2022, 1, 1)), date(2022, 1, 1)).run([AUD])
-    item = registry.trial_result(lib, KARE)
-    assert item is not None
+    [held] = lib.trial_items([KARE])
+    item = item_json(held)
     assert {"pmid", "doi", "pmcid", "title", "journal", "year", "authors", "design", "nct_ids",
             "queries", "retracted", "url"} <= set(item)
     assert (item["item_type"], item["design"], item["pmid"], item["retracted"]) == (
@@ -436,9 +440,9 @@ def test_trial_result_has_the_article_keys_and_the_registry_facts(
     assert item["nct_ids"] == [KARE] and item["queries"] == ["ketamine-aud-registry"]
     assert item["year"] == 2016 and item["enrollment"] == 96 and item["phases"] == ["PHASE2"]
     assert item["linked_pmids"] == ["28372596"]
-    assert item["linked_publications"] == [
-        {"pmid": "28372596", "design": None, "in_library": False}]
-    assert registry.trial_result(lib, "NCT09999999") is None
+    assert [(p["pmid"], p["design"], p["in_library"]) for p in item["publications"]] == [
+        ("28372596", None, False)]
+    assert lib.trial_items(["NCT09999999"]) == []
     # the trials' full-text index follows the table (sqlite-utils' triggers)
     assert lib.db.execute("SELECT count(*) FROM trials_fts WHERE trials_fts MATCH "
                           "'relapse'").fetchone()[0] >= 1

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from kettrack.errors import SearchSyntaxError
 from kettrack.library.store import Library
 from kettrack.run.runner import prepare
 from kettrack.sources import pubmed
@@ -87,8 +88,12 @@ HOSTILE = [
 @pytest.mark.parametrize("text", HOSTILE)
 def test_hostile_input_is_words_never_an_fts_error(library_db: Path, text: str) -> None:
     result = invoke("search", "--json", "--", text)  # "--": "-ketamine" is not an option
-    assert result.exit_code == 0, result.output
-    assert isinstance(json.loads(result.stdout), list)
+    if match_expression(text) is None:  # nothing to search for: bad input, said in one line
+        assert result.exit_code == 2, result.output
+        assert result.stderr.count("\n") == 1 and "has no words to search for" in result.stderr
+    else:
+        assert result.exit_code == 0, result.output
+        assert isinstance(json.loads(result.stdout), list)
 
 
 def test_operators_are_words(library_db: Path) -> None:
@@ -98,8 +103,10 @@ def test_operators_are_words(library_db: Path) -> None:
     assert match_expression("  ") is None
 
 
-def test_empty_search_says_nothing_matches(library_db: Path) -> None:
-    result = invoke("search", "")
+def test_empty_search_is_bad_input_and_no_match_says_so(library_db: Path) -> None:
+    empty = invoke("search", "")
+    assert empty.exit_code == 2 and empty.stderr == "Error: '' has no words to search for\n"
+    result = invoke("search", "xylophonic")
     assert result.exit_code == 0
     assert "No articles in the library match" in result.stdout
 
@@ -134,9 +141,13 @@ def small_library() -> Library:
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.text())
 def test_any_text_searches_without_error(small_library: Library, text: str) -> None:
+    if match_expression(text) is None:
+        with pytest.raises(SearchSyntaxError):
+            search(small_library, text)
+        return
     hits = search(small_library, text)
     held = {r[0] for r in small_library.db.execute("SELECT pmid FROM articles")}
-    assert {h.pmid for h in hits} <= held
+    assert {h.item.id for h in hits} <= held
 
 
 @settings(max_examples=100, deadline=None)
@@ -144,7 +155,12 @@ def test_any_text_searches_without_error(small_library: Library, text: str) -> N
                                  "+", "ketamine", "depression", " ", "\x00", "{", "}"]),
                 max_size=30))
 def test_fts_syntax_soup_searches_without_error(small_library: Library, parts: list[str]) -> None:
-    assert isinstance(search(small_library, "".join(parts)), list)
+    text = "".join(parts)
+    if match_expression(text) is None:
+        with pytest.raises(SearchSyntaxError):
+            search(small_library, text)
+    else:
+        assert isinstance(search(small_library, text), list)
 
 
 # -- registered trials --------------------------------------------------------------------

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from kettrack.library.items import TrialItem
 from kettrack.library.store import Library
-from kettrack.tools.show import linked_publications, record_for
+from kettrack.tools.show import PublicationsOf, lookup
 
 from .writer_library import copy_offline_library, invoke
 
@@ -78,18 +79,36 @@ def test_unknown_ids_say_not_in_library(library_db: Path, unknown: str) -> None:
     assert "Error: " in result.stderr and result.stderr.count("\n") == 1
 
 
-def test_nct_number_shows_the_linked_publications(library_db: Path) -> None:
+def test_nct_number_shows_the_trial_and_its_publications(library_db: Path) -> None:
     library = Library.open(library_db)
     nct, count = library.db.execute(
         "SELECT trial_id, count(*) FROM article_trial_ids WHERE trial_id LIKE 'NCT%' "
         "GROUP BY trial_id ORDER BY count(*) DESC").fetchone()
-    record = record_for(library, nct.lower())
-    assert record["nct_id"] == nct and len(record["publications"]) == count
-    assert [p["pmid"] for p in record["publications"]] == linked_publications(library, nct)
-    assert all(nct in p["nct_ids"] for p in record["publications"])
+    found = lookup(library, nct.lower())
+    naming = library.publications_naming(nct)
+    assert len(naming) == count
+    if isinstance(found, TrialItem):  # the registry record, with the papers naming it first
+        assert found.id == nct
+        assert [p.pmid for p in found.publications][:count] == naming
+    else:
+        assert isinstance(found, PublicationsOf)
+        assert [i.id for i in found.items] == naming
+        assert all(nct in i.article.nct_ids for i in found.items)
     library.close()
-    result = invoke("show", nct)  # the registry record when held, else the publications
+    result = invoke("show", nct)
     assert result.exit_code == 0 and nct in result.stdout
+
+
+def test_nct_number_without_registry_record_lists_the_papers(library_db: Path) -> None:
+    library = Library.open(library_db)
+    row = library.db.execute(
+        "SELECT trial_id FROM article_trial_ids WHERE trial_id LIKE 'NCT%' AND trial_id NOT IN "
+        "(SELECT nct_id FROM trials) ORDER BY trial_id LIMIT 1").fetchone()
+    library.close()
+    assert row is not None, "the snapshot names a trial it holds no registry record of"
+    data = show_json(row[0])
+    assert data["nct_id"] == row[0]
+    assert data["publications"] and all(p["item_type"] == "article" for p in data["publications"])
 
 
 @pytest.mark.parametrize("style,expected", [

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from kettrack.library.article import RESERVED_PMID_START, is_reserved_pmid, normalise_doi
+from kettrack.library.identifiers import RESERVED_PMID_START, is_reserved_pmid, normalise_doi
 from kettrack.sources import entrez_xml
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -26,7 +26,7 @@ def real_records(name: str) -> list[tuple[Article, bytes | None, str]]:
     for item in pubmed.parse_efetch(data):
         assert isinstance(item, Article)
         design.classify(item)
-        out.append((item, raw[item.pmid], pubmed.record_hash(item)))
+        out.append((item, raw[item.pmid]))
     return out
 
 
@@ -68,10 +68,10 @@ def test_store_new_then_unchanged_then_revised() -> None:
     again = library.store_batch(records, {pmid: [qv]}, run)
     assert again.unchanged == [pmid] and not again.new
 
-    article, raw, _ = records[0]
+    article, raw = records[0]
     article.corrections.append(Correction("RetractionIn", "99999999"))
     article.publication_types.append(PublicationType("Retracted Publication", "D016441"))
-    revised = library.store_batch([(article, raw, pubmed.record_hash(article))], {}, run)
+    revised = library.store_batch([(article, raw)], {}, run)
     assert revised.updated == [pmid]
     kinds = [k for _, k, _ in revised.events]
     assert "retracted" in kinds and "publication_types_changed" in kinds
@@ -81,6 +81,18 @@ def test_store_new_then_unchanged_then_revised() -> None:
     assert ("retracted", json.dumps({"by": ["99999999"]})) in stored
     assert library.article(pmid).retracted  # type: ignore[union-attr]
     assert library.raw_xml(pmid) == raw
+
+
+def test_a_new_judgement_of_an_unchanged_record_is_no_revision() -> None:
+    library = Library.memory()
+    run = library.start_run(offline=True)
+    records = real_records("pubmed-29768149.xml")
+    article, raw = records[0]
+    library.store_batch(records, {}, run)
+    article.design = "other" if article.design != "other" else "review"
+    again = library.store_batch([(article, raw)], {}, run)
+    assert again.unchanged == [article.pmid] and not again.events and not again.updated
+    assert library.article(article.pmid).design == article.design  # type: ignore[union-attr]
 
 
 def test_one_row_per_work_with_many_memberships() -> None:
@@ -95,7 +107,7 @@ def test_one_row_per_work_with_many_memberships() -> None:
     assert library.db.execute("SELECT count(*) FROM articles").fetchone()[0] == len(records)
     assert library.db.execute("SELECT count(*) FROM memberships").fetchone()[0] == 2 * len(records)
     pmid = records[0][0].pmid
-    assert library.article_json(pmid)["queries"] == ["a", "b"]  # type: ignore[index]
+    assert library.article_items([pmid])[0].queries == ["a", "b"]
 
 
 def test_trial_ids_are_linked() -> None:
@@ -160,8 +172,12 @@ def test_second_writer_waits_then_gives_up(tmp_path: Path) -> None:
     holder.start()
     try:
         assert ready.wait(10)
-        with pytest.raises(LibraryBusy, match="another kettrack is using this library"):
-            Library.open(path, lock_timeout=0.3)
+        library = Library.open(path, lock_timeout=0.3)  # readers never wait for a writer
+        assert library.stats()["articles"] == 0
+        with pytest.raises(LibraryBusy, match="another kettrack is writing to this library"), \
+                library.writer_lock():
+            pass
+        library.close()
     finally:
         holder.join()
     Library.open(path, lock_timeout=0.3).close()  # free again once the holder is done

@@ -1,5 +1,5 @@
 """``python -m kettrack``."""
 
-from kettrack.cli import app
+from kettrack import main
 
-app(prog_name="kettrack")
+main()

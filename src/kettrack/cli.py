@@ -1,34 +1,67 @@
-"""The ``kettrack`` command line: parse options, call the library, pick the output.
+"""The ``kettrack`` command line: parse options, call the library, print the result.
 
-Only this module maps exceptions to exit codes: 0 done, 1 failed (network,
-NCBI, SMTP, a busy library), 2 bad input. Messages are one line, name what was
-wrong and where, and pass through :func:`kettrack.settings.redact`.
+Commands only parse and print. Exceptions become exit codes in one place,
+:class:`KettrackGroup` (as httpx maps transport exceptions in one place): a
+:class:`~kettrack.errors.KettrackError` is one redacted line on stderr and its
+code (1 failed, 2 bad input); Ctrl-C is "interrupted" and 130. Modules a
+command needs are imported inside it, so ``kettrack --help`` and ``kettrack
+show ID`` do not pay for httpx, Bio.Entrez, sqlite-utils or rich.
 """
 
 from __future__ import annotations
 
-import json
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import date
-from functools import partial
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any
 
-import httpx
 import typer
+from typer.core import TyperGroup
 
+from kettrack import __version__
 from kettrack.errors import ConfigError, KettrackError
-from kettrack.library.store import Library
-from kettrack.queries import SavedQuery, load_queries, select
-from kettrack.render import console as display
-from kettrack.render import records as writer_format
-from kettrack.settings import Settings, env_secrets, redact
-from kettrack.sources.ctgov import CtgovClient
-from kettrack.sources.eutils import EutilsClient
+
+if TYPE_CHECKING:
+    from kettrack.library.filters import Filters
+    from kettrack.library.store import Library
+    from kettrack.settings import Settings
+
+
+def _fail_line(message: str) -> None:
+    from kettrack.settings import env_secrets, redact
+
+    text = " ".join(message.split())
+    typer.echo(f"Error: {redact(text, env_secrets())}", err=True)
+
+
+class KettrackGroup(TyperGroup):
+    """The one place exceptions become messages and exit codes."""
+
+    def invoke(self, ctx: Any) -> Any:
+        import sqlite3
+
+        try:
+            return super().invoke(ctx)
+        except KettrackError as exc:
+            _fail_line(str(exc) or type(exc).__name__)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            typer.echo("interrupted; what was stored is kept", err=True)
+            raise typer.Exit(130) from None
+        except sqlite3.Error as exc:
+            from kettrack.library.store import sqlite_failure
+
+            failure = sqlite_failure(exc, None, "reading the library")
+            _fail_line(str(failure))
+            raise typer.Exit(getattr(failure, "exit_code", 1)) from None
+        except OSError as exc:
+            where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+            _fail_line(f"{where}{exc.strerror or exc}")
+            raise typer.Exit(1) from None
+
 
 app = typer.Typer(
+    cls=KettrackGroup,
     help="Track the research literature on ketamine for alcohol use disorder.",
     no_args_is_help=True,
     add_completion=False,
@@ -38,7 +71,21 @@ app = typer.Typer(
 queries_app = typer.Typer(help="The saved queries.", no_args_is_help=True)
 app.add_typer(queries_app, name="queries")
 
-T = TypeVar("T")
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"kettrack {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True,
+        help="Print kettrack's version and exit.")] = False,
+) -> None:
+    """Track the research literature on ketamine for alcohol use disorder."""
+
 
 DbOption = Annotated[
     Path | None,
@@ -65,80 +112,64 @@ NamesArgument = Annotated[
     typer.Argument(metavar="NAME", help="Saved queries, by name (default: all).",
                    show_default=False),
 ]
+DesignOption = Annotated[
+    list[str] | None,
+    typer.Option("--design", metavar="DESIGN", show_default=False,
+                 help="Only this study design (rct, trial, protocol, meta-analysis, "
+                      "systematic-review, review, observational, case-report, preclinical, "
+                      "other); repeatable."),
+]
+SinceOption = Annotated[
+    str | None,
+    typer.Option("--since", metavar="DATE", show_default=False,
+                 help="Only articles that entered PubMed on or after DATE (YYYY, YYYY-MM or "
+                      "YYYY-MM-DD; the publication year where PubMed gives no date)."),
+]
+QueryNameOption = Annotated[
+    str | None,
+    typer.Option("--query", metavar="NAME", show_default=False,
+                 help="Only articles found by this saved query."),
+]
 
 
-def fail(exc: KettrackError, settings: Settings | None = None) -> NoReturn:
-    """Print ``exc`` as one redacted line on stderr and exit with its code."""
-    secrets = settings.secrets() if settings else env_secrets()
-    message = " ".join(str(exc).split()) or type(exc).__name__
-    typer.echo(f"Error: {redact(message, secrets)}", err=True)
-    raise typer.Exit(exc.exit_code)
+def settings_for(db: Path | None = None, queries: Path | None = None, **more: Any) -> Settings:
+    """The environment's settings, with what the command line overrides."""
+    from kettrack.settings import Settings
+
+    return Settings.from_env().with_(db_path=db, queries_dir=queries, **more)
 
 
-def guarded(fn: Callable[[], T], settings: Settings | None = None) -> T:
-    try:
-        return fn()
-    except KettrackError as exc:
-        fail(exc, settings)
+def open_library(settings: Settings) -> Library:
+    from kettrack.library.store import Library
+
+    return Library.open(settings.db_path, lock_timeout=settings.lock_timeout)
 
 
-def make_settings(db: Path | None = None, queries: Path | None = None) -> Settings:
-    try:
-        settings = Settings.from_env()
-    except KettrackError as exc:
-        fail(exc)
-    return settings.with_(db_path=db, queries_dir=queries)
-
-
-def parse_date(value: str | None, option: str) -> date | None:
+def parse_day(value: str | None, option: str) -> date | None:
     if value is None:
         return None
     try:
         return date.fromisoformat(value)
     except ValueError:
-        fail(ConfigError(f"{option} {value!r} is not a date (YYYY-MM-DD)"))
-
-
-def offline_transport(as_of: date | None) -> httpx.BaseTransport:
-    """The bundled snapshot, served in-process by the E-utilities stand-in."""
-    from kettrack.standin.eutils import EutilsStandin
-    from kettrack.standin.snapshot import Snapshot, default_snapshot_dir
-
-    folder = default_snapshot_dir()
-    xml = folder / "pubmed" / "snapshot.xml"
-    if not xml.exists():
-        raise ConfigError(f"{xml}: the offline snapshot is missing (KETTRACK_SNAPSHOT_DIR)")
-    pending = folder / "pubmed" / "pending_indexing.json"
-    snapshot = Snapshot.load(xml, pending if pending.exists() else None)
-    return httpx.MockTransport(EutilsStandin(snapshot, as_of=as_of))
-
-
-@contextmanager
-def open_library(settings: Settings) -> Iterator[Library]:
-    library = guarded(lambda: Library.open(settings.db_path, lock_timeout=settings.lock_timeout),
-                      settings)
-    try:
-        yield library
-    finally:
-        library.close()
-
-
-OFFLINE_RATE = 1e6  # the in-process stand-in needs no spacing between requests
-
-
-def eutils_client(settings: Settings, offline: bool, as_of: date | None) -> EutilsClient:
-    if not offline:
-        return EutilsClient(settings)
-    transport = guarded(lambda: offline_transport(as_of), settings)
-    return EutilsClient(settings.with_(rate_limit=OFFLINE_RATE), transport=transport)
-
-
-def load_selected(settings: Settings, names: list[str] | None) -> list[SavedQuery]:
-    return guarded(lambda: select(load_queries(settings.queries_dir), names or []), settings)
+        raise ConfigError(f"{option} {value!r} is not a date (YYYY-MM-DD)") from None
 
 
 def emit_json(data: Any) -> None:
-    typer.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    from kettrack.render.json import dumps
+
+    typer.echo(dumps(data))
+
+
+def is_terminal() -> bool:
+    return sys.stdout.isatty()
+
+
+def filters_for(library: Library, design: list[str] | None, since: str | None,
+                query: str | None) -> Filters:
+    """The --design/--since/--query slice, checked against the library."""
+    from kettrack.library.filters import Filters, parse_since
+
+    return library.check_filters(Filters(tuple(design or ()), parse_since(since), query))
 
 
 @app.command()
@@ -158,25 +189,30 @@ def run(
     Prints, per query, its hit count at the source, how many hits were new to
     the library, and how many stored records NCBI had revised.
     """
+    from kettrack.queries import load_queries, select
+    from kettrack.render.console import Output
     from kettrack.run.runner import Runner
+    from kettrack.sources.offline import ctgov_client, eutils_client
 
-    settings = make_settings(db, queries).with_(batch_size=batch_size)
-    when = parse_date(as_of, "--as-of")
+    settings = settings_for(db, queries, batch_size=batch_size)
+    when = parse_day(as_of, "--as-of")
     if when and not offline:
-        fail(ConfigError("--as-of replays the bundled snapshot; use it with --offline"))
-    selected = load_selected(settings, names)
-    out = display.Output.for_stdout(json_mode=as_json)
-    with (open_library(settings) as library, eutils_client(settings, offline, when) as client,
-          registry_client(settings, offline, when) as ctgov):
+        raise ConfigError("--as-of replays the bundled snapshot; use it with --offline")
+    selected = select(load_queries(settings.queries_dir), names or [])
+    out = Output.for_stdout(json_mode=as_json)
+    with (open_library(settings) as library,
+          eutils_client(settings, offline=offline, as_of=when) as client,
+          ctgov_client(settings, offline=offline, as_of=when) as ctgov):
         observer = out.run_observer()
-        runner = Runner(library, client, settings, observer=observer, offline=offline,
-                        today=when, ctgov=ctgov)
         try:
-            report = guarded(lambda: runner.run(selected), settings)
+            report = Runner(library, client, settings, observer=observer, offline=offline,
+                            today=when, ctgov=ctgov).run(selected)
         finally:
             observer.close()
     if as_json:
-        emit_json(report.to_json())
+        from kettrack.render.json import run_json
+
+        emit_json(run_json(report))
     else:
         out.run_summary(report)
 
@@ -184,25 +220,30 @@ def run(
 @app.command()
 def stats(db: DbOption = None, as_json: JsonOption = False) -> None:
     """What the library holds: articles by design, per query, events and runs."""
-    settings = make_settings(db)
-    with open_library(settings) as library:
+    with open_library(settings_for(db)) as library:
         data = library.stats()
     if as_json:
         emit_json(data)
     else:
-        display.Output.for_stdout().stats(data)
+        from kettrack.render.console import Output
+
+        Output.for_stdout().stats(data)
 
 
 @queries_app.command("list")
 def queries_list(queries: QueriesOption = None, as_json: JsonOption = False) -> None:
     """The saved queries: name, source, description and term."""
-    settings = make_settings(None, queries)
-    found = guarded(lambda: load_queries(settings.queries_dir), settings)
+    from kettrack.queries import load_queries
+
+    found = load_queries(settings_for(None, queries).queries_dir)
     if as_json:
-        emit_json([{"name": q.name, "source": q.source, "description": q.description,
-                    "tags": list(q.tags), "term": q.term, "version": q.version} for q in found])
+        from kettrack.render.json import query_json
+
+        emit_json([query_json(q) for q in found])
     else:
-        display.Output.for_stdout().queries_list(found)
+        from kettrack.render.console import Output
+
+        Output.for_stdout().queries_list(found)
 
 
 @queries_app.command("check")
@@ -222,35 +263,19 @@ def queries_check(
     warning when they find no study.
     Exits 0 even when there are warnings: they are advice, not failures.
     """
-    from kettrack.library import trial as registry
+    from kettrack.queries import load_queries, select
+    from kettrack.run.preview import check_queries
 
-    settings = make_settings(None, queries)
-    selected = load_selected(settings, names)
-    when = parse_date(as_of, "--as-of")
-    results = []
-    ctgov = (registry_client(settings, offline, when)
-             if any(q.source == "clinicaltrials" for q in selected) else None)
-    try:
-        with eutils_client(settings, offline, when) as client:
-            for query in selected:
-                if query.source == "clinicaltrials" and ctgov is not None:
-                    results.append(guarded(partial(registry.check_query, ctgov, query),
-                                           settings))
-                    continue
-                if query.source != "pubmed":
-                    continue
-                page = guarded(partial(client.esearch, query.term, retmax=0, usehistory=False),
-                               settings)
-                results.append({"name": query.name, "source": "pubmed", "count": page.count,
-                                "translation": page.translation, "errors": page.errors,
-                                "warnings": page.warnings})
-    finally:
-        if ctgov is not None:
-            ctgov.close()
+    settings = settings_for(None, queries)
+    selected = select(load_queries(settings.queries_dir), names or [])
+    results = check_queries(settings, selected, offline=offline,
+                            as_of=parse_day(as_of, "--as-of"))
     if as_json:
         emit_json(results)
     else:
-        display.Output.for_stdout().queries_check(results)
+        from kettrack.render.console import Output
+
+        Output.for_stdout().queries_check(results)
 
 
 @app.command()
@@ -269,25 +294,39 @@ def show(
     the abstract with its section labels, registered trials, corrections and
     retractions, the saved queries that found it and its history. A DOI may be
     written doi:10..., https://doi.org/10... or in any case; an NCT number shows
-    the trial's registry record when the library has one, then the
-    publications that name it. An unknown or malformed ID exits 2.
+    the trial's registry record when the library has one (its citation with
+    --cite), else the publications that name it. An unknown or malformed ID
+    exits 2.
     """
-    settings = make_settings(db)
-    with open_library(settings) as library:
-        if cite is not None:
-            show_citation(library, identifier, cite, settings, as_json)
-            return
-        if show_trial(library, identifier, settings, as_json):  # registry record (issue 5)
-            return
-        data = show_record(library, identifier, settings)
+    from kettrack.tools.cite import check_style
+    from kettrack.tools.show import PublicationsOf, lookup
+
+    if cite is not None:
+        check_style(cite)
+    with open_library(settings_for(db)) as library:
+        found = lookup(library, identifier)
+    works = found.items if isinstance(found, PublicationsOf) else [found]
+    if cite is not None:
+        from kettrack.render.json import citation_json
+
+        citations = [citation_json(w, cite) for w in works]
+        if as_json:
+            emit_json(citations if isinstance(found, PublicationsOf) else citations[0])
+        else:
+            for c in citations:
+                typer.echo(c["citation"])
+        return
     if as_json:
-        emit_json(data)
-    else:
-        out = display.Output.for_stdout()
-        writer_format.print_record(data, out.stream, rich=out.rich)
+        from kettrack.render.json import item_json, publications_json
+
+        emit_json(publications_json(found) if isinstance(found, PublicationsOf)
+                  else item_json(found))
+        return
+    from kettrack.render.records import print_found
+
+    print_found(found, sys.stdout, rich=is_terminal())
 
 
-# digest
 @app.command()
 def digest(
     since: Annotated[str, typer.Option(
@@ -320,135 +359,32 @@ def digest(
     (also when nothing is new); 1 the mail could not be sent or the file
     written, nothing marked, the next digest repeats the items; 2 bad input.
     """
-    from kettrack.digest import collect as digests
-    from kettrack.digest import mail
-    from kettrack.render import digest as digest_format
-    from kettrack.tools.export import write_atomic
+    from kettrack.digest.collect import headline
+    from kettrack.digest.deliver import DigestRequest, deliver
+    from kettrack.digest.mail import check_address, parse_smtp_url
+    from kettrack.render.digest import FORMATS
 
-    settings = make_settings(db)
-    when = None if since == "last" else parse_date(since, "--since")
+    settings = settings_for(db)
+    when = None if since == "last" else parse_day(since, "--since")
     if fmt is None:
-        fmt = "rich" if output is None and sys.stdout.isatty() else "text"
-    if fmt not in digest_format.FORMATS:
-        fail(ConfigError(f"--format {fmt!r}: choose one of {', '.join(digest_format.FORMATS)}"))
-    recipients = [guarded(partial(mail.check_address, a, "--email"), settings)
-                  for a in email or []]
+        fmt = "rich" if output is None and is_terminal() else "text"
+    if fmt not in FORMATS:
+        raise ConfigError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    recipients = tuple(check_address(a, "--email") for a in email or [])
     target = sender = None
     if recipients:
-        target = guarded(lambda: mail.parse_smtp_url(settings.smtp_url), settings)
-        sender = settings.mail_from or fail(ConfigError(
-            "--email needs KETTRACK_MAIL_FROM (the sender address of digests)"))
-        guarded(lambda: mail.check_address(sender or "", "KETTRACK_MAIL_FROM"), settings)
-    if output is not None and not output.parent.is_dir():
-        fail(ConfigError(f"--output {output}: folder {output.parent} does not exist"))
+        target = parse_smtp_url(settings.smtp_url)
+        if not settings.mail_from:
+            raise ConfigError("--email needs KETTRACK_MAIL_FROM (the sender address of digests)")
+        sender = check_address(settings.mail_from, "KETTRACK_MAIL_FROM")
+    if output is not None and not (output.parent if str(output.parent) else Path(".")).is_dir():
+        raise ConfigError(f"--output {output}: folder {output.parent} does not exist")
+    request = DigestRequest(format=fmt, since=when, output=output, recipients=recipients,
+                            smtp=target, sender=sender, peek=peek, quiet_if_empty=quiet_if_empty)
     with open_library(settings) as library:
-        found = guarded(lambda: digests.collect(library, when), settings)
-        if found.is_empty and quiet_if_empty:
-            return
-        if recipients and target is not None and sender is not None:
-            message = mail.build_message(
-                subject=f"kettrack digest: {digests.headline(found)}", sender=sender,
-                recipients=recipients, text=digest_format.render_text(found),
-                html=digest_format.render_html(found))
-            guarded(lambda: mail.send(message, target), settings)
-        if output is not None:
-            text = digest_format.render(found, fmt)
-            guarded(lambda: write_atomic(output, text, option="--output"), settings)
-        elif not recipients:
-            if fmt == "rich":
-                digest_format.print_rich(found, display.Output.for_stdout().console)
-            else:
-                typer.echo(digest_format.render(found, fmt), nl=False)
-        if not peek:
-            guarded(lambda: digests.mark(library, found, format="email" if recipients else fmt,
-                                         sent_to=recipients or None), settings)
-    if recipients and sys.stderr.isatty():
-        typer.echo(f"sent to {', '.join(recipients)}: {digests.headline(found)}", err=True)
-
-
-# registered trials (ClinicalTrials.gov)
-def registry_client(settings: Settings, offline: bool, as_of: date | None) -> CtgovClient:
-    """The ClinicalTrials.gov client for ``run`` (the bundled snapshot with --offline)."""
-    from kettrack.sources.ctgov import make_client
-
-    return guarded(lambda: make_client(settings, offline=offline, as_of=as_of), settings)
-
-
-def show_trial(library: Library, identifier: str, settings: Settings, as_json: bool) -> bool:
-    """``show NCT…``: print the trial and return True when the library holds it."""
-    from kettrack.library import trial as registry
-    from kettrack.render import trial as trial_format
-    from kettrack.tools.show import parse_identifier
-
-    ident = guarded(lambda: parse_identifier(identifier), settings)
-    data = registry.trial_json(library, ident.value) if ident.kind == "nct" else None
-    if data is None:
-        return False
-    if as_json:
-        emit_json(data)
-    else:
-        out = display.Output.for_stdout()
-        trial_format.print_trial(data, out.stream, rich=out.rich)
-    return True
-
-
-# writers' tools: search, check, show (record and --cite), export
-DesignOption = Annotated[
-    list[str] | None,
-    typer.Option("--design", metavar="DESIGN", show_default=False,
-                 help="Only this study design (rct, trial, protocol, meta-analysis, "
-                      "systematic-review, review, observational, case-report, preclinical, "
-                      "other); repeatable."),
-]
-SinceOption = Annotated[
-    str | None,
-    typer.Option("--since", metavar="DATE", show_default=False,
-                 help="Only articles that entered PubMed on or after DATE (YYYY, YYYY-MM or "
-                      "YYYY-MM-DD; the publication year where PubMed gives no date)."),
-]
-QueryNameOption = Annotated[
-    str | None,
-    typer.Option("--query", metavar="NAME", show_default=False,
-                 help="Only articles found by this saved query."),
-]
-
-
-def writer_filters(library: Library, settings: Settings, design: list[str] | None,
-                   since: str | None, query: str | None) -> Any:
-    """The --design/--since/--query slice, checked against the library."""
-    from kettrack.tools.search import Filters, parse_since
-
-    when = guarded(lambda: parse_since(since), settings)
-    return guarded(lambda: Filters(tuple(design or ()), when, query).validate(library), settings)
-
-
-def show_record(library: Library, identifier: str, settings: Settings) -> dict[str, Any]:
-    """``show``'s article record, or the publications that name an NCT number."""
-    from kettrack.tools.show import record_for
-
-    return guarded(lambda: record_for(library, identifier), settings)
-
-
-def show_citation(library: Library, identifier: str, style: str, settings: Settings,
-                  as_json: bool) -> None:
-    """``show ID --cite STYLE``: the citation(s) alone."""
-    from kettrack.tools.cite import STYLES, cite
-
-    if style not in STYLES:
-        fail(ConfigError(f"--cite {style!r} is not a citation style; one of {', '.join(STYLES)}"))
-    data = show_record(library, identifier, settings)
-    records = data.get("publications") or [data]
-    pmids = [r["pmid"] for r in records]
-    citations = []
-    for pmid in pmids:
-        article = library.article(pmid)
-        if article is not None:
-            citations.append({"pmid": pmid, "style": style, "citation": cite(article, style)})
-    if as_json:
-        emit_json(citations if "publications" in data else citations[0])
-        return
-    for c in citations:
-        writer_format.print_citation(c["citation"], sys.stdout)
+        done = deliver(library, request, stdout=sys.stdout, terminal=is_terminal())
+    if done.sent_to and sys.stderr.isatty():
+        typer.echo(f"sent to {', '.join(done.sent_to)}: {headline(done.digest)}", err=True)
 
 
 @app.command()
@@ -476,19 +412,18 @@ def search(
     under way is not evidence yet).
     """
     from kettrack.tools.search import search as run_search
-    from kettrack.tools.search import search_results
 
-    settings = make_settings(db)
-    with open_library(settings) as library:
-        filters = writer_filters(library, settings, design, since, query)
-        hits = guarded(lambda: run_search(library, text, filters=filters, limit=limit, raw=raw),
-                       settings)
-        results = search_results(library, hits)
+    with open_library(settings_for(db)) as library:
+        filters = filters_for(library, design, since, query)
+        hits = run_search(library, text, filters=filters, limit=limit, raw=raw)
     if as_json:
-        emit_json(results)
+        from kettrack.render.json import search_json
+
+        emit_json(search_json(hits))
         return
-    out = display.Output.for_stdout()
-    writer_format.print_search(results, text, out.stream, rich=out.rich)
+    from kettrack.render.records import print_search
+
+    print_search(hits, text, sys.stdout, rich=is_terminal())
 
 
 @app.command()
@@ -524,31 +459,35 @@ def check(
     from kettrack.tools.check import check as run_check
     from kettrack.tools.check import online_query
 
-    settings = make_settings(db)
     if offline and not online:
-        fail(ConfigError("--offline goes with --online (it searches the bundled snapshot)"))
+        raise ConfigError("--offline goes with --online (it searches the bundled snapshot)")
+    if not claim.strip():
+        raise ConfigError("the claim is empty: say what to check")
+    settings = settings_for(db)
     with open_library(settings) as library:
-        filters = writer_filters(library, settings, design, since, query)
+        filters = filters_for(library, design, since, query)
         if online:
             saved = online_query(claim)
             if saved is not None:
-                check_online(library, settings, saved, offline)
-        result = guarded(lambda: run_check(library, claim, limit=limit, filters=filters),
-                         settings)
+                _check_online(library, settings, saved, offline)
+        result = run_check(library, claim, limit=limit, filters=filters)
     if as_json:
-        emit_json(result.to_json())
+        from kettrack.render.json import check_json
+
+        emit_json(check_json(result))
         return
-    out = display.Output.for_stdout()
-    writer_format.print_check(result, out.stream, rich=out.rich)
+    from kettrack.render.records import print_check
+
+    print_check(result, sys.stdout, rich=is_terminal())
 
 
-def check_online(library: Library, settings: Settings, saved: SavedQuery, offline: bool) -> None:
+def _check_online(library: Library, settings: Settings, saved: Any, offline: bool) -> None:
     """Run ``check --online``'s PubMed search into the library through the normal pipeline."""
     from kettrack.run.runner import Runner
+    from kettrack.sources.offline import eutils_client
 
-    with eutils_client(settings, offline, None) as client:
-        runner = Runner(library, client, settings, offline=offline)
-        report = guarded(lambda: runner.run([saved]), settings)
+    with eutils_client(settings, offline=offline) as client:
+        report = Runner(library, client, settings, offline=offline).run([saved])
     if sys.stderr.isatty() or not offline:
         typer.echo(f"PubMed: {report.queries[0].count if report.queries else 0} hits for "
                    f"{saved.name}, {report.new_total} new to the library", err=True)
@@ -572,16 +511,24 @@ def export(
     """The library, or a slice of it, for reference managers, spreadsheets and feed readers.
 
     ris (Zotero, EndNote, Mendeley), bibtex, csv (one row per article), json
-    (DESIGN.md's article keys) or atom (a feed of the newest articles, for a
-    feed reader subscribed to a file a cron job refreshes with -o).
+    (the article shape of docs/json.md) or atom (a feed of the newest articles,
+    for a feed reader subscribed to a file a cron job refreshes with -o).
     """
     from kettrack.tools import export as exports
 
-    settings = make_settings(db)
-    with open_library(settings) as library:
-        filters = writer_filters(library, settings, design, since, query)
-        text = guarded(lambda: exports.export(library, fmt, filters, limit), settings)
+    with open_library(settings_for(db)) as library:
+        text = exports.export(library, fmt, filters_for(library, design, since, query), limit)
     if output is None:
         typer.echo(text, nl=False)
     else:
-        guarded(lambda: exports.write_atomic(output, text), settings)
+        exports.write_atomic(output, text)
+
+
+def main() -> None:
+    """The ``kettrack`` entry point."""
+    try:
+        app(prog_name="kettrack")
+    except KeyboardInterrupt:
+        typer.echo("interrupted; what was stored is kept", err=True)
+        raise SystemExit(130) from None
+

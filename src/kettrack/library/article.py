@@ -1,8 +1,12 @@
-"""The normalised record every source is turned into: :class:`Article`.
+"""The normalised record of a published work: :class:`Article`.
 
-An Article is what the library stores, one per work. ``kettrack.sources.pubmed``
-builds them from PubMed XML; ``kettrack.library.store`` writes and reads them. The
-public JSON form (DESIGN.md's keys, plus detail keys) is :meth:`Article.to_json`.
+``kettrack.sources.pubmed`` builds Articles from PubMed XML; the library
+(``kettrack.library.store``) stores them. What is stored is
+:meth:`Article.to_record` (the source's fields plus kettrack's judgements:
+design, species, sample size); what identifies a revision is
+:meth:`Article.source_hash` (the source's fields alone, see
+:mod:`kettrack.library.records`). Public output is built elsewhere
+(``kettrack.render.json``), so adding an output key changes nothing stored.
 """
 
 from __future__ import annotations
@@ -11,37 +15,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-#: PMIDs from this value up are never issued by NCBI: the offline snapshot gives
-#: them to corpus records that have no verified PMID. PubMed has issued about 41
-#: million PMIDs in 60 years; this range starts above 2**32, beyond any Entrez UID.
-RESERVED_PMID_START = 9_900_000_000
-
-
-def is_reserved_pmid(pmid: str | int | None) -> bool:
-    """True for the snapshot-only identifiers that must never be shown as PubMed links."""
-    try:
-        return int(pmid) >= RESERVED_PMID_START  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return False
-
-
-def pmid_label(pmid: str | int) -> str:
-    """How to name a record by its PMID in text: "PMID 123", or, for a snapshot
-    identifier, words that cannot be mistaken for a PubMed ID."""
-    if is_reserved_pmid(pmid):
-        return f"snapshot record {pmid}, PMID unknown"
-    return f"PMID {pmid}"
-
-
-def normalise_doi(doi: str | None) -> str | None:
-    """Lower-case a DOI and strip ``doi:`` / ``https://doi.org/`` prefixes."""
-    if not doi:
-        return None
-    doi = doi.strip()
-    doi = re.sub(r"^(?:https?://)?(?:dx\.)?doi\.org/", "", doi, flags=re.IGNORECASE)
-    doi = re.sub(r"^doi:\s*", "", doi, flags=re.IGNORECASE)
-    doi = doi.strip().lower()
-    return doi or None
+from kettrack.library.identifiers import doi_url, pubmed_url
+from kettrack.library.records import record_hash
+from kettrack.text import sentences
 
 
 @dataclass
@@ -146,41 +122,33 @@ class Article:
     @property
     def url(self) -> str | None:
         """PubMed link, or the DOI link for snapshot records without a real PMID."""
-        if not is_reserved_pmid(self.pmid):
-            return f"https://pubmed.ncbi.nlm.nih.gov/{self.pmid}/"
-        if self.doi:
-            return f"https://doi.org/{self.doi}"
-        return None
+        return pubmed_url(self.pmid) or doi_url(self.doi)
 
-    def to_json(self) -> dict[str, Any]:
-        """DESIGN.md's article keys first, then the detail keys.
+    def source_fields(self) -> dict[str, Any]:
+        """What the source said, normalised: every field but kettrack's judgements
+        (:data:`DERIVED_FIELDS`). The input of :meth:`source_hash`.
 
         Built by hand rather than with ``dataclasses.asdict``: this runs for every
         stored record, and asdict's deep copies cost more than parsing does.
         """
         return {
             "pmid": self.pmid,
-            "doi": self.doi,
-            "pmcid": self.pmcid,
             "title": self.title,
-            "journal": self.journal,
-            "year": self.year,
-            "authors": list(self.authors),
-            "design": self.design,
-            "nct_ids": list(self.nct_ids),
-            "queries": [],
-            "retracted": self.retracted,
-            "url": self.url,
             "abstract_sections": [
                 {"text": s.text, "label": s.label, "category": s.category}
                 for s in self.abstract_sections
             ],
+            "doi": self.doi,
+            "pmcid": self.pmcid,
             "pii": self.pii,
+            "authors": list(self.authors),
+            "journal": self.journal,
             "journal_iso": self.journal_iso,
             "volume": self.volume,
             "issue": self.issue,
             "pages": self.pages,
             "pub_date": self.pub_date,
+            "year": self.year,
             "entrez_date": self.entrez_date,
             "languages": list(self.languages),
             "publication_types": [{"name": p.name, "ui": p.ui} for p in self.publication_types],
@@ -190,6 +158,7 @@ class Article:
                 for m in self.mesh
             ],
             "keywords": list(self.keywords),
+            "nct_ids": list(self.nct_ids),
             "other_trial_ids": list(self.other_trial_ids),
             "corrections": [
                 {"ref_type": c.ref_type, "pmid": c.pmid, "source": c.source}
@@ -198,17 +167,23 @@ class Article:
             "citation_status": self.citation_status,
             "publication_status": self.publication_status,
             "is_book": self.is_book,
-            "species": self.species,
-            "sample_size": self.sample_size,
-            "abstract": self.abstract,
-            "has_erratum": self.has_erratum,
-            "has_concern": self.has_concern,
         }
 
+    def source_hash(self) -> str:
+        """The fingerprint of what the source said (:func:`records.record_hash`)."""
+        return record_hash(self.source_fields())
+
+    def to_record(self) -> dict[str, Any]:
+        """What the library stores: the source's fields and kettrack's judgements."""
+        record = self.source_fields()
+        record.update(design=self.design, species=self.species, sample_size=self.sample_size)
+        return record
+
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Article:
-        """Rebuild an Article from :meth:`to_json` (or the store's JSON columns)."""
-        known = {f for f in cls.__dataclass_fields__}
+    def from_record(cls, data: dict[str, Any]) -> Article:
+        """Rebuild an Article from :meth:`to_record` (unknown keys, as older
+        versions stored, are ignored)."""
+        known = cls.__dataclass_fields__
         kwargs = {k: v for k, v in data.items() if k in known}
         kwargs["abstract_sections"] = [
             AbstractSection(**s) for s in data.get("abstract_sections") or []]
@@ -221,3 +196,41 @@ class Article:
         ]
         kwargs["corrections"] = [Correction(**c) for c in data.get("corrections") or []]
         return cls(**kwargs)
+
+
+#: the fields kettrack decides (``kettrack.library.design``), not the source
+DERIVED_FIELDS = ("design", "species", "sample_size")
+
+
+# sentences and labelled sections that close an abstract without concluding anything
+_NOT_A_CONCLUSION = re.compile(
+    r"^(?:trial registration|registration|clinical ?trials?\.gov|prospero|funding|"
+    r"copyright|\u00a9|\(c\)|published by|this article is protected|keywords?)\b|"
+    r"^[^a-z]*(?:NCT\d{8}|ISRCTN\d+)[^a-z]*$",
+    re.IGNORECASE)
+
+
+def _concluding(text: str) -> list[str]:
+    return [s for s in sentences(text) if not _NOT_A_CONCLUSION.search(s)]
+
+
+def conclusion_of(article: Article) -> str:
+    """The CONCLUSIONS section when the abstract is labelled, else its last sentence.
+
+    Registration numbers, funding and copyright lines are not conclusions and are
+    left out.
+    """
+    for section in reversed(article.abstract_sections):
+        category = (section.category or "").upper()
+        label = (section.label or "").upper()
+        if category == "CONCLUSIONS" or label.startswith(("CONCLUSION", "INTERPRETATION")):
+            kept = _concluding(section.text)
+            if kept:
+                return " ".join(kept)
+    for section in reversed(article.abstract_sections):
+        if section.label and _NOT_A_CONCLUSION.search(section.label):
+            continue
+        kept = _concluding(section.text)
+        if kept:
+            return kept[-1]
+    return ""

@@ -1,19 +1,70 @@
 """The library's schema, as append-only named migrations.
 
-Migrations are applied, in order, every time the library is opened
-(:func:`kettrack.library.store.Library.open`); sqlite-utils records each applied name in
-``_sqlite_migrations``. Never edit a migration that has shipped: add a new one.
+Pending migrations are applied, in order, when the library is opened
+(:meth:`kettrack.library.store.Library.open`); sqlite-utils' ``Migrations``
+records each applied name in ``_sqlite_migrations``. Never edit a migration that
+has shipped: add a new one. ``docs/schema.md`` is the resulting schema,
+generated (``cog -r docs/schema.md``) and checked by a test.
+
+sqlite-utils is imported only when a migration is to be applied: it takes a
+third of a second to import, and every command would pay for it.
 """
 
 from __future__ import annotations
 
-from sqlite_utils import Database
-from sqlite_utils.migrations import Migrations
+import sqlite3
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-migrations = Migrations("kettrack")
+if TYPE_CHECKING:
+    from sqlite_utils import Database
+
+#: the name under which kettrack's migrations are recorded
+MIGRATION_SET = "kettrack"
+MIGRATIONS_TABLE = "_sqlite_migrations"
+#: (name, function), in the order they apply
+MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = []
 
 
-@migrations(name="001_library")
+def migration(name: str) -> Callable[[Callable[[Database], None]], Callable[[Database], None]]:
+    """Register a migration under ``name`` (appended: the order of definition)."""
+    def register(fn: Callable[[Database], None]) -> Callable[[Database], None]:
+        if any(n == name for n, _ in MIGRATIONS):
+            raise ValueError(f"migration {name} is defined twice")
+        MIGRATIONS.append((name, fn))
+        return fn
+    return register
+
+
+def names() -> list[str]:
+    """Every migration this version of kettrack knows, in order."""
+    return [name for name, _ in MIGRATIONS]
+
+
+def applied(conn: sqlite3.Connection) -> list[str]:
+    """The names of kettrack migrations applied to the database (read-only, no sqlite-utils)."""
+    found = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                         (MIGRATIONS_TABLE,)).fetchone()
+    if not found:
+        return []
+    return [r[0] for r in conn.execute(
+        f"SELECT name FROM {MIGRATIONS_TABLE} WHERE migration_set = ? ORDER BY rowid",
+        (MIGRATION_SET,))]
+
+
+def apply(conn: sqlite3.Connection, *, stop_before: str | None = None) -> None:
+    """Apply every pending migration (each in its own transaction), or those
+    before ``stop_before`` (the upgrade test builds an old schema that way)."""
+    from sqlite_utils import Database
+    from sqlite_utils.migrations import Migrations
+
+    migrations = Migrations(MIGRATION_SET)
+    for name, fn in MIGRATIONS:
+        migrations(name=name)(fn)
+    migrations.apply(Database(conn), stop_before=stop_before)
+
+
+@migration("001_library")
 def m001_library(db: Database) -> None:
     """Articles, saved query versions, memberships, runs and events."""
     db.execute(
@@ -155,7 +206,7 @@ def m001_library(db: Database) -> None:
     )
 
 
-@migrations(name="002_digests")
+@migration("002_digests")
 def m002_digests(db: Database) -> None:
     """Digests that were printed or mailed, and the items each one reported."""
     db.execute(
@@ -185,7 +236,7 @@ def m002_digests(db: Database) -> None:
     db.execute("CREATE INDEX idx_digest_items_item ON digest_items(item_type, item_id)")
 
 
-@migrations(name="003_trials")
+@migration("003_trials")
 def m003_trials(db: Database) -> None:
     """Registered trials (ClinicalTrials.gov), the registry queries that found them,
     and the day each registry query version last ran (for incremental runs)."""
@@ -248,7 +299,7 @@ def m003_trials(db: Database) -> None:
     db.execute("CREATE INDEX idx_events_nct ON events(nct_id)")
 
 
-@migrations(name="004_trials_fts")
+@migration("004_trials_fts")
 def m004_trials_fts(db: Database) -> None:
     """Full-text index of registered trials (titles, acronym, conditions, interventions),
     so ``search`` and ``check`` find them with the same words and stemming as articles."""

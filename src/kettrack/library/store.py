@@ -1,15 +1,22 @@
-"""Where dedupe is decided: the SQLite library (sqlite-utils).
+"""Where dedupe is decided: the SQLite library, and the only code that writes its SQL.
 
-One row per work in ``articles``, keyed by PMID; DOI and PMCID are indexed so
-records from other sources (and user input) link to it. The same work found by
-several saved queries is one row with several ``memberships``. A record NCBI
-revises is updated in place, and what changed becomes ``events`` rows.
+One row per work: ``articles`` keyed by PMID (DOI and PMCID indexed, so
+records from other sources and user input link to it), ``trials`` keyed by NCT
+number. The same work found by several saved queries is one row with several
+memberships. A record its source revises is updated in place, and what changed
+becomes ``events`` rows. Readers get typed items
+(:mod:`kettrack.library.items`), never rows.
 
 Writes that belong together are one transaction (:meth:`Library.transaction`),
 so a run killed at any point leaves every finished step and nothing half
-written. Only one writer at a time: :meth:`Library.writer_lock` waits a short,
-configurable time for another kettrack and then raises
-:class:`~kettrack.errors.LibraryBusy`.
+written. Only one writer at a time: :meth:`Library.writer_lock` waits
+``KETTRACK_LOCK_TIMEOUT`` seconds for another kettrack and then raises
+:class:`~kettrack.errors.LibraryBusy`. Readers never wait for writers (the
+database is in WAL mode), and a library the user cannot write (a read-only
+mount, another user's file) still serves every read-only command.
+
+The queries behind reading (items, links, search, digests, exports, stats)
+are in :mod:`kettrack.library.reading`; :class:`Library` is both.
 """
 
 from __future__ import annotations
@@ -21,19 +28,21 @@ import sqlite3
 import time
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlite_utils import Database
-
-from kettrack.errors import ConfigError, LibraryBusy
-from kettrack.library.article import RESERVED_PMID_START, Article
-from kettrack.library.migrations import migrations
+from kettrack.errors import ConfigError, Failure, LibraryBusy
+from kettrack.library import migrations
+from kettrack.library.article import Article
+from kettrack.library.identifiers import RESERVED_PMID_START
+from kettrack.library.reading import Reading, chunks
+from kettrack.library.trial import Trial
+from kettrack.library.trial import compare as compare_trials
+from kettrack.library.trial import normalise as normalise_trial
 from kettrack.queries import SavedQuery
-from kettrack.sources.pubmed import canonical_json, hash_json
 
 
 def utcnow() -> str:
@@ -43,7 +52,7 @@ def utcnow() -> str:
 @dataclass
 class StoredBatch:
     """What one batch of records changed in the library: PMIDs for an efetch
-    batch, NCT numbers for a registry query's studies (``kettrack.library.trial``)."""
+    batch, NCT numbers for a registry query's studies."""
 
     new: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
@@ -52,7 +61,8 @@ class StoredBatch:
 
 
 def compare(old: Article, new: Article) -> list[tuple[str, dict[str, Any]]]:
-    """The events a revision of a record amounts to (empty when nothing that matters changed)."""
+    """The events a revision of a record amounts to (``revised`` when nothing
+    a reader is told about changed)."""
     events: list[tuple[str, dict[str, Any]]] = []
     if new.retracted and not old.retracted:
         events.append(("retracted", {"by": [c.pmid for c in new.corrections
@@ -80,50 +90,125 @@ def compare(old: Article, new: Article) -> list[tuple[str, dict[str, Any]]]:
     return events
 
 
-class Library:
+def sqlite_failure(exc: sqlite3.Error, path: Path | str | None, doing: str) -> Exception:
+    """The kettrack error an SQLite error amounts to, one line naming the file."""
+    where = str(path or "the library")
+    text = " ".join(str(exc).split())
+    lowered = text.lower()
+    if "locked" in lowered or "busy" in lowered:
+        return LibraryBusy(f"{where}: another program holds the library's write lock "
+                           f"(while {doing}; KETTRACK_LOCK_TIMEOUT)")
+    if "full" in lowered:
+        return Failure(f"{where}: the disk is full (while {doing}); nothing was half-written")
+    if "readonly" in lowered or "read-only" in lowered:
+        return Failure(f"{where}: the library cannot be written (read-only file or folder) "
+                       f"while {doing}")
+    if "not a database" in lowered or "malformed" in lowered or "encrypted" in lowered:
+        return ConfigError(f"{where}: not a kettrack library ({text})")
+    if "unable to open" in lowered or "disk i/o" in lowered:
+        return Failure(f"{where}: cannot open the library ({text})")
+    return Failure(f"{where}: SQLite error while {doing} ({text})")
+
+
+class Library(Reading):
     """The local library: a SQLite file with kettrack's schema."""
 
-    def __init__(self, db: Database, path: Path | None = None,
-                 lock_timeout: float = 10.0) -> None:
-        self.db = db
+    def __init__(self, conn: sqlite3.Connection, path: Path | None = None,
+                 lock_timeout: float = 10.0, *, writable: bool = True) -> None:
+        self.db = conn
         self.path = path
         self.lock_timeout = lock_timeout
+        self.writable = writable
+
+    # -- opening ---------------------------------------------------------------
 
     @classmethod
     def open(cls, path: Path | str, *, lock_timeout: float = 10.0) -> Library:
-        """Open (creating if needed) and migrate the library at ``path``."""
+        """Open the library at ``path``, creating or upgrading it if needed.
+
+        A file that is not a kettrack library (another program's SQLite
+        database, or not SQLite at all) is refused, never taken over; so is a
+        library written by a newer kettrack (a migration this one does not know).
+        A library the user cannot write is opened read-only.
+        """
         path = Path(path)
-        if path.exists() and path.is_dir():
+        if path.is_dir():
             raise ConfigError(f"{path}: is a folder, not a library file (KETTRACK_DB)")
-        if path.parent and not path.parent.exists():
+        if str(path.parent) and not path.parent.is_dir():
             raise ConfigError(f"{path}: folder {path.parent} does not exist (KETTRACK_DB)")
+        exists = path.exists() and path.stat().st_size > 0
+        writable = os.access(path if path.exists() else path.parent, os.W_OK) and (
+            not path.exists() or os.access(path.parent, os.W_OK))
         try:
-            conn = sqlite3.connect(str(path), timeout=max(lock_timeout, 1.0),
-                                   isolation_level=None)
-            db = Database(conn)
-            db.execute("PRAGMA foreign_keys = ON")
-            db.execute("PRAGMA journal_mode = WAL")
-            db.execute("PRAGMA synchronous = NORMAL")
-        except sqlite3.DatabaseError as exc:
-            raise ConfigError(f"{path}: not a kettrack library ({exc})") from None
-        library = cls(db, path, lock_timeout)
-        with library.writer_lock():
-            try:
-                migrations.apply(db)
-            except sqlite3.DatabaseError as exc:
-                raise ConfigError(f"{path}: not a kettrack library ({exc})") from None
+            conn = cls._connect(path, lock_timeout, writable=writable)
+            library = cls(conn, path, lock_timeout, writable=writable)
+            library._check_schema(created=not exists)
+        except sqlite3.Error as exc:
+            raise sqlite_failure(exc, path, "opening it") from None
         return library
+
+    @staticmethod
+    def _connect(path: Path, lock_timeout: float, *, writable: bool) -> sqlite3.Connection:
+        timeout = max(lock_timeout, 0.05)
+        if writable:
+            conn = sqlite3.connect(str(path), timeout=timeout, isolation_level=None,
+                                   check_same_thread=False)
+        else:
+            uri = f"file:{path.resolve()}?mode=ro"
+            conn = sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None,
+                                   check_same_thread=False)
+            try:
+                conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            except sqlite3.OperationalError:
+                # a WAL library in a folder we cannot write has no -shm to share:
+                # read it as an immutable file
+                conn.close()
+                conn = sqlite3.connect(f"file:{path.resolve()}?immutable=1", uri=True,
+                                       isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA foreign_keys = ON")
+        return conn
+
+    def _check_schema(self, *, created: bool) -> None:
+        known = migrations.names()
+        done = migrations.applied(self.db)
+        unknown = [n for n in done if n not in known]
+        if unknown:
+            raise ConfigError(
+                f"{self.path}: written by a newer kettrack (migration {unknown[0]} is unknown "
+                "to this version); upgrade kettrack, nothing was changed")
+        if not done and not created:
+            others = self.db.execute(
+                "SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'").fetchone()[0]
+            if others:
+                raise ConfigError(
+                    f"{self.path}: not a kettrack library (an SQLite database with {others} "
+                    "other objects); choose another file with KETTRACK_DB")
+        if len(done) == len(known):
+            return
+        if not self.writable:
+            raise Failure(f"{self.path}: the library needs an upgrade to this kettrack's "
+                          "schema, and the file cannot be written")
+        with self.writer_lock():
+            self.db.execute("PRAGMA journal_mode = WAL")
+            self.db.execute("PRAGMA synchronous = NORMAL")
+            migrations.apply(self.db)
 
     @classmethod
     def memory(cls) -> Library:
         """A migrated in-memory library (tests and benchmarks)."""
-        db = Database(memory=True)
-        db.execute("PRAGMA foreign_keys = ON")
-        migrations.apply(db)
-        return cls(db)
+        conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA foreign_keys = ON")
+        migrations.apply(conn)
+        return cls(conn)
 
     def close(self) -> None:
         self.db.close()
+
+    def __enter__(self) -> Library:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def schema_sql(self) -> str:
         """The schema as SQL, one statement per object, in a stable order."""
@@ -135,14 +220,24 @@ class Library:
 
     # -- locking and transactions ----------------------------------------------
 
+    def _require_writable(self) -> None:
+        if not self.writable:
+            raise Failure(f"{self.path}: the library cannot be written (read-only file or "
+                          "folder); read-only commands still work")
+
     @contextmanager
     def writer_lock(self) -> Iterator[None]:
         """Hold the library's writer lock (a file lock beside the database)."""
         if self.path is None:
             yield
             return
+        self._require_writable()
         lock_path = self.path.with_name(self.path.name + ".lock")
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise Failure(f"{lock_path}: cannot create the library's lock file "
+                          f"({exc.strerror or exc})") from None
         try:
             deadline = time.monotonic() + self.lock_timeout
             while True:
@@ -152,7 +247,7 @@ class Library:
                 except BlockingIOError:
                     if time.monotonic() >= deadline:
                         raise LibraryBusy(
-                            f"{self.path}: another kettrack is using this library; "
+                            f"{self.path}: another kettrack is writing to this library; "
                             f"gave up after {self.lock_timeout:g}s (KETTRACK_LOCK_TIMEOUT)"
                         ) from None
                     time.sleep(0.05)
@@ -164,29 +259,41 @@ class Library:
             os.close(fd)
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One all-or-nothing write."""
-        conn = self.db.conn
-        conn.execute("BEGIN IMMEDIATE")
+    def transaction(self, doing: str = "writing") -> Iterator[sqlite3.Connection]:
+        """One all-or-nothing write; SQLite's own errors (another program's lock,
+        a full disk at COMMIT, a read-only file) become kettrack errors after
+        the rollback."""
+        conn = self.db
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise sqlite_failure(exc, self.path, doing) from None
         try:
             yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        else:
             conn.execute("COMMIT")
+        except BaseException as exc:
+            if conn.in_transaction:
+                with suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise sqlite_failure(exc, self.path, doing) from None
+            raise
 
     # -- runs and query versions -------------------------------------------
 
     def start_run(self, *, offline: bool) -> int:
-        with self.transaction() as conn:
+        """Record a new run; a run still marked running from a killed kettrack is
+        closed as interrupted first (only one writer runs at a time)."""
+        with self.transaction("starting a run") as conn:
+            conn.execute("UPDATE runs SET status = 'interrupted', finished_at = ? "
+                         "WHERE status = 'running'", (utcnow(),))
             cur = conn.execute("INSERT INTO runs (started_at, offline) VALUES (?, ?)",
                                (utcnow(), int(offline)))
             return int(cur.lastrowid or 0)
 
     def finish_run(self, run_id: int, *, status: str, requests: int, new: int, updated: int,
                    error: str | None = None) -> None:
-        with self.transaction() as conn:
+        with self.transaction("finishing a run") as conn:
             conn.execute(
                 "UPDATE runs SET finished_at = ?, status = ?, requests = ?, new = ?, updated = ?, "
                 "error = ? WHERE id = ?",
@@ -201,7 +308,7 @@ class Library:
         ).fetchone()
         if row:
             return int(row[0]), False
-        with self.transaction() as conn:
+        with self.transaction("recording a query") as conn:
             cur = conn.execute(
                 "INSERT INTO query_versions (name, version, source, term, description, "
                 "created_run) VALUES (?, ?, ?, ?, ?, ?)",
@@ -209,18 +316,22 @@ class Library:
             )
             return int(cur.lastrowid or 0), True
 
+    @staticmethod
+    def _summarise_query(conn: sqlite3.Connection, run_id: int, qv_id: int, *, count: int,
+                         new: int, updated: int) -> None:
+        conn.execute("UPDATE query_versions SET last_run = ?, last_count = ? WHERE id = ?",
+                     (run_id, count, qv_id))
+        conn.execute(
+            "INSERT OR REPLACE INTO run_queries (run_id, query_version_id, count, new, "
+            "updated) VALUES (?, ?, ?, ?, ?)", (run_id, qv_id, count, new, updated))
+
     def record_query(self, run_id: int, qv_id: int, *, count: int, hits: Sequence[str],
                      new: int, updated: int) -> None:
-        """One query's step, in one transaction: memberships for every hit already
-        stored, and its per-run summary."""
-        with self.transaction() as conn:
+        """One PubMed query's step, in one transaction: memberships for every hit
+        already stored, and its per-run summary."""
+        with self.transaction("recording a query's hits") as conn:
             self._add_memberships(conn, qv_id, hits, run_id)
-            conn.execute("UPDATE query_versions SET last_run = ?, last_count = ? WHERE id = ?",
-                         (run_id, count, qv_id))
-            conn.execute(
-                "INSERT OR REPLACE INTO run_queries (run_id, query_version_id, count, new, "
-                "updated) VALUES (?, ?, ?, ?, ?)", (run_id, qv_id, count, new, updated),
-            )
+            self._summarise_query(conn, run_id, qv_id, count=count, new=new, updated=updated)
 
     @staticmethod
     def _add_memberships(conn: sqlite3.Connection, qv_id: int, pmids: Iterable[str],
@@ -235,11 +346,8 @@ class Library:
 
     def known_pmids(self, pmids: Iterable[str]) -> set[str]:
         """Which of ``pmids`` the library holds (or has recorded as deleted)."""
-        pmids = list(pmids)
         found: set[str] = set()
-        for i in range(0, len(pmids), 500):
-            chunk = pmids[i:i + 500]
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in chunks(list(pmids)):
             for table in ("articles", "deleted_pmids"):
                 found.update(r[0] for r in self.db.execute(
                     f"SELECT pmid FROM {table} WHERE pmid IN ({marks})", chunk))
@@ -249,7 +357,7 @@ class Library:
                          include_reserved: bool = False) -> list[str]:
         """Records NLM has not finished indexing that entered PubMed recently.
 
-        Snapshot-only PMIDs (``article.RESERVED_PMID_START`` and up) exist only
+        Snapshot-only PMIDs (``RESERVED_PMID_START`` and up) exist only
         offline; NCBI would never return them, so they are left out unless
         ``include_reserved``.
         """
@@ -259,52 +367,57 @@ class Library:
             "SELECT pmid FROM articles WHERE (citation_status IS NULL OR citation_status "
             f"!= 'MEDLINE') AND entrez_date >= ? {limit} ORDER BY pmid", (cutoff,))]
 
-    def store_batch(self, records: Sequence[tuple[Article, bytes | None, str | None]],
+    def store_batch(self, records: Sequence[tuple[Article, bytes | None]],
                     found_by: dict[str, list[int]], run_id: int) -> StoredBatch:
         """Insert new articles and update revised ones, in one transaction.
 
-        ``records`` are (article, raw XML, record hash); a hash of None is
-        computed here from the same canonical JSON that is stored (see
-        :func:`kettrack.sources.pubmed.record_hash`). ``found_by`` maps a PMID to the
-        query versions whose search returned it in this run.
+        ``records`` are (article, raw XML) pairs; a PMID twice in one batch is
+        stored once (the last copy). ``found_by`` maps a PMID to the query
+        versions whose search returned it in this run. A record is revised when
+        what its source said changed (:meth:`Article.source_hash`); when only
+        kettrack's own judgement of it changed (a better classifier), the row is
+        rewritten without an event.
         """
         result = StoredBatch()
         now = utcnow()
-        pmids = [a.pmid for a, _, _ in records]
+        unique: dict[str, tuple[Article, bytes | None]] = {}
+        for article, raw in records:
+            unique[article.pmid] = (article, raw)
+        pmids = list(unique)
         old: dict[str, tuple[str, str]] = {}
-        for i in range(0, len(pmids), 500):
-            chunk = pmids[i:i + 500]
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in chunks(pmids):
             for pmid, digest, data in self.db.execute(
                 f"SELECT pmid, record_hash, data FROM articles WHERE pmid IN ({marks})", chunk
             ):
                 old[pmid] = (digest, data)
-        with self.transaction() as conn:
-            for article, raw, given in records:
-                data = canonical_json(article)
-                digest = given or hash_json(data)
-                row = _row(article, raw, data, digest, now)
+        with self.transaction("storing a batch of records") as conn:
+            for article, raw in unique.values():
+                digest = article.source_hash()
+                row = article_row(article, raw, digest, now)
                 previous = old.get(article.pmid)
                 if previous is None:
                     row.update(first_seen_run=run_id, first_seen_at=now)
-                    cols = ", ".join(row)
-                    conn.execute(f"INSERT INTO articles ({cols}) VALUES "
+                    conn.execute(f"INSERT INTO articles ({', '.join(row)}) VALUES "
                                  f"({', '.join('?' * len(row))})", list(row.values()))
                     result.new.append(article.pmid)
-                elif previous[0] != digest:
-                    row.update(updated_run=run_id, updated_at=now)
+                else:
+                    before = Article.from_record(json.loads(previous[1]))
+                    revised = previous[0] != digest and (
+                        before.source_fields() != article.source_fields())
+                    if revised:
+                        row.update(updated_run=run_id, updated_at=now)
+                        for kind, detail in compare(before, article):
+                            result.events.append((article.pmid, kind, detail))
+                        result.updated.append(article.pmid)
+                    else:
+                        result.unchanged.append(article.pmid)
+                        if previous[0] == digest and before.to_record() == article.to_record():
+                            conn.execute("UPDATE articles SET fetched_at = ? WHERE pmid = ?",
+                                         (now, article.pmid))
+                            continue
                     sets = ", ".join(f"{c} = ?" for c in row)
                     conn.execute(f"UPDATE articles SET {sets} WHERE pmid = ?",
                                  [*row.values(), article.pmid])
-                    before = Article.from_json(json.loads(previous[1]))
-                    for kind, detail in compare(before, article):
-                        result.events.append((article.pmid, kind, detail))
-                    result.updated.append(article.pmid)
-                else:
-                    conn.execute("UPDATE articles SET fetched_at = ? WHERE pmid = ?",
-                                 (now, article.pmid))
-                    result.unchanged.append(article.pmid)
-                    continue
                 conn.execute("DELETE FROM article_trial_ids WHERE pmid = ?", (article.pmid,))
                 conn.executemany(
                     "INSERT OR IGNORE INTO article_trial_ids (pmid, trial_id) VALUES (?, ?)",
@@ -313,18 +426,25 @@ class Library:
             for pmid in pmids:
                 for qv_id in found_by.get(pmid, ()):
                     self._add_memberships(conn, qv_id, [pmid], run_id)
-            conn.executemany(
-                "INSERT INTO events (pmid, run_id, kind, detail, created_at) "
-                "VALUES (?, ?, ?, ?, ?)",
-                [(p, run_id, k, json.dumps(d), now) for p, k, d in result.events],
-            )
+            self._insert_events(conn, run_id, now,
+                                [(("article", p), k, d) for p, k, d in result.events])
         return result
+
+    @staticmethod
+    def _insert_events(conn: sqlite3.Connection, run_id: int, now: str,
+                       events: Sequence[tuple[tuple[str, str], str, dict[str, Any]]]) -> None:
+        conn.executemany(
+            "INSERT INTO events (pmid, nct_id, run_id, kind, detail, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [(ident if kind == "article" else None, ident if kind == "trial" else None,
+              run_id, event, json.dumps(detail), now)
+             for (kind, ident), event, detail in events])
 
     def record_deleted(self, pmids: Iterable[str], run_id: int, reason: str) -> list[str]:
         """Note PMIDs NCBI no longer serves; an article we hold gets a 'deleted' event."""
         now = utcnow()
         noted = []
-        with self.transaction() as conn:
+        with self.transaction("recording deleted records") as conn:
             for pmid in pmids:
                 cur = conn.execute(
                     "INSERT OR IGNORE INTO deleted_pmids (pmid, run_id, noted_at, reason) "
@@ -333,71 +453,110 @@ class Library:
                     noted.append(pmid)
                     held = conn.execute("SELECT 1 FROM articles WHERE pmid = ?", (pmid,)).fetchone()
                     if held:
-                        conn.execute(
-                            "INSERT INTO events (pmid, run_id, kind, detail, created_at) "
-                            "VALUES (?, ?, 'deleted', ?, ?)",
-                            (pmid, run_id, json.dumps({"reason": reason}), now))
+                        self._insert_events(conn, run_id, now,
+                                            [(("article", pmid), "deleted", {"reason": reason})])
         return noted
 
-    def article(self, pmid: str) -> Article | None:
-        row = self.db.execute("SELECT data FROM articles WHERE pmid = ?", (pmid,)).fetchone()
-        return Article.from_json(json.loads(row[0])) if row else None
+    # -- registered trials ---------------------------------------------------
 
-    def raw_xml(self, pmid: str) -> bytes | None:
-        row = self.db.execute("SELECT raw_xml FROM articles WHERE pmid = ?", (pmid,)).fetchone()
-        return zlib.decompress(row[0]) if row and row[0] else None
+    def store_registry_query(self, studies: Sequence[dict[str, Any]], qv_id: int, run_id: int,
+                             *, count: int, synced_on: date) -> tuple[StoredBatch, list[str],
+                                                                      list[str]]:
+        """One registry query's step, in one transaction: the trials (new ones
+        inserted, revised ones updated with events), memberships, the query's
+        summary and the day it ran. A study without a usable NCT number is
+        skipped, not fatal.
 
-    def query_names(self, pmids: Sequence[str]) -> dict[str, list[str]]:
-        """PMID -> the saved query names that found it."""
-        out: dict[str, list[str]] = {p: [] for p in pmids}
-        for i in range(0, len(pmids), 500):
-            chunk = list(pmids[i:i + 500])
-            marks = ",".join("?" * len(chunk))
-            for pmid, name in self.db.execute(
-                "SELECT DISTINCT m.pmid, q.name FROM memberships m JOIN query_versions q "
-                f"ON q.id = m.query_version_id WHERE m.pmid IN ({marks}) ORDER BY q.name", chunk
-            ):
-                out[pmid].append(name)
-        return out
+        Returns what was stored, and which of the query's hits are new and
+        updated in this run (counted per query, as PubMed queries are: a trial two
+        queries find in one run is new for both, though stored, and evented, once).
+        """
+        result = StoredBatch()
+        now = utcnow()
+        hits: list[str] = []
+        with self.transaction("storing registered trials") as conn:
+            for study in studies:
+                try:
+                    trial = normalise_trial(study)
+                except ValueError:
+                    continue
+                hits.append(trial.nct_id)
+                row = trial_row(trial, study, now)
+                old = conn.execute("SELECT record_hash, data FROM trials WHERE nct_id = ?",
+                                   (trial.nct_id,)).fetchone()
+                if old is None:
+                    row.update(first_seen_run=run_id, first_seen_at=now)
+                    conn.execute(f"INSERT INTO trials ({', '.join(row)}) VALUES "
+                                 f"({', '.join('?' * len(row))})", list(row.values()))
+                    result.new.append(trial.nct_id)
+                elif old[0] != row["record_hash"] and (
+                        (before := _stored_trial(old[1])).source_fields()
+                        != trial.source_fields()):
+                    row.update(updated_run=run_id, updated_at=now)
+                    conn.execute(f"UPDATE trials SET {', '.join(f'{c} = ?' for c in row)} "
+                                 "WHERE nct_id = ?", [*row.values(), trial.nct_id])
+                    for kind, detail in compare_trials(before, trial):
+                        result.events.append((trial.nct_id, kind, detail))
+                    result.updated.append(trial.nct_id)
+                else:
+                    conn.execute("UPDATE trials SET fetched_at = ?, record_hash = ? "
+                                 "WHERE nct_id = ?", (now, row["record_hash"], trial.nct_id))
+                    result.unchanged.append(trial.nct_id)
+                conn.execute("INSERT OR IGNORE INTO trial_memberships (nct_id, query_version_id, "
+                             "run_id) VALUES (?, ?, ?)", (trial.nct_id, qv_id, run_id))
+            self._insert_events(conn, run_id, now,
+                                [(("trial", n), k, d) for n, k, d in result.events])
+            hits = list(dict.fromkeys(hits))
+            q_new, q_updated = [], []
+            for chunk, marks in chunks(hits):
+                for nct, first, upd in conn.execute(
+                        f"SELECT nct_id, first_seen_run, updated_run FROM trials "
+                        f"WHERE nct_id IN ({marks})", chunk):
+                    if first == run_id:
+                        q_new.append(nct)
+                    elif upd == run_id:
+                        q_updated.append(nct)
+            self._summarise_query(conn, run_id, qv_id, count=count, new=len(q_new),
+                                  updated=len(q_updated))
+            conn.execute(
+                "INSERT OR REPLACE INTO trial_query_syncs (query_version_id, run_id, synced_on) "
+                "VALUES (?, ?, ?)", (qv_id, run_id, synced_on.isoformat()))
+        return result, q_new, q_updated
 
-    def article_json(self, pmid: str) -> dict[str, Any] | None:
-        """An article in DESIGN.md's JSON form, with the queries that found it."""
-        article = self.article(pmid)
-        if article is None:
-            return None
-        data = article.to_json()
-        data["queries"] = self.query_names([pmid])[pmid]
-        return data
+    def last_synced(self, qv_id: int) -> date | None:
+        """The day a registry query version last ran (None: never)."""
+        row = self.db.execute("SELECT synced_on FROM trial_query_syncs WHERE "
+                              "query_version_id = ?", (qv_id,)).fetchone()
+        return date.fromisoformat(row[0]) if row else None
 
-    def stats(self) -> dict[str, Any]:
-        """Counts for ``kettrack stats``."""
-        one = self.db.execute
-        designs = dict(one("SELECT design, count(*) FROM articles GROUP BY design "
-                           "ORDER BY count(*) DESC").fetchall())
-        per_query = [
-            {"name": name, "articles": n}
-            for name, n in one(
-                "SELECT q.name, count(DISTINCT m.pmid) FROM memberships m JOIN query_versions q "
-                "ON q.id = m.query_version_id GROUP BY q.name ORDER BY q.name")
-        ]
-        last = one("SELECT id, started_at, finished_at, status, new, updated FROM runs "
-                   "ORDER BY id DESC LIMIT 1").fetchone()
-        return {
-            "articles": one("SELECT count(*) FROM articles").fetchone()[0],
-            "retracted": one("SELECT count(*) FROM articles WHERE retracted").fetchone()[0],
-            "designs": designs,
-            "queries": per_query,
-            "events": one("SELECT count(*) FROM events").fetchone()[0],
-            "trials": one("SELECT count(*) FROM trials").fetchone()[0],
-            "deleted": one("SELECT count(*) FROM deleted_pmids").fetchone()[0],
-            "runs": one("SELECT count(*) FROM runs").fetchone()[0],
-            "last_run": dict(zip(("id", "started_at", "finished_at", "status", "new", "updated"),
-                                 last, strict=True)) if last else None,
-        }
+    # -- digests -------------------------------------------------------------
+
+    def mark_digest(self, *, created_at: str, since: str | None, format: str,
+                    sent_to: Sequence[str] | None,
+                    items: Sequence[tuple[str, str, str]]) -> int:
+        """Record a digest and every item (``(item_type, item_id, section)``,
+        events as ``("event", id, section)``) it reported, in one transaction."""
+        with self.transaction("marking the digest") as conn:
+            cur = conn.execute(
+                "INSERT INTO digests (created_at, since, format, sent_to, status) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (created_at, since, format, json.dumps(list(sent_to)) if sent_to else None,
+                 "sent" if sent_to else "printed"))
+            digest_id = int(cur.lastrowid or 0)
+            conn.executemany(
+                "INSERT OR IGNORE INTO digest_items (digest_id, item_type, item_id, section) "
+                "VALUES (?, ?, ?, ?)", [(digest_id, *row) for row in items])
+        return digest_id
 
 
-def _row(article: Article, raw: bytes | None, data: str, digest: str, now: str
-         ) -> dict[str, Any]:
+def _stored_trial(data: str) -> Trial:
+    parsed = json.loads(data)
+    return Trial.from_record(parsed.get("trial", parsed))
+
+
+# The rows a work is stored as (benchmarks build large libraries with these directly).
+def article_row(article: Article, raw: bytes | None, digest: str, now: str
+                 ) -> dict[str, Any]:
     return {
         "pmid": article.pmid,
         "doi": article.doi,
@@ -424,8 +583,38 @@ def _row(article: Article, raw: bytes | None, data: str, digest: str, now: str
         "has_concern": int(article.has_concern),
         "mesh_text": "; ".join(m.descriptor for m in article.mesh),
         "keywords_text": "; ".join(article.keywords),
-        "data": data,
+        "data": json.dumps(article.to_record(), ensure_ascii=False, separators=(",", ":")),
         "record_hash": digest,
         "raw_xml": zlib.compress(raw, 1) if raw else None,  # speed over the last few %
+        "fetched_at": now,
+    }
+
+
+def trial_row(trial: Trial, study: dict[str, Any], now: str) -> dict[str, Any]:
+    return {
+        "nct_id": trial.nct_id,
+        "title": trial.title,
+        "official_title": trial.official_title,
+        "acronym": trial.acronym,
+        "overall_status": trial.overall_status,
+        "phases": json.dumps(trial.phases),
+        "allocation": trial.allocation,
+        "enrollment": trial.enrollment,
+        "enrollment_type": trial.enrollment_type,
+        "sponsor": trial.sponsor,
+        "conditions": json.dumps(trial.conditions, ensure_ascii=False),
+        "interventions": json.dumps(trial.interventions, ensure_ascii=False),
+        "start_date": trial.start_date,
+        "start_date_type": trial.start_date_type,
+        "primary_completion_date": trial.primary_completion_date,
+        "primary_completion_type": trial.primary_completion_type,
+        "completion_date": trial.completion_date,
+        "completion_type": trial.completion_type,
+        "first_posted": trial.first_posted,
+        "last_update_posted": trial.last_update_posted,
+        "has_results": int(trial.has_results),
+        "reference_pmids": json.dumps(trial.reference_pmids),
+        "data": json.dumps({"trial": trial.to_record(), "study": study}, ensure_ascii=False),
+        "record_hash": trial.source_hash(),
         "fetched_at": now,
     }

@@ -1,6 +1,7 @@
-"""Everything kettrack prints for people: rich on a terminal, plain lines otherwise.
+"""What ``run``, ``stats`` and ``queries`` print for people: rich on a terminal,
+plain lines otherwise.
 
-Library modules return data; this module (and only this one) imports rich.
+Library modules return data; the ``render`` package is the only one that imports rich.
 Plain output is what cron mails and pipes see: no colour, no progress bars,
 one fact per line.
 """
@@ -10,15 +11,17 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, TextIO
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
-from kettrack.queries import SavedQuery
-from kettrack.run.runner import RunReport
-from kettrack.sources.eutils import SearchOutcome
+if TYPE_CHECKING:
+    from kettrack.queries import SavedQuery
+    from kettrack.run.runner import RunReport
+    from kettrack.sources.eutils import SearchOutcome
 
 
 def _notes_line(errors: dict[str, list[str]], warnings: dict[str, list[str]]) -> list[str]:
@@ -67,7 +70,7 @@ class _RichObserver:
         self.task: Any = None
 
     def searched(self, query: SavedQuery, outcome: SearchOutcome) -> None:
-        self.console.print(f"[bold]{query.name}[/]: {outcome.count} hits")
+        self.console.print(Text(query.name, style="bold") + Text(f": {outcome.count} hits"))
 
     def fetching(self, total: int) -> None:
         if total:
@@ -98,9 +101,6 @@ class Output:
     def console(self) -> Console:
         return Console(file=self.stream, highlight=False, soft_wrap=False)
 
-    def _err(self) -> TextIO:
-        return sys.stderr
-
     def run_observer(self) -> _PlainObserver | _RichObserver:
         """Progress for ``run``: on stderr, so stdout stays the summary (or JSON)."""
         if self.json_mode:
@@ -117,7 +117,7 @@ class Output:
                 table.add_column(col, justify=justify)  # type: ignore[arg-type]
             for q in report.queries:
                 name = q.name + (" (backfill)" if q.backfill else "")
-                table.add_row(name, str(q.count), str(q.new), str(q.updated))
+                table.add_row(Text(name), str(q.count), str(q.new), str(q.updated))
             self.console.print(table)
         else:
             for q in report.queries:
@@ -159,8 +159,8 @@ class Output:
             table = Table(show_lines=True)
             for col in ("name", "source", "description", "term"):
                 table.add_column(col, overflow="fold")
-            for q in queries:
-                table.add_row(q.name, q.source, q.description, q.term)
+            for q in queries:  # record text is never markup: "[tiab]" stays "[tiab]"
+                table.add_row(Text(q.name), Text(q.source), Text(q.description), Text(q.term))
             self.console.print(table)
             return
         for q in queries:
@@ -173,33 +173,6 @@ class Output:
             print(f"  translation: {r['translation']}", file=self.stream)
             for line in _notes_line(r["errors"], r["warnings"]):
                 print(f"  warning: {line}", file=self.stream)
-
-    def article(self, data: dict[str, Any]) -> None:
-        lines = [data.get("title") or "(no title)"]
-        authors = data.get("authors") or []
-        if authors:
-            lines.append(", ".join(authors[:6]) + (" et al." if len(authors) > 6 else ""))
-        lines.append(" ".join(str(x) for x in (data.get("journal"), data.get("pub_date")) if x))
-        ids = [f"PMID {data['pmid']}"]
-        if data.get("doi"):
-            ids.append(f"DOI {data['doi']}")
-        if data.get("pmcid"):
-            ids.append(data["pmcid"])
-        lines.append(" | ".join(ids))
-        if data.get("retracted"):
-            lines.append("RETRACTED")
-        lines.append(f"design: {data.get('design')}  species: {data.get('species') or '?'}  "
-                     f"n: {data.get('sample_size') or '?'}")
-        if data.get("nct_ids"):
-            lines.append("trials: " + ", ".join(data["nct_ids"]))
-        if data.get("queries"):
-            lines.append("found by: " + ", ".join(data["queries"]))
-        if data.get("url"):
-            lines.append(data["url"])
-        if data.get("abstract"):
-            lines += ["", data["abstract"]]
-        for line in lines:
-            print(line, file=self.stream)
 
 
 class _NullStream:

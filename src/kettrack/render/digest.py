@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import html
 import io
-import json
 import re
 import textwrap
 from collections.abc import Iterator
@@ -22,7 +21,13 @@ from rich.padding import Padding
 from rich.rule import Rule
 from rich.text import Text
 
-from kettrack.digest.collect import Digest, DigestItem, headline
+from kettrack.digest.collect import Digest, DigestEntry, headline
+from kettrack.library.article import conclusion_of
+from kettrack.library.identifiers import doi_url, pubmed_url, trial_url
+from kettrack.library.items import FLAG_WORDS, ArticleItem, Item, TrialItem
+from kettrack.library.trial import status_words
+from kettrack.render.json import BADGES, digest_json, dumps, first_authors
+from kettrack.render.records import phases_words
 
 FORMATS = ("rich", "text", "markdown", "html", "json")
 SECTION_TITLES = {"trials": "Trials", "studies": "Studies", "reviews": "Reviews",
@@ -54,64 +59,69 @@ def render(digest: Digest, fmt: str) -> str:
 
 
 def render_json(digest: Digest) -> str:
-    """DESIGN.md's ``{"since", "sections": {...}}``, indented."""
-    return json.dumps(digest.to_json(), indent=2, ensure_ascii=False, default=str) + "\n"
+    """The ``digest`` shape of docs/json.md, indented."""
+    return dumps(digest_json(digest)) + "\n"
 
 
 # ----------------------------------------------------------------------------- facts
 
 
-def _date(data: dict[str, Any]) -> str:
-    return str(data.get("pub_date") or data.get("year") or "")
+def badge(item: Item) -> str:
+    """The design as a badge shows it."""
+    return BADGES.get(item.design, item.design)
 
 
-def _facts(data: dict[str, Any]) -> list[str]:
+def _facts(item: Item) -> list[str]:
     """Species, sample size and trial facts: what the reader weighs evidence by."""
-    facts = []
-    if data.get("item_type") == "trial":
-        for key, label in (("overall_status", ""), ("enrollment", "n="), ("sponsor", "sponsor: ")):
-            if data.get(key):
-                facts.append(f"{label}{data[key]}")
-        if data.get("phases"):
-            facts.append("/".join(str(p) for p in data["phases"]))
-        if data.get("has_results"):
+    if isinstance(item, TrialItem):
+        t = item.trial
+        facts = [status_words(t.overall_status)]
+        if t.enrollment:
+            facts.append(f"n={t.enrollment}")
+        if t.sponsor:
+            facts.append(f"sponsor: {t.sponsor}")
+        if t.phases:
+            facts.append(phases_words(t.phases))
+        if t.has_results:
             facts.append("results posted")
         return facts
-    facts.append(data.get("species") or "species not stated")
-    facts.append(f"n={data['sample_size']}" if data.get("sample_size") else "n not stated")
-    if data.get("has_erratum"):
-        facts.append("erratum")
-    if data.get("has_concern"):
-        facts.append("expression of concern")
+    a = item.article
+    facts = [a.species or "species not stated",
+             f"n={a.sample_size}" if a.sample_size else "n not stated"]
+    facts += [FLAG_WORDS[f] for f in item.flags if f in ("erratum", "expression-of-concern")]
     return facts
 
 
-def _links(data: dict[str, Any]) -> list[tuple[str, str]]:
+def _links(item: Item) -> list[tuple[str, str]]:
+    if isinstance(item, TrialItem):
+        return [(item.id, item.url)]
+    a = item.article
     links: list[tuple[str, str]] = []
-    if data.get("item_type") == "trial":
-        links.append((str(data["nct_id"]), str(data["url"])))
-        return links
-    if data.get("url") and "pubmed.ncbi.nlm.nih.gov" in str(data["url"]):
-        links.append((f"PubMed {data['pmid']}", str(data["url"])))
-    if data.get("doi_url"):
-        links.append((f"DOI {data['doi']}", str(data["doi_url"])))
-    for nct, url in zip(data.get("nct_ids") or [], data.get("nct_urls") or [], strict=False):
-        links.append((str(nct), str(url)))
+    page = pubmed_url(a.pmid)
+    if page:
+        links.append((f"PubMed {a.pmid}", page))
+    if a.doi:
+        links.append((f"DOI {a.doi}", doi_url(a.doi) or ""))
+    links += [(nct, trial_url(nct)) for nct in a.nct_ids]
     return links
 
 
-def _byline(data: dict[str, Any]) -> str:
-    if data.get("item_type") == "trial":
-        conditions = ", ".join(str(c) for c in data.get("conditions") or [])
-        dates = " to ".join(str(d) for d in (data.get("start_date"), data.get("completion_date"))
-                            if d)
-        return " | ".join(x for x in (conditions, dates) if x)
-    return " | ".join(x for x in (data.get("first_authors"), data.get("journal"), _date(data))
-                      if x)
+def _byline(item: Item) -> str:
+    if isinstance(item, TrialItem):
+        t = item.trial
+        dates = " to ".join(d for d in (t.start_date, t.completion_date) if d)
+        return " | ".join(x for x in (", ".join(t.conditions), dates) if x)
+    a = item.article
+    return " | ".join(x for x in (first_authors(a.authors), a.journal or "",
+                                  str(a.pub_date or a.year or "")) if x)
 
 
-def _updates(data: dict[str, Any]) -> list[str]:
-    return [str(e["summary"]) for e in data.get("events") or []]
+def _conclusion(item: Item) -> str:
+    return conclusion_of(item.article) if isinstance(item, ArticleItem) else ""
+
+
+def _updates(entry: DigestEntry) -> list[str]:
+    return [e.summary for e in entry.news]
 
 
 # ----------------------------------------------------------------------------- text
@@ -122,22 +132,23 @@ def _wrap(text: str, indent: str = "  ") -> list[str]:
                          break_long_words=False, break_on_hyphens=False) or [indent]
 
 
-def _text_item(item: DigestItem) -> Iterator[str]:
-    data = item.data
-    if item.retracted:
+def _text_item(entry: DigestEntry) -> Iterator[str]:
+    item = entry.item
+    if entry.retracted:
         yield f"*** {RETRACTED} *** Do not cite this article without its retraction notice."
-    yield from _wrap(f"[{data.get('badge')}] {data.get('title') or '(no title)'}", indent="")
-    byline = _byline(data)
+    yield from _wrap(f"[{badge(item)}] {item.title or '(no title)'}", indent="")
+    byline = _byline(item)
     if byline:
         yield from _wrap(byline)
-    yield from _wrap(" · ".join(_facts(data)))
-    if data.get("queries"):
-        yield from _wrap("found by: " + ", ".join(data["queries"]))
-    for update in _updates(data):
+    yield from _wrap(" · ".join(_facts(item)))
+    if item.queries:
+        yield from _wrap("found by: " + ", ".join(item.queries))
+    for update in _updates(entry):
         yield from _wrap(f"update: {update}")
-    if data.get("conclusion"):
-        yield from _wrap(f"Conclusion: {data['conclusion']}")
-    for label, url in _links(data):
+    conclusion = _conclusion(item)
+    if conclusion:
+        yield from _wrap(f"Conclusion: {conclusion}")
+    for label, url in _links(item):
         yield f"  {label}: {url}"
 
 
@@ -176,24 +187,25 @@ def render_markdown(digest: Digest) -> str:
         if not items:
             continue
         out += ["", f"## {SECTION_TITLES[name]} ({len(items)})"]
-        for item in items:
-            data = item.data
+        for entry in items:
+            item = entry.item
             out.append("")
-            if item.retracted:
+            if entry.retracted:
                 out += [f"> **⚠ {RETRACTED}**: do not cite without its retraction notice.", ""]
-            out.append(f"### [{md(data.get('badge'))}] {md(data.get('title') or '(no title)')}")
+            out.append(f"### [{md(badge(item))}] {md(item.title or '(no title)')}")
             out.append("")
-            byline = _byline(data)
+            byline = _byline(item)
             if byline:
                 out.append(f"- {md(byline)}")
-            out.append(f"- {md(' · '.join(_facts(data)))}")
-            if data.get("queries"):
-                out.append(f"- found by: {md(', '.join(data['queries']))}")
-            for update in _updates(data):
+            out.append(f"- {md(' · '.join(_facts(item)))}")
+            if item.queries:
+                out.append(f"- found by: {md(', '.join(item.queries))}")
+            for update in _updates(entry):
                 out.append(f"- **update:** {md(update)}")
-            if data.get("conclusion"):
-                out.append(f"- conclusion: {md(data['conclusion'])}")
-            links = _links(data)
+            conclusion = _conclusion(item)
+            if conclusion:
+                out.append(f"- conclusion: {md(conclusion)}")
+            links = _links(item)
             if links:
                 out.append("- " + " · ".join(f"[{md(label)}](<{url}>)" for label, url in links))
     return "\n".join(out) + "\n"
@@ -227,28 +239,29 @@ def _e(text: Any) -> str:
     return html.escape(str(text), quote=True)
 
 
-def _html_item(item: DigestItem) -> list[str]:
-    data = item.data
-    style = _STYLE["item_retracted"] if item.retracted else _STYLE["item"]
+def _html_item(entry: DigestEntry) -> list[str]:
+    item = entry.item
+    style = _STYLE["item_retracted"] if entry.retracted else _STYLE["item"]
     out = [f'<div style="{style}">']
-    if item.retracted:
+    if entry.retracted:
         out.append(f'<div style="{_STYLE["retracted"]}">&#9888; {RETRACTED}: do not cite '
                    "without its retraction notice</div>")
-    out.append(f'<div><span style="{_STYLE["badge"]}">{_e(data.get("badge"))}</span>'
-               f'<span style="{_STYLE["title"]}">{_e(data.get("title") or "(no title)")}'
+    out.append(f'<div><span style="{_STYLE["badge"]}">{_e(badge(item))}</span>'
+               f'<span style="{_STYLE["title"]}">{_e(item.title or "(no title)")}'
                "</span></div>")
-    byline = _byline(data)
+    byline = _byline(item)
     if byline:
         out.append(f'<div style="{_STYLE["meta"]}">{_e(byline)}</div>')
-    out.append(f'<div style="{_STYLE["meta"]}">{_e(" · ".join(_facts(data)))}</div>')
-    if data.get("queries"):
-        out.append(f'<div style="{_STYLE["meta"]}">found by: {_e(", ".join(data["queries"]))}'
+    out.append(f'<div style="{_STYLE["meta"]}">{_e(" · ".join(_facts(item)))}</div>')
+    if item.queries:
+        out.append(f'<div style="{_STYLE["meta"]}">found by: {_e(", ".join(item.queries))}'
                    "</div>")
-    for update in _updates(data):
+    for update in _updates(entry):
         out.append(f'<div style="{_STYLE["update"]}">update: {_e(update)}</div>')
-    if data.get("conclusion"):
-        out.append(f'<div style="{_STYLE["conclusion"]}">{_e(data["conclusion"])}</div>')
-    links = _links(data)
+    conclusion = _conclusion(item)
+    if conclusion:
+        out.append(f'<div style="{_STYLE["conclusion"]}">{_e(conclusion)}</div>')
+    links = _links(item)
     if links:
         anchors = " &middot; ".join(
             f'<a style="{_STYLE["a"]}" href="{_e(url)}">{_e(label)}</a>' for label, url in links)
@@ -282,25 +295,26 @@ def render_html(digest: Digest) -> str:
 # ----------------------------------------------------------------------------- rich
 
 
-def _rich_item(item: DigestItem) -> RenderableType:
-    data = item.data
+def _rich_item(entry: DigestEntry) -> RenderableType:
+    item = entry.item
     head = Text()
-    if item.retracted:
+    if entry.retracted:
         head.append(f" {RETRACTED} ", style="bold white on red")
         head.append(" do not cite without its retraction notice\n", style="bold red")
-    head.append(f"[{data.get('badge')}] ", style="bold cyan")
-    head.append(str(data.get("title") or "(no title)"), style="bold")
+    head.append(f"[{badge(item)}] ", style="bold cyan")
+    head.append(item.title or "(no title)", style="bold")
     lines: list[Text] = []
-    byline = _byline(data)
+    byline = _byline(item)
     if byline:
         lines.append(Text(byline, style="dim"))
-    lines.append(Text(" · ".join(_facts(data))))
-    if data.get("queries"):
-        lines.append(Text("found by: " + ", ".join(data["queries"]), style="dim"))
-    lines += [Text("update: " + update, style="yellow") for update in _updates(data)]
-    if data.get("conclusion"):
-        lines.append(Text(str(data["conclusion"]), style="italic"))
-    for label, url in _links(data):
+    lines.append(Text(" · ".join(_facts(item))))
+    if item.queries:
+        lines.append(Text("found by: " + ", ".join(item.queries), style="dim"))
+    lines += [Text("update: " + update, style="yellow") for update in _updates(entry)]
+    conclusion = _conclusion(item)
+    if conclusion:
+        lines.append(Text(conclusion, style="italic"))
+    for label, url in _links(item):
         link = Text()
         link.append(label, style=f"link {url}")
         link.append(f" {url}", style="blue")

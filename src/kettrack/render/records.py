@@ -1,168 +1,165 @@
-"""How ``search``, ``check`` and ``show`` print for people (rich on a terminal, plain otherwise).
+"""How ``search``, ``check`` and ``show`` print for people: rich on a terminal, plain otherwise.
 
-A display module: it receives the plain dicts the library modules build
-(``search.search_results``, ``claims.CheckResult``, ``lookup.record_for``) and
-only prints. Plain output is one fact per line, so it reads well in a cron
-mail or through ``grep``.
+A display module: it receives typed items and results
+(:class:`~kettrack.tools.search.SearchHit`, :class:`~kettrack.tools.check.CheckResult`,
+:class:`~kettrack.library.items.ArticleItem`, :class:`~kettrack.library.items.TrialItem`)
+and only prints, branching on the item's type. Plain output is one fact per
+line, so it reads well in a cron mail or through ``grep``. Record text is
+always appended as plain :class:`rich.text.Text`, never parsed as markup.
 
-A registered trial among the results (``item_type: "trial"``) is headed
-``[registered trial]`` and always carries its evidence note (still under way,
-no results posted, or its publications), so it is never read as a paper.
+A registered trial among the results is headed ``[registered trial]`` and
+always carries its evidence note (still under way, no results posted, or its
+publications), so it is never read as a paper.
 """
 
 from __future__ import annotations
 
 import textwrap
 from collections.abc import Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from rich.console import Console
 from rich.text import Text
 
-from kettrack.library.article import pmid_label
-from kettrack.tools.check import CheckResult, Evidence, TrialEvidence
+from kettrack.library.identifiers import pmid_label, public_pmid
+from kettrack.library.items import FLAG_WORDS, ArticleItem, Item, TrialItem, TrialLink
+from kettrack.library.trial import status_words
 
-_FLAG_WORDS = {
-    "retracted": "RETRACTED",
-    "erratum": "erratum published",
-    "expression-of-concern": "EXPRESSION OF CONCERN",
-    "animal-only": "animal study only",
-    "small-sample": "small sample (n < 30)",
-    "protocol-without-results": "protocol, no results in the library",
-}
-
+if TYPE_CHECKING:
+    from kettrack.tools.check import CheckResult, Evidence
+    from kettrack.tools.search import SearchHit
+    from kettrack.tools.show import PublicationsOf
 
 #: how a registered trial is headed wherever it is listed with articles
 TRIAL_HEAD = "[registered trial]"
 
 
-def _console(stream: TextIO) -> Console:
-    return Console(file=stream, highlight=False, soft_wrap=False)
+class Lines:
+    """Where a display writes: a rich console on a terminal, plain lines otherwise."""
+
+    def __init__(self, stream: TextIO, *, rich: bool) -> None:
+        self.stream = stream
+        self.console = Console(file=stream, highlight=False, soft_wrap=False) if rich else None
+
+    def line(self, text: str | Text = "", style: str = "") -> None:
+        if self.console is not None:
+            shown = text if isinstance(text, Text) else Text(text, style=style)
+            self.console.print(shown)
+        else:
+            print(text.plain if isinstance(text, Text) else text, file=self.stream)
 
 
-def _rich_snippet(snippet: str) -> Text:
-    """A snippet whose ``**word**`` marks become bold."""
+def _marked(snippet: str) -> Text:
+    """A snippet whose match markers become bold."""
+    from kettrack.library.reading import MARK_CLOSE, MARK_OPEN
+
     text = Text()
-    for i, part in enumerate(snippet.split("**")):
-        text.append(part, style="bold yellow" if i % 2 else "")
+    bold = False
+    for part in snippet.replace(MARK_CLOSE, MARK_OPEN).split(MARK_OPEN):
+        text.append(part, style="bold yellow" if bold else "")
+        bold = not bold
     return text
 
 
-def _ids(data: dict[str, Any]) -> str:
-    parts = []
-    if data.get("pmid") and not str(data.get("url") or "").startswith("https://doi.org"):
-        parts.append(f"PMID {data['pmid']}")
-    if data.get("doi"):
-        parts.append(f"doi:{data['doi']}")
-    if data.get("pmcid"):
-        parts.append(str(data["pmcid"]))
+def flag_text(flags: Sequence[str]) -> str:
+    """Flags in words, as every output words them."""
+    return ", ".join(FLAG_WORDS.get(f, f) for f in flags)
+
+
+def ids_line(item: ArticleItem) -> str:
+    """``PMID 123 | doi:10... | PMC...`` (a snapshot-only record shows no PMID)."""
+    a = item.article
+    parts = [f"PMID {public_pmid(a.pmid)}"] if public_pmid(a.pmid) else []
+    if a.doi:
+        parts.append(f"doi:{a.doi}")
+    if a.pmcid:
+        parts.append(a.pmcid)
     return " | ".join(parts)
 
 
-def _flag_text(flags: Sequence[str]) -> str:
-    return ", ".join(_FLAG_WORDS.get(f, f) for f in flags)
+def phases_words(phases: Sequence[str]) -> str:
+    """``["PHASE2", "PHASE3"]`` -> ``phase 2/phase 3``; ``NA`` -> ``n/a``."""
+    return "/".join("n/a" if p == "NA" else p.lower().replace("early_phase", "early phase ")
+                    .replace("phase", "phase ").replace("  ", " ") for p in phases)
 
 
-def _short_flags(data: dict[str, Any]) -> list[str]:
-    out = []
-    if data.get("retracted"):
-        out.append("retracted")
-    if data.get("has_erratum"):
-        out.append("erratum")
-    if data.get("has_concern"):
-        out.append("expression-of-concern")
-    return out
+def trial_meta(item: TrialItem) -> str:
+    """``NCT… · recruiting · phase 2 · 120 enrolled (estimated) · first posted …``."""
+    t = item.trial
+    kind = f" ({t.enrollment_type.lower()})" if t.enrollment_type else ""
+    parts = [t.nct_id, status_words(t.overall_status), phases_words(t.phases),
+             f"{t.enrollment} enrolled{kind}" if t.enrollment is not None else "",
+             f"first posted {t.first_posted}" if t.first_posted else ""]
+    return " · ".join(p for p in parts if p)
+
+
+def _trial_entry(out: Lines, n: int, item: TrialItem, extra: Text | str = "") -> None:
+    """One registered trial in a list: head, registry facts, evidence note, ``extra``."""
+    out.line(f"{n}. {TRIAL_HEAD} {item.title or item.id}", "bold")
+    out.line(f"   {trial_meta(item)}", "dim")
+    out.line(f"   {item.evidence}", "yellow")
+    if extra:
+        out.line(Text("   ") + (extra if isinstance(extra, Text) else Text(extra)))
+    out.line(f"   {item.url}", "dim")
 
 
 # -- search ----------------------------------------------------------------------
 
 
-def trial_meta(item: dict[str, Any]) -> str:
-    """``NCT… · recruiting · phase 2 · 120 enrolled (estimated) · first posted …``."""
-    status = (item.get("overall_status") or "status unknown").lower().replace("_", " ")
-    phases = "/".join("n/a" if p == "NA" else p.lower().replace("_", " ").replace(
-        "phase", "phase ") for p in item.get("phases") or [])
-    enrolled = item.get("enrollment")
-    kind = f" ({item['enrollment_type'].lower()})" if item.get("enrollment_type") else ""
-    parts = [item.get("nct_id"), status, phases,
-             f"{enrolled} enrolled{kind}" if enrolled is not None else "",
-             f"first posted {item['first_posted']}" if item.get("first_posted") else ""]
-    return " · ".join(str(p) for p in parts if p)
-
-
-def _print_trial_item(n: int, item: dict[str, Any], stream: TextIO, console: Console | None,
-                      extra: str = "") -> None:
-    """One registered trial: head, registry facts, the evidence note, then ``extra``."""
-    head = f"{n}. {TRIAL_HEAD} {item.get('title') or item.get('nct_id')}"
-    meta = trial_meta(item)
-    note = str(item.get("evidence") or "")
-    if console is not None:
-        console.print(Text(head, style="bold"))
-        console.print(Text(f"   {meta}", style="dim"))
-        console.print(Text(f"   {note}", style="yellow"))
-        if extra:
-            console.print(Text("   ") + _rich_snippet(extra))
-        console.print(Text(f"   {item.get('url')}", style="dim"))
-    else:
-        print(head, file=stream)
-        print(f"   {meta}", file=stream)
-        print(f"   {note}", file=stream)
-        if extra:
-            print(f"   {extra}", file=stream)
-        print(f"   {item.get('url')}", file=stream)
-
-
-def print_search(results: Sequence[dict[str, Any]], text: str, stream: TextIO, *,
-                 rich: bool) -> None:
+def print_search(hits: Sequence[SearchHit], text: str, stream: TextIO, *, rich: bool) -> None:
     """The hits of ``search``, best first, each with its snippet; registered trials
     after the articles."""
-    if not results:
-        print(f"No articles in the library match {text!r}.", file=stream)
+    out = Lines(stream, rich=rich)
+    shown = " ".join(text.split())
+    if not hits:
+        out.line(f"No articles in the library match {shown!r}.")
         return
-    console = _console(stream) if rich else None
-    if all(hit.get("item_type") == "trial" for hit in results):
-        print(f"No articles in the library match {text!r}; registered trials only "
-              "(not published evidence):", file=stream)
-    for n, hit in enumerate(results, 1):
-        if hit.get("item_type") == "trial":
-            _print_trial_item(n, hit, stream, console, hit.get("snippet") or "")
+    if all(isinstance(h.item, TrialItem) for h in hits):
+        out.line(f"No articles in the library match {shown!r}; registered trials only "
+                 "(not published evidence):")
+    for n, hit in enumerate(hits, 1):
+        item = hit.item
+        if isinstance(item, TrialItem):
+            _trial_entry(out, n, item, _marked(hit.snippet))
             continue
-        flags = _flag_text(_short_flags(hit))
-        head = f"{n}. {hit.get('title') or '(no title)'}"
-        meta = " · ".join(str(x) for x in (hit.get("design"), hit.get("journal"),
-                                           hit.get("year"), _ids(hit)) if x)
-        if console is not None:
-            console.print(Text(head, style="bold"))
-            console.print(Text(f"   {meta}", style="dim"))
-            if flags:
-                console.print(Text(f"   {flags}", style="bold red"))
-            console.print(Text("   ") + _rich_snippet(hit.get("snippet") or ""))
-        else:
-            print(head, file=stream)
-            print(f"   {meta}  score {hit.get('score')}", file=stream)
-            if flags:
-                print(f"   {flags}", file=stream)
-            print(f"   {hit.get('snippet') or ''}", file=stream)
+        a = item.article
+        out.line(f"{n}. {a.title or '(no title)'}", "bold")
+        meta = " · ".join(str(x) for x in (a.design, a.journal, a.year, ids_line(item)) if x)
+        out.line(f"   {meta}" + ("" if rich else f"  score {hit.score}"), "dim")
+        short = [f for f in item.flags if f in ("retracted", "erratum", "expression-of-concern")]
+        if short:
+            out.line(f"   {flag_text(short)}", "bold red")
+        out.line(Text("   ") + _marked(hit.snippet))
 
 
 # -- check -----------------------------------------------------------------------
 
 
-def _print_check_trial(n: int, found: TrialEvidence, stream: TextIO,
-                       console: Console | None) -> None:
+def _evidence_entry(out: Lines, n: int, found: Evidence, rich: bool) -> None:
+    from kettrack.tools.cite import cite_item
+
+    item = found.item
     matched = ", ".join(c.label for c in found.matched)
-    if console is not None:
-        console.print()
-    else:
-        print("", file=stream)
-    _print_trial_item(n, found.item, stream, console,
-                      f"relevance {found.relevance:.2f} ({matched}), ranked as "
-                      f"{found.score:.2f}: a registry record, not a publication")
-    cite = found.item.get("citation") or ""
-    if console is not None:
-        console.print(Text(f"   {cite}", style="italic"))
-    else:
-        print(f"   cite: {cite}", file=stream)
+    out.line()
+    if isinstance(item, TrialItem):
+        _trial_entry(out, n, item, f"relevance {found.relevance:.2f} ({matched}), ranked as "
+                                   f"{found.score:.2f}: a registry record, not a publication")
+        out.line(f"   {'' if rich else 'cite: '}{cite_item(item)}", "italic")
+        return
+    a = item.article
+    size = f"n={a.sample_size}" if a.sample_size else "n=?"
+    out.line(f"{n}. [{a.design}] {a.title}", "bold")
+    meta = " · ".join(str(x) for x in (a.species or "species ?", size, a.year, a.journal) if x)
+    out.line(f"   {meta} · relevance {found.relevance:.2f} ({matched})", "dim")
+    if item.flags:
+        out.line(f"   {'⚠ ' if rich else 'flags: '}{flag_text(item.flags)}", "bold red")
+    for sentence in found.sentences:
+        if rich:
+            out.line(textwrap.fill(sentence, 96, initial_indent="   “",
+                                   subsequent_indent="    ") + "”")
+        else:
+            out.line(f"   > {sentence}")
+    out.line(f"   {'' if rich else 'cite: '}{cite_item(item)}", "italic")
 
 
 def print_check(result: CheckResult, stream: TextIO, *, rich: bool) -> None:
@@ -172,140 +169,178 @@ def print_check(result: CheckResult, stream: TextIO, *, rich: bool) -> None:
     when only trials bear on the claim, that is said first: the library holds no
     published evidence on it.
     """
+    out = Lines(stream, rich=rich)
     concepts = ", ".join(c.label for c in result.concepts)
     if not result.concepts:
-        print("The claim has no words kettrack can search for.", file=stream)
+        out.line("The claim has no words kettrack can search for.")
         return
-    if not result.evidence and not result.trials:
-        print(f"Nothing in the library bears on this claim (looked for: {concepts}).",
-              file=stream)
-        print("Try `kettrack check --online` to search PubMed first, or rephrase the claim.",
-              file=stream)
+    if not result.ranked:
+        out.line(f"Nothing in the library bears on this claim (looked for: {concepts}).")
+        out.line("Try `kettrack check --online` to search PubMed first, or rephrase the claim.")
         return
-    console = _console(stream) if rich else None
     if not result.evidence:
-        print(f"No published evidence in the library bears on this claim (looked for: "
-              f"{concepts}).", file=stream)
-        print("Registered trials only, which are not evidence; try `kettrack check "
-              "--online` to search PubMed:", file=stream)
+        out.line(f"No published evidence in the library bears on this claim (looked for: "
+                 f"{concepts}).")
+        out.line("Registered trials only, which are not evidence; try `kettrack check "
+                 "--online` to search PubMed:")
     else:
-        print(f"Read the claim as: {concepts}", file=stream)
-    for n, item in enumerate(result.items(), 1):
-        if isinstance(item, TrialEvidence):
-            _print_check_trial(n, item, stream, console)
-            continue
-        ev: Evidence = item
-        a = ev.article
-        size = f"n={a.sample_size}" if a.sample_size else "n=?"
-        head = f"{n}. [{a.design}] {a.title}"
-        meta = " · ".join(str(x) for x in (a.species or "species ?", size, a.year, a.journal)
-                          if x)
-        matched = ", ".join(c.label for c in ev.matched)
-        if console is not None:
-            console.print()
-            console.print(Text(head, style="bold"))
-            console.print(Text(f"   {meta} · relevance {ev.relevance:.2f} ({matched})",
-                               style="dim"))
-            if ev.flags:
-                console.print(Text(f"   ⚠ {_flag_text(ev.flags)}", style="bold red"))
-            for sentence in ev.sentences:
-                console.print(Text(textwrap.fill(sentence, 96, initial_indent="   “",
-                                                 subsequent_indent="    ") + "”"))
-            console.print(Text(f"   {ev.to_json()['citation']}", style="italic"))
-        else:
-            print("", file=stream)
-            print(head, file=stream)
-            print(f"   {meta} · relevance {ev.relevance:.2f} ({matched})", file=stream)
-            if ev.flags:
-                print(f"   flags: {_flag_text(ev.flags)}", file=stream)
-            for sentence in ev.sentences:
-                print(f"   > {sentence}", file=stream)
-            print(f"   cite: {ev.to_json()['citation']}", file=stream)
+        out.line(f"Read the claim as: {concepts}")
+    for n, found in enumerate(result.ranked, 1):
+        _evidence_entry(out, n, found, rich)
 
 
 # -- show ------------------------------------------------------------------------
 
 
-def _record_lines(data: dict[str, Any]) -> list[tuple[str, str]]:
-    """(style, line) pairs for one article record."""
-    lines: list[tuple[str, str]] = [("bold", data.get("title") or "(no title)")]
-    flags = data.get("flags") or []
-    if flags:
-        lines.append(("bold red", _flag_text(flags)))
-    authors = data.get("authors") or []
-    if authors:
-        lines.append(("", ", ".join(authors)))
-    source = " ".join(str(x) for x in (
-        data.get("journal"), data.get("pub_date"),
-        f"{data.get('volume') or ''}{'(' + data['issue'] + ')' if data.get('issue') else ''}"
-        f"{':' + data['pages'] if data.get('pages') else ''}") if x)
-    lines.append(("", source))
-    lines.append(("dim", _ids(data)))
-    if data.get("url"):
-        lines.append(("dim", str(data["url"])))
-    lines.append(("", f"design: {data.get('design')} · species: {data.get('species') or '?'} · "
-                      f"sample size: {data.get('sample_size') or '?'}"))
-    pts = [p["name"] for p in data.get("publication_types") or []]
-    if pts:
-        lines.append(("", "publication types: " + ", ".join(pts)))
-    dates = [f"entered PubMed {data['entrez_date']}" if data.get("entrez_date") else "",
-             f"status {data['citation_status']}" if data.get("citation_status") else "",
-             f"in library since {str(data.get('first_seen_at') or '')[:10]}",
-             f"updated {str(data['updated_at'])[:10]}" if data.get("updated_at") else ""]
-    lines.append(("dim", " · ".join(d for d in dates if d)))
-    registered = data.get("trials")
-    if registered:
-        from kettrack.render.trial import trials_lines
+def trial_link_lines(links: Sequence[TrialLink]) -> list[str]:
+    """``show PMID``'s "registered trials" lines."""
+    out = []
+    for link in links:
+        t = link.trial
+        status = status_words(t.overall_status) if t else "not in the library"
+        extra = "; under way, not evidence yet" if t and t.ongoing else ""
+        extra += "; results posted" if t and t.has_results else ""
+        out.append(f"{link.nct_id}: {status}{extra}")
+    return out
 
-        lines.append(("", "registered trials:"))
-        lines += [("", f"  {line}") for line in trials_lines(registered)]
-    others = [t for t in data.get("other_trial_ids") or []]
-    if not registered:
-        others = [*(data.get("nct_ids") or []), *others]
-    if others:
-        lines.append(("", "registered trials: " + ", ".join(others)))
-    if data.get("queries"):
-        lines.append(("", "found by: " + ", ".join(data["queries"])))
-    mesh = [m["descriptor"] + ("*" if m.get("major") else "") for m in data.get("mesh") or []]
-    if mesh:
-        lines.append(("", "MeSH: " + "; ".join(mesh)))
-    if data.get("keywords"):
-        lines.append(("", "keywords: " + "; ".join(data["keywords"])))
-    for c in data.get("corrections") or []:
-        target = pmid_label(c["pmid"]) if c.get("pmid") else ""
-        lines.append(("yellow", " ".join(x for x in (c["ref_type"] + ":", c.get("source") or "",
-                                                       f"({target})" if target else "") if x)))
-    sections = data.get("abstract_sections") or []
-    if sections:
-        lines.append(("", ""))
-        for s in sections:
-            label = f"{s['label']}: " if s.get("label") else ""
-            lines.append(("", textwrap.fill(label + s["text"], 100)))
-    events = data.get("events") or []
-    if events:
-        lines.append(("", ""))
-        lines.append(("bold", "history"))
-        for e in events:
-            detail = ", ".join(f"{k}: {v}" for k, v in (e.get("detail") or {}).items() if v)
-            lines.append(("", f"  {str(e['at'])[:10]} {e['kind']}"
-                              + (f" ({detail})" if detail else "")))
+
+def _history(item: Item) -> list[tuple[str, str]]:
+    lines: list[tuple[str, str]] = []
+    if item.events:
+        lines += [("", ""), ("bold", "history")]
+    for e in item.events:
+        lines.append(("", f"  {e.created_at[:10]} {e.summary}"))
     return lines
 
 
-def print_record(data: dict[str, Any], stream: TextIO, *, rich: bool) -> None:
-    """One article in full, or the publications linked to an NCT number."""
-    records = data.get("publications", [data])
-    console = _console(stream) if rich else None
-    if "publications" in data:
-        print(f"{data['nct_id']}: {len(records)} publication(s) in the library", file=stream)
-    for i, record in enumerate(records):
-        if i or "publications" in data:
-            print("", file=stream)
-        for style, line in _record_lines(record):
-            if console is not None:
-                console.print(Text(line, style=style))
-            else:
-                print(line, file=stream)
+def article_lines(item: ArticleItem) -> list[tuple[str, str]]:
+    """(style, line) pairs for one article in full."""
+    a = item.article
+    lines: list[tuple[str, str]] = [("bold", a.title or "(no title)")]
+    if item.flags:
+        lines.append(("bold red", flag_text(item.flags)))
+    if a.authors:
+        lines.append(("", ", ".join(a.authors)))
+    volume = (f"{a.volume or ''}{'(' + a.issue + ')' if a.issue else ''}"
+              f"{':' + a.pages if a.pages else ''}")
+    lines.append(("", " ".join(x for x in (a.journal or "", a.pub_date or "", volume) if x)))
+    lines.append(("dim", ids_line(item) or pmid_label(a.pmid)))
+    if a.url:
+        lines.append(("dim", a.url))
+    lines.append(("", f"design: {a.design} · species: {a.species or '?'} · "
+                      f"sample size: {a.sample_size or '?'}"))
+    if a.publication_types:
+        lines.append(("", "publication types: " + ", ".join(p.name for p in a.publication_types)))
+    dates = [f"entered PubMed {a.entrez_date}" if a.entrez_date else "",
+             f"status {a.citation_status}" if a.citation_status else "",
+             f"in library since {(item.first_seen_at or '')[:10]}",
+             f"updated {item.updated_at[:10]}" if item.updated_at else ""]
+    lines.append(("dim", " · ".join(d for d in dates if d)))
+    if item.trials:
+        lines.append(("", "registered trials:"))
+        lines += [("", f"  {line}") for line in trial_link_lines(item.trials)]
+    others = list(a.other_trial_ids)
+    if not item.trials:
+        others = [*a.nct_ids, *others]
+    if others:
+        lines.append(("", "registered trials: " + ", ".join(others)))
+    if item.queries:
+        lines.append(("", "found by: " + ", ".join(item.queries)))
+    mesh = [m.descriptor + ("*" if m.major else "") for m in a.mesh]
+    if mesh:
+        lines.append(("", "MeSH: " + "; ".join(mesh)))
+    if a.keywords:
+        lines.append(("", "keywords: " + "; ".join(a.keywords)))
+    for c in a.corrections:
+        target = f"({pmid_label(c.pmid)})" if c.pmid else ""
+        lines.append(("yellow", " ".join(x for x in (c.ref_type + ":", c.source or "", target)
+                                         if x)))
+    if a.abstract_sections:
+        lines.append(("", ""))
+        for s in a.abstract_sections:
+            label = f"{s.label}: " if s.label else ""
+            lines.append(("", textwrap.fill(label + s.text, 100)))
+    return lines + _history(item)
+
+
+def _dated(value: str | None, kind: str | None) -> str:
+    if not value:
+        return "?"
+    return f"{value} ({kind.lower()})" if kind else value
+
+
+def trial_lines(item: TrialItem) -> list[tuple[str, str]]:
+    """(style, line) pairs for one registered trial in full."""
+    t = item.trial
+    title = t.title or "(title not in the registry snapshot)"
+    if t.acronym and t.acronym not in title:
+        title += f" ({t.acronym})"
+    lines = [("bold", title),
+             ("yellow" if t.ongoing else "green", f"{t.nct_id} | {status_words(t.overall_status)}")]
+    if t.ongoing:
+        lines.append(("", "still under way: no results yet, not evidence"))
+    if t.has_results:
+        lines.append(("", "results posted on ClinicalTrials.gov"))
+    enrolment = "?" if t.enrollment is None else (
+        f"{t.enrollment} ({t.enrollment_type.lower()})" if t.enrollment_type else str(t.enrollment))
+    lines.append(("", f"phase: {phases_words(t.phases) or '?'}  allocation: "
+                      f"{(t.allocation or '?').lower()}  enrolment: {enrolment}"))
+    if t.sponsor:
+        lines.append(("", f"sponsor: {t.sponsor}"))
+    if t.conditions:
+        lines.append(("", "conditions: " + "; ".join(t.conditions)))
+    if t.interventions:
+        lines.append(("", "interventions: " + "; ".join(t.interventions)))
+    lines.append(("", f"start: {_dated(t.start_date, t.start_date_type)}  "
+                      f"completion: {_dated(t.completion_date, t.completion_type)}"))
+    lines.append(("", f"first posted: {t.first_posted or '?'}  last update: "
+                      f"{t.last_update_posted or '?'}"))
+    if item.queries:
+        lines.append(("", "found by: " + ", ".join(item.queries)))
+    lines.append(("", "publications:" if item.publications else "publications: none linked yet"))
+    for p in item.publications:
+        how = " and ".join(f"named by the {w}" for w in p.via)
+        a = p.article
+        year = f" ({a.year})" if a and a.year else ""
+        design = f" [{a.design}]" if a else ""
+        lines.append(("", f"  {pmid_label(p.pmid)}{year}{design}: "
+                          f"{a.title if a else '(not in the library)'}"
+                          + (f"; {how}" if how else "")))
+    if item.events:
+        lines.append(("", "changes seen at the registry:"))
+    for e in item.events:
+        lines.append(("", "  " + trial_event_line(t.nct_id, e.kind, e.detail)))
+    lines.append(("dim", t.url))
+    return lines
+
+
+def trial_event_line(nct_id: str, kind: str, detail: dict[str, object]) -> str:
+    """One trial event in the digest's words: ``NCT…: RECRUITING → COMPLETED``."""
+    if kind == "trial_status_changed":
+        return f"{nct_id}: {detail.get('from') or '?'} → {detail.get('to') or '?'}"
+    if kind == "trial_results_posted":
+        return f"{nct_id}: results posted"
+    if kind == "trial_completion_changed":
+        return f"{nct_id}: completion {detail.get('from') or '?'} → {detail.get('to') or '?'}"
+    return f"{nct_id}: {kind.replace('_', ' ')}"
+
+
+def print_found(found: Item | PublicationsOf, stream: TextIO, *, rich: bool) -> None:
+    """``show``: one work in full, or the publications that name an NCT number."""
+    out = Lines(stream, rich=rich)
+    if isinstance(found, TrialItem):
+        for style, line in trial_lines(found):
+            out.line(line, style)
+        return
+    if isinstance(found, ArticleItem):
+        for style, line in article_lines(found):
+            out.line(line, style)
+        return
+    out.line(f"{found.nct_id}: {len(found.items)} publication(s) in the library")
+    for item in found.items:
+        out.line()
+        for style, line in article_lines(item):
+            out.line(line, style)
 
 
 def print_citation(citation: str, stream: TextIO) -> None:

@@ -41,13 +41,13 @@ reference is therefore read as finding nothing.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from kettrack.errors import QuerySyntaxError
-from kettrack.library.article import Article, is_reserved_pmid
+from kettrack.library.article import Article
+from kettrack.library.identifiers import is_reserved_pmid
 from kettrack.library.store import Library
 from kettrack.sources.eutils import ESEARCH_CEILING, EutilsClient
 
@@ -64,7 +64,7 @@ _NOTICE_LINKS = {"RetractionOf": "retracted", "ErratumFor": "has_erratum",
 #: esearch's 9,999-record ceiling
 CHUNK = ESEARCH_CEILING
 
-Fetch = Callable[[list[str]], tuple[list[tuple[Article, bytes | None, str | None]], list[str]]]
+Fetch = Callable[[list[str]], tuple[list[tuple[Article, bytes | None]], list[str]]]
 
 
 @dataclass
@@ -87,13 +87,6 @@ class CorrectionsReport:
         return {"checked": self.checked, "found": self.found, "refetched": self.refetched,
                 "events": [{"pmid": p, "kind": k} for p, k in self.events],
                 "skipped": self.skipped}
-
-
-def library_pmids(library: Library, *, include_reserved: bool = False) -> list[str]:
-    """Every PMID the library holds that NCBI knows (reserved snapshot PMIDs left
-    out, unless ``include_reserved``: the offline stand-in serves them)."""
-    return [str(r[0]) for r in library.db.execute("SELECT pmid FROM articles ORDER BY pmid")
-            if include_reserved or not is_reserved_pmid(r[0])]
 
 
 def has_terms(translation: str) -> bool:
@@ -122,32 +115,6 @@ def search_flagged(client: EutilsClient, pmids: Sequence[str],
     return found
 
 
-def notice_targets(library: Library) -> dict[str, set[str]]:
-    """flag column -> held records a held notice says are retracted / corrected."""
-    out: dict[str, set[str]] = {flag: set() for flag in _NOTICE_LINKS.values()}
-    rows = library.db.execute(
-        "SELECT data FROM articles WHERE instr(data, '\"RetractionOf\"') "
-        "OR instr(data, '\"ErratumFor\"') OR instr(data, '\"ExpressionOfConcernFor\"')")
-    for (data,) in rows:
-        for c in json.loads(data).get("corrections") or []:
-            flag = _NOTICE_LINKS.get(c.get("ref_type"))
-            if flag and c.get("pmid"):
-                out[flag].add(str(c["pmid"]))
-    return out
-
-
-def unflagged(library: Library, flag: str, pmids: set[str]) -> set[str]:
-    """Which of ``pmids`` the library holds without ``flag`` set."""
-    ids = sorted(pmids)
-    out: set[str] = set()
-    for i in range(0, len(ids), 500):
-        chunk = ids[i:i + 500]
-        marks = ", ".join("?" * len(chunk))
-        out.update(r[0] for r in library.db.execute(
-            f"SELECT pmid FROM articles WHERE pmid IN ({marks}) AND NOT {flag}", chunk))
-    return out
-
-
 def check_library(library: Library, client: EutilsClient, run_id: int, fetch: Fetch, *,
                   batch_size: int = 500, include_reserved: bool = False) -> CorrectionsReport:
     """Find the library's newly retracted / corrected records and re-fetch them.
@@ -158,19 +125,19 @@ def check_library(library: Library, client: EutilsClient, run_id: int, fetch: Fe
     snapshot's reserved PMIDs.
     """
     report = CorrectionsReport()
-    pmids = library_pmids(library, include_reserved=include_reserved)
+    pmids = library.pmids(include_reserved=include_reserved)
     report.checked = len(pmids)
     found = search_flagged(client, pmids, report) if pmids else {k: set() for k in KINDS}
-    notices = notice_targets(library)
+    notices = library.notice_targets(_NOTICE_LINKS)
     stale: set[str] = set()
     for kind, ids in found.items():
         flag = KINDS[kind][0]
-        news = unflagged(library, flag, ids)
+        news = library.unflagged(flag, ids)
         stale |= news
         if news - notices[flag]:
             report.found[kind] = sorted(news - notices[flag])
     for flag, ids in notices.items():
-        stale |= {p for p in unflagged(library, flag, ids)
+        stale |= {p for p in library.unflagged(flag, ids)
                   if include_reserved or not is_reserved_pmid(p)}
     report.refetched = sorted(stale, key=int)
     for start in range(0, len(report.refetched), batch_size):

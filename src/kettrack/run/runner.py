@@ -36,10 +36,10 @@ from datetime import date
 from typing import Any, Protocol
 
 from kettrack.library import design
-from kettrack.library import trial as registry
 from kettrack.library.article import Article
 from kettrack.library.store import Library
 from kettrack.queries import SavedQuery
+from kettrack.run import registry
 from kettrack.run.corrections import check_library
 from kettrack.settings import Settings
 from kettrack.sources import pubmed
@@ -80,12 +80,6 @@ class QueryReport:
     warnings: dict[str, list[str]] = field(default_factory=dict)
     backfill: bool = False
 
-    def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "count": self.count, "new": self.new,
-                "updated": self.updated, "source": self.source,
-                "translation": self.translation, "errors": self.errors,
-                "warnings": self.warnings, "backfill": self.backfill}
-
 
 @dataclass
 class RunReport:
@@ -109,40 +103,17 @@ class RunReport:
     corrections_requests: int = 0
     corrections: dict[str, Any] = field(default_factory=dict)
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "new_trials": self.new_trials,
-            "updated_trials": self.updated_trials,
-            "status": self.status,
-            "queries": [q.to_json() for q in self.queries],
-            "new_total": self.new_total,
-            "updated_total": self.updated_total,
-            "run_id": self.run_id,
-            "requests": self.requests,
-            "fetched": self.fetched,
-            "refetched": self.refetched,
-            "missing": self.missing,
-            "deleted": self.deleted,
-            "events": self.events,
-            "corrections_requests": self.corrections_requests,
-            "corrections": self.corrections,
-        }
-
 
 def batched(items: Sequence[str], size: int) -> Iterable[list[str]]:
     for i in range(0, len(items), size):
         yield list(items[i:i + size])
 
 
-Prepared = tuple[Article, bytes | None, str | None]
+Prepared = tuple[Article, bytes | None]
 
 
 def prepare(data: bytes) -> tuple[list[Prepared], list[str]]:
-    """Normalise one efetch response: (article, raw XML, hash) triples and deleted PMIDs.
-
-    The hash is left to the store (None), which computes it from the JSON it
-    stores, so each record is serialised once.
-    """
+    """Normalise one efetch response: (article, raw XML) pairs and deleted PMIDs."""
     raw = pubmed.split_records(data)
     records: list[Prepared] = []
     deleted: list[str] = []
@@ -151,7 +122,7 @@ def prepare(data: bytes) -> tuple[list[Prepared], list[str]]:
             deleted.extend(item.pmids)
             continue
         design.classify(item)
-        records.append((item, raw.get(item.pmid), None))
+        records.append((item, raw.get(item.pmid)))
     return records, deleted
 
 
@@ -233,7 +204,7 @@ class Runner:
             events += len(stored.events)
             if gone:
                 deleted.extend(lib.record_deleted(gone, run_id, "DeleteCitation in efetch"))
-            returned = {a.pmid for a, _, _ in records} | set(gone)
+            returned = {a.pmid for a, _ in records} | set(gone)
             missing.extend(p for p in batch if p not in returned)
             self.observer.fetched(len(batch))
 
@@ -270,7 +241,7 @@ class Runner:
                 reports.append(QueryReport(
                     name=done.query.name, count=done.count, new=len(done.new),
                     updated=len(done.updated), source="clinicaltrials",
-                    translation=" & ".join(f"{k}={v}" for k, v in done.params.items()),
+                    translation=registry.translation(done.params),
                     backfill=done.backfill,
                 ))
             order = {q.name: i for i, q in enumerate(queries)}
@@ -315,7 +286,7 @@ class Runner:
         data = first_answer.result() if first_answer else self.client.efetch(batch)
         records, deleted = prepare(data)
         for _ in range(self.settings.max_retries):
-            got = {a.pmid for a, _, _ in records} | set(deleted)
+            got = {a.pmid for a, _ in records} | set(deleted)
             short = [p for p in batch if p not in got]
             if not short:
                 break

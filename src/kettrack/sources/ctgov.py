@@ -265,20 +265,3 @@ class CtgovClient(ServiceClient):
 def _text(response: httpx.Response) -> str:
     """The plain-text error CT.gov sends, on one short line."""
     return " ".join(response.text.split())[:200] or f"HTTP {response.status_code}"
-
-
-def make_client(settings: Settings, *, offline: bool = False,
-                as_of: date | None = None) -> CtgovClient:
-    """The client ``kettrack run`` uses: CT.gov itself, or (``offline``) the bundled
-    registry snapshot served in-process as it stood on ``as_of``, unthrottled."""
-    if not offline:
-        return CtgovClient(settings)
-    from kettrack.errors import ConfigError
-    from kettrack.standin.ctgov import CtgovStandin, RegistrySnapshot, default_registry_path
-
-    path = default_registry_path()
-    if not path.exists():
-        raise ConfigError(f"{path}: the offline registry snapshot is missing "
-                          "(KETTRACK_SNAPSHOT_DIR)")
-    standin = CtgovStandin(RegistrySnapshot.load(path), as_of=as_of)
-    return CtgovClient(settings, transport=httpx.MockTransport(standin), rate=0)

@@ -12,9 +12,7 @@ each record is turned into an :class:`Article` by :func:`article_from_record`:
   retire PMIDs that NCBI withdrew.
 
 :func:`split_records` cuts the same response into each record's raw XML bytes
-(kept by the store for audit and re-normalisation), and :func:`record_hash`
-fingerprints an Article's content so that a revised record can be told from an
-unchanged one.
+(kept by the store for audit and re-normalisation).
 
 Text fields go through :func:`clean_text`. Bio.Entrez, as kettrack runs it
 (``escape=False``), does *not* strip inline markup: it hands back the element's
@@ -28,8 +26,6 @@ are removed.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -41,8 +37,8 @@ from kettrack.library.article import (
     Correction,
     MeshHeading,
     PublicationType,
-    normalise_doi,
 )
+from kettrack.library.identifiers import normalise_doi
 from kettrack.sources import entrez_xml
 
 __all__ = [
@@ -53,7 +49,6 @@ __all__ = [
     "clean_text",
     "parse_efetch",
     "parse_pub_date",
-    "record_hash",
     "split_records",
 ]
 
@@ -533,33 +528,3 @@ def clean_text(value: Any) -> str:
             text = _LAYOUT_BEFORE_PUNCT.sub("", text)
         text = _INLINE_TAG.sub("", text)
     return " ".join(text.split())
-
-
-# --------------------------------------------------------------------------- revisions
-
-
-def canonical_json(article: Article) -> str:
-    """The Article's :meth:`~Article.to_json` as canonical JSON (sorted keys, compact).
-
-    This is what the library stores in ``articles.data`` and what
-    :func:`record_hash` hashes, so each record is serialised once per run.
-    """
-    return json.dumps(article.to_json(), sort_keys=True, ensure_ascii=False,
-                      separators=(",", ":"))
-
-
-def hash_json(canonical: str) -> str:
-    """SHA-1 (hex) of canonical JSON text."""
-    return hashlib.sha1(canonical.encode("utf-8"), usedforsecurity=False).hexdigest()
-
-
-def record_hash(article: Article) -> str:
-    """SHA-1 (hex) of the Article's normalised content, stable across runs.
-
-    Computed over :func:`canonical_json` of the whole :meth:`Article.to_json`,
-    which holds nothing volatile (no fetch time, and ``queries`` is always
-    empty there). A new hash means NCBI revised the record, or kettrack now
-    judges it differently (``design``, ``species``, ``sample_size``): either way
-    the stored row must be rewritten.
-    """
-    return hash_json(canonical_json(article))

@@ -57,7 +57,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import re
 import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -66,17 +65,17 @@ from importlib import resources
 from typing import Any
 
 from kettrack.library.article import Article
+from kettrack.library.filters import Filters
+from kettrack.library.items import ArticleItem, Item, TrialItem
 from kettrack.library.store import Library
-from kettrack.library.trial import REGISTERED_DESIGN, trial_result
+from kettrack.library.trial import REGISTERED_DESIGN
 from kettrack.queries import SavedQuery
-from kettrack.tools.cite import vancouver
-from kettrack.tools.search import Filters, fts_hits, fts_phrase, trial_fts_hits, words_of
+from kettrack.text import sentences
+from kettrack.tools.search import fts_phrase, words_of
 
 #: how many BM25 candidates (at least; three times --limit) are judged per retrieval query
 CANDIDATES = 60
 DEFAULT_LIMIT = 10
-#: smaller than this many participants is flagged
-SMALL_SAMPLE = 30
 
 DESIGN_RANK = {d: i for i, d in enumerate((
     "meta-analysis", "systematic-review", "rct", "trial", "observational", "case-report",
@@ -182,7 +181,6 @@ class Concept:
     label: str
     terms: tuple[Term, ...]
     kind: str = "topic"  # drug, condition, effect, topic
-    said: str = ""  # the claim's own words for it
 
     @property
     def weight(self) -> int:
@@ -220,8 +218,7 @@ def read_claim(claim: str, vocabulary: Vocabulary | None = None) -> list[Concept
                 used[j] = True
             if group.name not in found:
                 found[group.name] = Concept(
-                    group.name, tuple(Term.parse(t) for t in group.terms), group.kind,
-                    " ".join(window))
+                    group.name, tuple(Term.parse(t) for t in group.terms), group.kind)
     concepts = list(found.values())
     seen = {c.label for c in concepts}
     for i, word in enumerate(words):
@@ -230,7 +227,7 @@ def read_claim(claim: str, vocabulary: Vocabulary | None = None) -> list[Concept
         if len(word) < 2 or word in seen:
             continue
         seen.add(word)
-        concepts.append(Concept(word, (Term((word,)),), "topic", word))
+        concepts.append(Concept(word, (Term((word,)),), "topic"))
     return concepts
 
 
@@ -277,11 +274,6 @@ class Matcher:
         return found
 
 
-def matched_concepts(text: str, concepts: Sequence[Concept]) -> list[Concept]:
-    """The concepts that occur in ``text``."""
-    return Matcher(concepts)(text)
-
-
 def is_relevant(matched: Sequence[Concept], concepts: Sequence[Concept]) -> bool:
     """The relevance threshold (see the module docstring)."""
     n = len(concepts)
@@ -312,9 +304,6 @@ def tier(score: float) -> int:
     return int(score * 10 + 1e-9)
 
 
-_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(\[])")
-
-
 def best_sentences(article: Article, concepts: Sequence[Concept], n: int = 2) -> list[str]:
     """The one or two abstract sentences that match most of the claim, in abstract order.
 
@@ -326,10 +315,7 @@ def best_sentences(article: Article, concepts: Sequence[Concept], n: int = 2) ->
     for section in article.abstract_sections:
         finding = (section.category or section.label or "").upper() in {
             "RESULTS", "CONCLUSIONS", "FINDINGS", "INTERPRETATION"}
-        for sentence in _SENTENCE.split(section.text):
-            sentence = sentence.strip()
-            if not sentence:
-                continue
+        for sentence in sentences(section.text):
             found = match(sentence)
             score = sum(c.weight for c in found) + (0.5 if finding and found else 0.0)
             if score > 0:
@@ -337,42 +323,6 @@ def best_sentences(article: Article, concepts: Sequence[Concept], n: int = 2) ->
             index += 1
     best = sorted(scored, key=lambda s: (-s[0], s[1]))[:n]
     return [s for _, _, s in sorted(best, key=lambda s: s[1])]
-
-
-# -- flags -------------------------------------------------------------------
-
-
-def flags(library: Library, article: Article) -> list[str]:
-    """What a writer must know before leaning on ``article``."""
-    out = []
-    if article.retracted:
-        out.append("retracted")
-    if article.has_erratum:
-        out.append("erratum")
-    if article.has_concern:
-        out.append("expression-of-concern")
-    if article.species == "animal" or (article.design == "preclinical"
-                                       and article.species != "human"):
-        out.append("animal-only")
-    if article.sample_size is not None and article.sample_size < SMALL_SAMPLE and (
-            article.species != "animal"):
-        out.append("small-sample")
-    if article.design == "protocol" and not _has_results(library, article):
-        out.append("protocol-without-results")
-    return out
-
-
-def _has_results(library: Library, article: Article) -> bool:
-    """Another record in the library reports a trial this protocol registered."""
-    ids = [*article.nct_ids, *article.other_trial_ids]
-    if not ids:
-        return False
-    marks = ", ".join("?" * len(ids))
-    row = library.db.execute(
-        f"SELECT 1 FROM article_trial_ids t JOIN articles a ON a.pmid = t.pmid "
-        f"WHERE t.trial_id IN ({marks}) AND a.pmid != ? AND a.design IN ('rct', 'trial', "
-        "'observational') LIMIT 1", [*ids, article.pmid]).fetchone()
-    return row is not None
 
 
 # -- answering ---------------------------------------------------------------
@@ -396,58 +346,21 @@ def retrieval_expressions(concepts: Sequence[Concept]) -> list[str]:
 
 @dataclass
 class Evidence:
-    """One hit for a claim."""
+    """One work that bears on a claim: a paper, or a registered trial (which is not
+    published evidence: see the module docstring)."""
 
-    article: Article
+    item: Item
     relevance: float
     bm25: float
     matched: list[Concept]
-    flags: list[str] = field(default_factory=list)
     sentences: list[str] = field(default_factory=list)
-    queries: list[str] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        """DESIGN.md's article keys, ``score`` (the relevance), and the detail."""
-        data = self.article.to_json()
-        data["item_type"] = "article"
-        data["queries"] = self.queries
-        data["score"] = self.relevance
-        data["bm25"] = self.bm25
-        data["matched"] = [c.label for c in self.matched]
-        data["flags"] = self.flags
-        data["best_sentences"] = self.sentences
-        data["citation"] = vancouver(self.article)
-        return data
-
-
-@dataclass
-class TrialEvidence:
-    """A registered trial that bears on a claim (not published evidence: see the
-    module docstring)."""
-
-    item: dict[str, Any]  # registry.trial_result
-    relevance: float
-    bm25: float
-    matched: list[Concept]
-
-    @property
-    def nct_id(self) -> str:
-        return str(self.item["nct_id"])
 
     @property
     def score(self) -> float:
-        """The relevance it ranks with: one step below its own."""
-        return trial_score(self.relevance)
-
-    def to_json(self) -> dict[str, Any]:
-        """The trial item, ``score`` (lowered relevance), ``relevance`` and the detail."""
-        data = dict(self.item)
-        data["score"] = self.score
-        data["relevance"] = self.relevance
-        data["bm25"] = self.bm25
-        data["matched"] = [c.label for c in self.matched]
-        data["best_sentences"] = []
-        return data
+        """The relevance it ranks with: a registered trial's is one step lower."""
+        if isinstance(self.item, TrialItem):
+            return trial_score(self.relevance)
+        return self.relevance
 
 
 def trial_score(relevance: float) -> float:
@@ -457,54 +370,52 @@ def trial_score(relevance: float) -> float:
 
 @dataclass
 class CheckResult:
-    """The answer to a claim: the concepts read from it, the published evidence found,
-    and the registered trials that bear on it (``ranked``: both, in answer order)."""
+    """The answer to a claim: the concepts read from it and what bears on it, best first."""
 
     claim: str
     concepts: list[Concept]
-    evidence: list[Evidence]
+    ranked: list[Evidence] = field(default_factory=list)
     candidates: int = 0
-    trials: list[TrialEvidence] = field(default_factory=list)
-    ranked: list[Evidence | TrialEvidence] = field(default_factory=list)
 
-    def items(self) -> list[Evidence | TrialEvidence]:
-        """Everything found, best first (the evidence alone if nothing was ranked)."""
-        return self.ranked or list(self.evidence)
+    @property
+    def evidence(self) -> list[Evidence]:
+        """The published works among the answers."""
+        return [e for e in self.ranked if isinstance(e.item, ArticleItem)]
 
-    def to_json(self) -> list[dict[str, Any]]:
-        """``check --json``: articles and registered trials, best first (empty when
-        nothing is relevant; only trials when no published evidence is)."""
-        return [e.to_json() for e in self.items()]
+    @property
+    def trials(self) -> list[Evidence]:
+        """The registered trials among the answers."""
+        return [e for e in self.ranked if isinstance(e.item, TrialItem)]
 
 
-#: a judged candidate: (sort key, PMID or NCT number, relevance, concepts matched)
-_Judged = tuple[tuple[Any, ...], str, float, list[Concept]]
+#: a judged candidate: (sort key, item key, relevance, concepts matched, BM25)
+_Judged = tuple[tuple[Any, ...], tuple[str, str], float, list[Concept], float]
+
+
+def _candidates(search: Any, concepts: Sequence[Concept], limit: int) -> dict[str, float]:
+    bm25: dict[str, float] = {}
+    for expression in retrieval_expressions(concepts):
+        for ident, score, _, _ in search(expression, max(CANDIDATES, 3 * limit)):
+            bm25.setdefault(ident, score)
+        if len(bm25) >= limit:
+            break
+    return bm25
 
 
 def check(library: Library, claim: str, *, limit: int = DEFAULT_LIMIT,
           filters: Filters | None = None, vocabulary: Vocabulary | None = None) -> CheckResult:
     """The library's evidence on ``claim``, strongest first (see the module docstring)."""
     concepts = read_claim(claim, vocabulary)
-    result = CheckResult(claim, concepts, [])
+    result = CheckResult(claim, concepts)
     if not concepts:
         return result
-    judged: list[_Judged] = []
-    judged_trials, trial_bm25 = _judge_trials(library, concepts, filters, limit)
-    bm25: dict[str, float] = {}
-    for expression in retrieval_expressions(concepts):
-        for hit in fts_hits(library, expression, filters=filters,
-                            limit=max(CANDIDATES, 3 * limit),
-                            snippet_tokens=1):
-            bm25.setdefault(hit.pmid, hit.score)
-        if len(bm25) >= limit:
-            break
-    result.candidates = len(bm25)
-    marks = ", ".join("?" * len(bm25))
-    rows = library.db.execute(
-        f"SELECT pmid, title, abstract, mesh_text, keywords_text, design, year, retracted "
-        f"FROM articles WHERE pmid IN ({marks})", list(bm25)).fetchall() if bm25 else []
     match = Matcher(concepts)
-    for pmid, title, abstract, mesh, keywords, design, year, retracted in rows:
+    judged: list[_Judged] = []
+    bm25 = _candidates(lambda e, n: library.fts_articles(e, filters=filters, limit=n,
+                                                        snippet_tokens=1), concepts, limit)
+    result.candidates = len(bm25)
+    for pmid, title, abstract, mesh, keywords, design, year, retracted in \
+            library.article_texts(list(bm25)):
         matched = match(f"{title}\n{abstract}\n{mesh}\n{keywords}")
         if not is_relevant(matched, concepts):
             continue
@@ -512,51 +423,11 @@ def check(library: Library, claim: str, *, limit: int = DEFAULT_LIMIT,
         score = relevance(matched, concepts, named)
         key = (-tier(score), int(retracted), DESIGN_RANK.get(design, len(DESIGN_RANK)),
                -(year or 0), -bm25[pmid], pmid)
-        judged.append((key, pmid, score, matched))
-    everything = sorted([*judged, *judged_trials], key=lambda j: j[0])[:limit]
-    names = library.query_names([ident for _, ident, _, _ in everything
-                                 if ident not in trial_bm25])
-    for _, ident, score, matched in everything:
-        if ident in trial_bm25:
-            item = trial_result(library, ident)
-            if item is not None:
-                found = TrialEvidence(item, score, trial_bm25[ident], matched)
-                result.trials.append(found)
-                result.ranked.append(found)
-            continue
-        article = library.article(ident)
-        if article is None:
-            continue
-        evidence = Evidence(article, score, bm25[ident], matched, flags(library, article),
-                            best_sentences(article, concepts), names.get(ident, []))
-        result.evidence.append(evidence)
-        result.ranked.append(evidence)
-    return result
-
-
-def _judge_trials(library: Library, concepts: Sequence[Concept], filters: Filters | None,
-                  limit: int) -> tuple[list[_Judged], dict[str, float]]:
-    """The registered trials that pass the threshold, and every trial candidate's
-    BM25. A trial's sort key ranks it one relevance step down and after the
-    articles of that step (see the module docstring)."""
-    bm25: dict[str, float] = {}
-    for expression in retrieval_expressions(concepts):
-        for hit in trial_fts_hits(library, expression, filters=filters,
-                                  limit=max(CANDIDATES, 3 * limit), snippet_tokens=1):
-            if hit.nct_id is not None:
-                bm25.setdefault(hit.nct_id, hit.score)
-        if len(bm25) >= limit:
-            break
-    if not bm25:
-        return [], bm25
-    marks = ", ".join("?" * len(bm25))
-    rows = library.db.execute(
-        "SELECT nct_id, title, coalesce(official_title, ''), coalesce(acronym, ''), "
-        f"conditions, interventions, first_posted FROM trials WHERE nct_id IN ({marks})",
-        list(bm25)).fetchall()
-    match = Matcher(concepts)
-    out = []
-    for nct, title, official, acronym, conditions, interventions, posted in rows:
+        judged.append((key, ("article", pmid), score, matched, bm25[pmid]))
+    trial_bm25 = _candidates(lambda e, n: library.fts_trials(e, filters=filters, limit=n,
+                                                            snippet_tokens=1), concepts, limit)
+    for nct, title, official, acronym, conditions, interventions, posted in \
+            library.trial_texts(list(trial_bm25)):
         named_text = f"{title}\n{official}\n{acronym}"
         matched = match(f"{named_text}\n{conditions}\n{interventions}")
         if not is_relevant(matched, concepts):
@@ -565,9 +436,18 @@ def _judge_trials(library: Library, concepts: Sequence[Concept], filters: Filter
         score = relevance(matched, concepts, named)
         year = int(posted[:4]) if posted and posted[:4].isdigit() else 0
         key = (-tier(trial_score(score)), 0, DESIGN_RANK[REGISTERED_DESIGN], -year,
-               -bm25[nct], nct)
-        out.append((key, str(nct), score, matched))
-    return out, bm25
+               -trial_bm25[nct], nct)
+        judged.append((key, ("trial", str(nct)), score, matched, trial_bm25[nct]))
+    best = sorted(judged, key=lambda j: j[0])[:limit]
+    items = {i.key: i for i in library.items([k for _, k, _, _, _ in best])}
+    for _, ident, score, matched, bm in best:
+        item = items.get(ident)
+        if item is None:
+            continue
+        quoted = (best_sentences(item.article, concepts)
+                  if isinstance(item, ArticleItem) else [])
+        result.ranked.append(Evidence(item, score, bm, matched, quoted))
+    return result
 
 
 # -- --online ----------------------------------------------------------------

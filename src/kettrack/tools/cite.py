@@ -11,7 +11,10 @@ from __future__ import annotations
 import re
 
 from kettrack.errors import ConfigError
-from kettrack.library.article import Article, is_reserved_pmid
+from kettrack.library.article import Article
+from kettrack.library.identifiers import doi_url, is_reserved_pmid
+from kettrack.library.items import ArticleItem, Item
+from kettrack.library.trial import Trial
 
 STYLES = ("vancouver", "apa", "ama")
 
@@ -120,7 +123,7 @@ def apa(article: Article) -> str:
     if detail:
         parts.append(_sentence(detail))
     if article.doi:
-        parts.append(f"https://doi.org/{article.doi}")
+        parts.append(doi_url(article.doi) or "")
     elif article.url:
         parts.append(article.url)
     text = " ".join(parts)
@@ -149,9 +152,39 @@ def ama(article: Article) -> str:
     return text
 
 
+def check_style(style: str) -> str:
+    """``style`` if it is one of :data:`STYLES`, else :class:`ConfigError`."""
+    if style not in STYLES:
+        raise ConfigError(f"--cite {style!r} is not a citation style; one of {', '.join(STYLES)}")
+    return style
+
+
 def cite(article: Article, style: str = "vancouver") -> str:
     """``article`` formatted in ``style`` (one of :data:`STYLES`)."""
-    formatter = {"vancouver": vancouver, "apa": apa, "ama": ama}.get(style)
-    if formatter is None:
-        raise ConfigError(f"--cite {style!r} is not a citation style; one of {', '.join(STYLES)}")
+    formatter = {"vancouver": vancouver, "apa": apa, "ama": ama}[check_style(style)]
     return formatter(article)
+
+
+def trial_citation(trial: Trial, style: str = "vancouver") -> str:
+    """A registry entry's citation: title, sponsor, ClinicalTrials.gov identifier and
+    URL (APA names the sponsor first, as for a dataset)."""
+    check_style(style)
+    title = " ".join(trial.title.split()).rstrip(".") or trial.nct_id
+    posted = trial.first_posted or ""
+    if style == "apa":
+        who = f"{trial.sponsor}. " if trial.sponsor else ""
+        year = f"({posted[:4]})" if posted[:4].isdigit() else "(n.d.)"
+        return f"{who}{year}. {title} (ClinicalTrials.gov identifier {trial.nct_id}). {trial.url}"
+    parts = [title]
+    if trial.sponsor:
+        parts.append(trial.sponsor)
+    first = f" First posted {posted}." if posted else ""
+    return (". ".join(parts) + f". ClinicalTrials.gov identifier: {trial.nct_id}.{first} "
+            f"Available from: {trial.url}")
+
+
+def cite_item(item: Item, style: str = "vancouver") -> str:
+    """Any work in the library, cited in ``style``."""
+    if isinstance(item, ArticleItem):
+        return cite(item.article, style)
+    return trial_citation(item.trial, style)

@@ -7,7 +7,7 @@ Formats
                 specials escaped, titles double-braced so their case survives
     ``csv``     one row per article (RFC 4180 quoting via the csv module); list
                 columns joined with ``"; "``
-    ``json``    a list of articles with DESIGN.md's keys (and the detail keys)
+    ``json``    a list of articles, each the article shape of docs/json.md
     ``atom``    an Atom 1.0 feed (RFC 4287) of the newest items, newest first, for
                 a feed reader pointed at a file a cron job refreshes; entry ids
                 are stable, and the feed's ``updated`` is its newest entry's, so
@@ -29,7 +29,6 @@ import tempfile
 import unicodedata
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,41 +37,18 @@ from urllib.parse import quote
 from rispy.writer import RisWriter
 
 from kettrack.errors import ConfigError, Failure
-from kettrack.library.article import Article, is_reserved_pmid
+from kettrack.library.article import Article
+from kettrack.library.filters import Filters
+from kettrack.library.identifiers import is_reserved_pmid
+from kettrack.library.items import ArticleItem
 from kettrack.library.store import Library
-from kettrack.tools.search import Filters
+
+Item = ArticleItem
 
 FORMATS = ("ris", "bibtex", "csv", "json", "atom")
 #: how many of the newest articles an Atom feed carries unless --limit says otherwise
 ATOM_LIMIT = 100
 ATOM_NS = "http://www.w3.org/2005/Atom"
-
-
-@dataclass
-class Item:
-    """One exported article: the record, the queries that found it, when it was first seen."""
-
-    article: Article
-    queries: list[str]
-    first_seen_at: str
-    updated_at: str | None
-
-
-def select(library: Library, filters: Filters | None = None, *, newest_first: bool = False,
-           limit: int | None = None) -> list[Item]:
-    """The articles in the slice, oldest PMID first (or newest in the library first)."""
-    where, args = (filters or Filters()).sql("a")
-    order = ("a.first_seen_at DESC, coalesce(a.entrez_date, '') DESC, CAST(a.pmid AS INTEGER) "
-             "DESC" if newest_first else "CAST(a.pmid AS INTEGER)")
-    sql = (f"SELECT a.pmid, a.data, a.first_seen_at, a.updated_at FROM articles a "
-           f"WHERE 1{where} ORDER BY {order}")
-    if limit is not None:
-        sql += " LIMIT ?"
-        args.append(limit)
-    rows = library.db.execute(sql, args).fetchall()
-    names = library.query_names([r[0] for r in rows])
-    return [Item(Article.from_json(json.loads(data)), names.get(pmid, []), first, updated)
-            for pmid, data, first, updated in rows]
 
 
 def _one_line(text: str | None) -> str:
@@ -239,7 +215,11 @@ def to_csv(items: Sequence[Item]) -> str:
     for item in items:
         a = item.article
         row = {
-            **{k: v for k, v in a.to_json().items() if k in CSV_COLUMNS},
+            "pmid": a.pmid, "doi": a.doi, "pmcid": a.pmcid, "title": a.title,
+            "journal": a.journal, "year": a.year, "design": a.design,
+            "retracted": a.retracted, "url": a.url, "species": a.species,
+            "sample_size": a.sample_size, "has_erratum": a.has_erratum,
+            "has_concern": a.has_concern, "pub_date": a.pub_date, "entrez_date": a.entrez_date,
             "authors": "; ".join(a.authors),
             "nct_ids": "; ".join(a.nct_ids),
             "queries": "; ".join(item.queries),
@@ -254,14 +234,10 @@ def to_csv(items: Sequence[Item]) -> str:
 
 
 def to_json(items: Sequence[Item]) -> str:
-    """A JSON list of articles (DESIGN.md's keys first)."""
-    out = []
-    for item in items:
-        data = item.article.to_json()
-        data["queries"] = item.queries
-        data["first_seen_at"] = item.first_seen_at
-        out.append(data)
-    return json.dumps(out, indent=2, ensure_ascii=False) + "\n"
+    """A JSON list of articles (the article shape of docs/json.md)."""
+    from kettrack.render.json import item_json
+
+    return json.dumps([item_json(i) for i in items], indent=2, ensure_ascii=False) + "\n"
 
 
 # -- Atom ----------------------------------------------------------------------
@@ -336,12 +312,12 @@ def export(library: Library, fmt: str, filters: Filters | None = None,
     if fmt not in FORMATS:
         raise ConfigError(f"--format {fmt!r} is not an export format; one of {', '.join(FORMATS)}")
     if fmt == "atom":
-        items = select(library, filters, newest_first=True, limit=limit or ATOM_LIMIT)
+        items = library.article_slice(filters, newest_first=True, limit=limit or ATOM_LIMIT)
         parts = [f.query for f in [filters] if f and f.query]
         feed_id = "urn:kettrack:" + (f"query:{parts[0]}" if parts else "library")
         title = "kettrack" + (f": {parts[0]}" if parts else ": ketamine for alcohol use disorder")
         return to_atom(items, title=title, feed_id=feed_id)
-    items = select(library, filters, limit=limit)
+    items = library.article_slice(filters, limit=limit)
     return {"ris": to_ris, "bibtex": to_bibtex, "csv": to_csv, "json": to_json}[fmt](items)
 
 
