@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import re
 import threading
 import time
 from collections import deque
@@ -100,7 +99,6 @@ RETSTART_TOO_LARGE = (
 )
 
 _XML_TYPE = "text/xml; charset=UTF-8"
-_HISTORY_REF = re.compile(r"#(\d+)")
 _ENDPOINTS = ("esearch", "efetch", "epost", "einfo")
 
 
@@ -190,11 +188,6 @@ def _int_param(params: Mapping[str, str], name: str, default: int) -> int:
         return max(int(value), 0) if value else default
     except ValueError:
         return default
-
-
-class _Combined(NamedTuple):
-    ids: set[str]
-    translation: str
 
 
 class EutilsStandin:
@@ -365,71 +358,13 @@ class EutilsStandin:
         mindate: str | None,
         maxdate: str | None,
     ) -> SearchResult:
-        """A search whose term may name history sets (``#1 AND (...)``)."""
-        if not _HISTORY_REF.search(_unquoted(term)):
-            return self.view.search(term, datetype=datetype, mindate=mindate, maxdate=maxdate)
-        report = SearchResult(ids=[], count=0, translation="")
-        combined = self._combine(term, webenv, report)
-        ids, translation = combined.ids, combined.translation
-        if mindate or maxdate:
-            if not (mindate and maxdate):
-                raise QuerySyntaxError("mindate and maxdate must be given together")
-            kind = (datetype or "pdat").strip().lower()
-            tag = {"pdat": "dp", "edat": "edat"}.get(kind)
-            if tag is None:
-                raise QuerySyntaxError(f"datetype {datetype!r} is not supported")
-            window = self.view.search(f"{mindate}:{maxdate}[{tag}]")
-            ids &= set(window.ids)
-            translation = f"({translation}) AND {window.translation}"
-        ordered = self.view.order(ids)
-        report.ids, report.count, report.translation = ordered, len(ordered), translation
-        return report
+        """A search whose term may name history sets (``#1 AND (...)``): one
+        parser (:func:`kettrack.standin.pubmed_query.parse`) reads both."""
+        def stored(number: int) -> list[str] | None:
+            return self.history(webenv, number) if webenv else None
 
-    def _combine(self, term: str, webenv: str | None, report: SearchResult) -> _Combined:
-        """Evaluate ``term`` left to right, as PubMed does, splitting at top-level
-        AND/OR/NOT; operands without ``#N`` go to the search index whole."""
-        operands, operators = _split_boolean(term)
-        result: _Combined | None = None
-        for i, operand in enumerate(operands):
-            value = self._operand(operand, webenv, report)
-            if value is None:
-                continue  # NCBI drops a term it cannot find, widening the query
-            if result is None:
-                result = value
-                continue
-            op = operators[i - 1]
-            if op == "AND":
-                ids = result.ids & value.ids
-            elif op == "OR":
-                ids = result.ids | value.ids
-            else:
-                ids = result.ids - value.ids
-            result = _Combined(ids, f"{result.translation} {op} {value.translation}")
-        return result if result is not None else _Combined(set(), "")
-
-    def _operand(self, operand: str, webenv: str | None, report: SearchResult) -> _Combined | None:
-        ref = re.fullmatch(r"#(\d+)", operand)
-        if ref:
-            stored = self.history(webenv or "", int(ref.group(1))) if webenv else None
-            if stored is None:
-                raise LookupError(f"Unable to obtain query #{ref.group(1)}")
-            return _Combined(set(stored), operand)
-        if _HISTORY_REF.search(_unquoted(operand)):
-            if operand.startswith("(") and _closing(operand, 0) == len(operand) - 1:
-                inner = self._combine(operand[1:-1], webenv, report)
-                return _Combined(inner.ids, f"({inner.translation})") if inner.translation else None
-            raise QuerySyntaxError(f"cannot combine history reference in {operand!r}")
-        found = self.view.search(operand)
-        for mine, theirs in (
-            (report.phrases_not_found, found.phrases_not_found),
-            (report.fields_not_found, found.fields_not_found),
-            (report.quoted_phrases_not_found, found.quoted_phrases_not_found),
-            (report.warnings, found.warnings),
-        ):
-            mine.extend(x for x in theirs if x not in mine)
-        if not found.translation:
-            return None
-        return _Combined(set(found.ids), f"({found.translation})")
+        return self.view.search(term, datetype=datetype, mindate=mindate, maxdate=maxdate,
+                                history=stored)
 
     # ------------------------------------------------------------------ efetch
 
@@ -510,88 +445,3 @@ class EutilsStandin:
         return _xml(_XML_HEAD + _EINFO_DOCTYPE + body.encode())
 
 
-# ---------------------------------------------------------------------------- terms
-
-
-def _unquoted(term: str) -> str:
-    """``term`` with quoted phrases blanked, so a ``#`` inside quotes is text."""
-    return re.sub(r'"[^"]*"', lambda m: " " * len(m.group(0)), term)
-
-
-def _closing(term: str, start: int) -> int:
-    """Index of the parenthesis closing the one at ``start`` (-1 if none)."""
-    depth = 0
-    quoted = False
-    for i in range(start, len(term)):
-        ch = term[i]
-        if ch == '"':
-            quoted = not quoted
-        elif not quoted and ch == "(":
-            depth += 1
-        elif not quoted and ch == ")":
-            depth -= 1
-            if depth == 0:
-                return i
-    return -1
-
-
-def _split_boolean(term: str) -> tuple[list[str], list[str]]:
-    """Top-level operands and the AND/OR/NOT between them (upper case only, as
-    PubMed); adjacent operands without an operator are ANDed."""
-    tokens: list[str] = []
-    i, n = 0, len(term)
-    while i < n:
-        ch = term[i]
-        if ch.isspace():
-            i += 1
-            continue
-        if ch == "(":
-            end = _closing(term, i)
-            if end < 0:
-                raise QuerySyntaxError(f"unbalanced '(' at position {i + 1}")
-            # A field tag or more text may follow a group: keep it with the group.
-            j = end + 1
-            while j < n and not term[j].isspace() and term[j] != "(":
-                j += 1
-            tokens.append(term[i:j])
-            i = j
-            continue
-        j = i
-        quoted = False
-        while j < n:
-            c = term[j]
-            if c == '"':
-                quoted = not quoted
-            elif not quoted and (c.isspace() or c == "("):
-                break
-            elif not quoted and c == ")":
-                raise QuerySyntaxError(f"unbalanced ')' at position {j + 1}")
-            j += 1
-        tokens.append(term[i:j])
-        i = j
-
-    operands: list[str] = []
-    operators: list[str] = []
-    current: list[str] = []
-    for token in tokens:
-        if token in ("AND", "OR", "NOT"):
-            if not current:
-                raise QuerySyntaxError(f"{token} without a left operand in {term!r}")
-            operands.append(" ".join(current))
-            operators.append(token)
-            current = []
-        elif _HISTORY_REF.fullmatch(token) and current:
-            # "x #1" means "x AND #1"; keep history refs as operands of their own.
-            operands.append(" ".join(current))
-            operators.append("AND")
-            current = [token]
-        elif current and _HISTORY_REF.fullmatch(current[-1]):
-            operands.append(" ".join(current))
-            operators.append("AND")
-            current = [token]
-        else:
-            current.append(token)
-    if not current:
-        raise QuerySyntaxError(f"expression ends with an operator: {term!r}")
-    operands.append(" ".join(current))
-    return operands, operators
