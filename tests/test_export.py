@@ -88,7 +88,7 @@ def test_csv_one_row_per_article(library_db: Path) -> None:
     rows = list(csv.DictReader(io.StringIO(export("--format", "csv"), newline="")))
     titles = held(library_db)
     assert len(rows) == len(titles)
-    assert {r["pmid"] for r in rows} == set(titles)
+    assert {r["id"] for r in rows} == set(titles)  # the library's key; pmid may be empty
     das = next(r for r in rows if r["pmid"] == "31772157")
     assert das["title"] == titles["31772157"] and das["has_erratum"] == "True"
     assert "\n" in das["abstract"] and das["authors"].startswith("Das RK; Gale G")
@@ -112,7 +112,8 @@ def test_atom_is_a_valid_feed_of_the_newest(library_db: Path) -> None:
     entries = root.findall(f"{ATOM}entry")
     assert len(entries) == 5
     for entry in entries:
-        assert entry.findtext(f"{ATOM}id", "").startswith("urn:kettrack:pmid:")
+        assert entry.findtext(f"{ATOM}id", "").startswith(
+            ("urn:kettrack:pmid:", "urn:kettrack:snapshot:"))
         assert entry.findtext(f"{ATOM}title") and entry.findtext(f"{ATOM}updated", "").endswith(
             "Z")
         link = entry.find(f"{ATOM}link")
@@ -162,3 +163,21 @@ def test_bad_input_exits_2(library_db: Path, args: tuple[str, ...]) -> None:
     result = invoke("export", *args)
     assert result.exit_code == 2
     assert result.stderr.startswith("Error: ") and result.stderr.count("\n") == 1
+
+
+def test_snapshot_only_records_are_never_called_pmids(library_db: Path) -> None:
+    """One rule everywhere: a snapshot-only identifier is not a PubMed accession."""
+    import csv
+    import io
+
+    from kettrack.library.identifiers import is_reserved_pmid
+
+    rows = list(csv.DictReader(io.StringIO(export("--format", "csv"))))
+    reserved_titles = {r["title"] for r in rows if not r["pmid"]}
+    assert reserved_titles  # the offline snapshot holds such records
+    assert not any(is_reserved_pmid(r["pmid"]) for r in rows if r["pmid"])
+    feed = ET.fromstring(export("--format", "atom", "--limit", "500").encode())
+    for entry in feed.findall(f"{ATOM}entry"):
+        ident = entry.findtext(f"{ATOM}id", "")
+        if ident.startswith("urn:kettrack:pmid:"):
+            assert not is_reserved_pmid(ident.rsplit(":", 1)[1])

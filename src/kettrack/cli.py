@@ -489,8 +489,11 @@ def _check_online(library: Library, settings: Settings, saved: Any, offline: boo
     with eutils_client(settings, offline=offline) as client:
         report = Runner(library, client, settings, offline=offline).run([saved])
     if sys.stderr.isatty() or not offline:
-        typer.echo(f"PubMed: {report.queries[0].count if report.queries else 0} hits for "
-                   f"{saved.name}, {report.new_total} new to the library", err=True)
+        from kettrack.text import plural
+
+        hits = plural(report.queries[0].count if report.queries else 0, "hit")
+        typer.echo(f"PubMed: {hits} for {saved.name}, {report.new_total} new to the library",
+                   err=True)
 
 
 @app.command()

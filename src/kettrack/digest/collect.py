@@ -27,6 +27,7 @@ from datetime import UTC, date, datetime
 from kettrack.errors import NotInLibrary
 from kettrack.library.items import ArticleItem, Event, Item
 from kettrack.library.store import Library
+from kettrack.text import plural
 
 SECTIONS = ("trials", "studies", "reviews", "updates")
 TRIAL_DESIGNS = ("rct", "trial", "protocol")
@@ -96,22 +97,18 @@ class Digest:
         return rows
 
 
-def _plural(n: int, word: str, plural: str | None = None) -> str:
-    return f"{n} {word if n == 1 else plural or word + 's'}"
-
-
 def headline(digest: Digest) -> str:
     """The counts in words, for titles and mail subjects:
     "3 new trials, 5 new studies, 1 new review, 2 updates" (or "nothing new")."""
     c = digest.counts()
     if digest.is_empty:
         return "nothing new"
-    parts = [_plural(c["trials"], "new trial"), _plural(c["studies"], "new study",
+    parts = [plural(c["trials"], "new trial"), plural(c["studies"], "new study",
                                                          "new studies")]
     if c["reviews"]:
-        parts.append(_plural(c["reviews"], "new review"))
+        parts.append(plural(c["reviews"], "new review"))
     if c["updates"]:
-        parts.append(_plural(c["updates"], "update"))
+        parts.append(plural(c["updates"], "update"))
     return ", ".join(parts)
 
 

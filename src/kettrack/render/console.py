@@ -18,6 +18,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from kettrack.text import plural
+
 if TYPE_CHECKING:
     from kettrack.queries import SavedQuery
     from kettrack.run.runner import RunReport
@@ -47,11 +49,11 @@ class _PlainObserver:
 
     def searched(self, query: SavedQuery, outcome: SearchOutcome) -> None:
         # warnings are printed once, with the summary
-        print(f"searched {query.name}: {outcome.count} hits", file=self.stream)
+        print(f"searched {query.name}: {plural(outcome.count, 'hit')}", file=self.stream)
 
     def fetching(self, total: int) -> None:
         if total:
-            print(f"fetching {total} records", file=self.stream)
+            print(f"fetching {plural(total, 'record')}", file=self.stream)
 
     def fetched(self, count: int) -> None:
         pass
@@ -70,7 +72,8 @@ class _RichObserver:
         self.task: Any = None
 
     def searched(self, query: SavedQuery, outcome: SearchOutcome) -> None:
-        self.console.print(Text(query.name, style="bold") + Text(f": {outcome.count} hits"))
+        hits = plural(outcome.count, "hit")
+        self.console.print(Text(query.name, style="bold") + Text(f": {hits}"))
 
     def fetching(self, total: int) -> None:
         if total:
@@ -122,7 +125,8 @@ class Output:
         else:
             for q in report.queries:
                 extra = " (backfill)" if q.backfill else ""
-                print(f"{q.name}: {q.count} hits, {q.new} new, {q.updated} updated{extra}",
+                hits = plural(q.count, "hit")
+                print(f"{q.name}: {hits}, {q.new} new, {q.updated} updated{extra}",
                       file=self.stream)
         for q in report.queries:
             for line in _notes_line(q.errors, {k: v for k, v in q.warnings.items()
@@ -132,7 +136,7 @@ class Output:
         if report.new_trials or report.updated_trials:
             tail += (f"; registered trials: {report.new_trials} new, "
                      f"{report.updated_trials} updated")
-        tail += f" ({report.requests} requests"
+        tail += f" ({plural(report.requests, 'request')}"
         if report.missing:
             tail += f"; {len(report.missing)} not returned by NCBI, retried next run"
         if report.deleted:
@@ -143,7 +147,7 @@ class Output:
         lines = [f"articles: {data['articles']} ({data['retracted']} retracted)"]
         lines.append("by design: " + ", ".join(f"{d} {n}" for d, n in data["designs"].items()))
         for q in data["queries"]:
-            lines.append(f"query {q['name']}: {q['articles']} articles")
+            lines.append(f"query {q['name']}: {plural(q['articles'], 'article')}")
         lines.append(f"registered trials: {data['trials']}")
         lines.append(f"events: {data['events']}, deleted at NCBI: {data['deleted']}, "
                      f"runs: {data['runs']}")
@@ -169,7 +173,7 @@ class Output:
 
     def queries_check(self, results: list[dict[str, Any]]) -> None:
         for r in results:
-            print(f"{r['name']}: {r['count']} hits", file=self.stream)
+            print(f"{r['name']}: {plural(r['count'], 'hit')}", file=self.stream)
             print(f"  translation: {r['translation']}", file=self.stream)
             for line in _notes_line(r["errors"], r["warnings"]):
                 print(f"  warning: {line}", file=self.stream)

@@ -39,7 +39,7 @@ from rispy.writer import RisWriter
 from kettrack.errors import ConfigError, Failure
 from kettrack.library.article import Article
 from kettrack.library.filters import Filters
-from kettrack.library.identifiers import is_reserved_pmid
+from kettrack.library.identifiers import is_reserved_pmid, pmid_label, public_pmid
 from kettrack.library.items import ArticleItem
 from kettrack.library.store import Library
 
@@ -201,7 +201,7 @@ def _suffix(n: int) -> str:
 
 # -- CSV and JSON --------------------------------------------------------------
 
-CSV_COLUMNS = ("pmid", "doi", "pmcid", "title", "journal", "year", "authors", "design",
+CSV_COLUMNS = ("id", "pmid", "doi", "pmcid", "title", "journal", "year", "authors", "design",
                "nct_ids", "queries", "retracted", "url", "species", "sample_size",
                "has_erratum", "has_concern", "pub_date", "entrez_date", "publication_types",
                "mesh", "keywords", "first_seen_at", "abstract")
@@ -215,7 +215,7 @@ def to_csv(items: Sequence[Item]) -> str:
     for item in items:
         a = item.article
         row = {
-            "pmid": a.pmid, "doi": a.doi, "pmcid": a.pmcid, "title": a.title,
+            "id": a.pmid, "pmid": public_pmid(a.pmid) or "", "doi": a.doi, "pmcid": a.pmcid, "title": a.title,
             "journal": a.journal, "year": a.year, "design": a.design,
             "retracted": a.retracted, "url": a.url, "species": a.species,
             "sample_size": a.sample_size, "has_erratum": a.has_erratum,
@@ -284,10 +284,12 @@ def to_atom(items: Sequence[Item], *, title: str = "kettrack: ketamine for alcoh
     for item, stamp in zip(items, stamps, strict=True):
         a = item.article
         entry = sub(feed, "entry")
-        sub(entry, "id", f"urn:kettrack:pmid:{a.pmid}")
+        # stable ids: a PMID's never changes; a snapshot-only record is not called a PMID
+        sub(entry, "id", f"urn:kettrack:pmid:{a.pmid}" if public_pmid(a.pmid)
+            else f"urn:kettrack:snapshot:{a.pmid}")
         flags = _flags(a)
         sub(entry, "title", ("[" + ", ".join(flags) + "] " if flags else "")
-            + (_one_line(a.title) or f"PMID {a.pmid}"))
+            + (_one_line(a.title) or pmid_label(a.pmid)))
         sub(entry, "updated", stamp)
         sub(entry, "published", _atom_time(item.first_seen_at))
         sub(entry, "link", href=_entry_link(a), rel="alternate")
@@ -327,7 +329,11 @@ def write_atomic(path: Path, text: str, *, option: str = "-o") -> None:
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise ConfigError(f"{option} {path}: folder {folder} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise Failure(f"{option} {path}: cannot write in {folder} ({exc.strerror or exc})"
+                      ) from None
     try:
         # mkstemp makes the file private; a feed or export is meant to be read
         os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o644)
