@@ -215,7 +215,8 @@ def to_csv(items: Sequence[Item]) -> str:
     for item in items:
         a = item.article
         row = {
-            "id": a.pmid, "pmid": public_pmid(a.pmid) or "", "doi": a.doi, "pmcid": a.pmcid, "title": a.title,
+            "id": a.pmid, "pmid": public_pmid(a.pmid) or "", "doi": a.doi, "pmcid": a.pmcid,
+            "title": a.title,
             "journal": a.journal, "year": a.year, "design": a.design,
             "retracted": a.retracted, "url": a.url, "species": a.species,
             "sample_size": a.sample_size, "has_erratum": a.has_erratum,
