@@ -341,8 +341,3 @@ def print_found(found: Item | PublicationsOf, stream: TextIO, *, rich: bool) -> 
         out.line()
         for style, line in article_lines(item):
             out.line(line, style)
-
-
-def print_citation(citation: str, stream: TextIO) -> None:
-    """A citation, alone on its line (for pasting)."""
-    print(citation, file=stream)
