@@ -168,7 +168,8 @@ def render_text(digest: Digest) -> str:
         for item in items:
             lines.append("")
             lines.extend(_text_item(item))
-    return "\n".join(lines) + "\n"
+    # normalisation strips control characters; a library stored before it may hold some
+    return "\n".join(strip_control(line) for line in lines) + "\n"
 
 
 # ----------------------------------------------------------------------------- markdown

@@ -38,6 +38,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from kettrack.errors import ServiceError
 from kettrack.library.article import (
     AbstractSection,
     Article,
@@ -45,7 +46,6 @@ from kettrack.library.article import (
     MeshHeading,
     PublicationType,
 )
-from kettrack.errors import ServiceError
 from kettrack.library.identifiers import normalise_doi, valid_pmcid, valid_pmid
 from kettrack.sources import entrez_xml
 from kettrack.text import strip_control

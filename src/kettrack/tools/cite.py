@@ -131,7 +131,7 @@ def vancouver(article: Article) -> str:
     when = article.pub_date or (str(article.year) if article.year else "")
     source = _journal_abbrev(article)
     detail = _dated_source(when, article, article.pages)
-    parts.append(f"{source}. {detail}." if source else f"{detail}.")
+    parts.append(". ".join(x for x in (source, detail) if x) + ".")
     text = " ".join(p for p in parts if p.strip(". "))
     text += _doi_note(article, "doi: ") + ("." if article.doi else "")
     # PubMed's own NLM citations put the notices before the identifiers
@@ -192,7 +192,7 @@ def ama(article: Article) -> str:
     detail = _dated_source(str(article.year) if article.year else "", article,
                            full_pages(article.pages))
     source = _journal_abbrev(article)
-    parts.append(f"{source}. {detail}." if source else f"{detail}.")
+    parts.append(". ".join(x for x in (source, detail) if x) + ".")
     text = " ".join(p for p in parts if p.strip(". "))
     text += _erratum_note(article)
     if article.doi:

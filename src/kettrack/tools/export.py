@@ -263,8 +263,11 @@ def csv_cell(value: Any) -> Any:
         return ""
     if isinstance(value, (bool, int, float)):
         return value
-    text = strip_control(str(value), keep_newlines=True)
-    return "'" + text if text.startswith(_FORMULA_START) else text
+    raw = str(value)
+    text = strip_control(raw, keep_newlines=True).replace("\t", " ")
+    # a formula after leading blanks is still a formula to some spreadsheets
+    inert = raw.startswith(("\t", "\r")) or text.lstrip(" \n").startswith(_FORMULA_START)
+    return "'" + text if inert else text
 
 
 def to_csv(items: Sequence[Item], *, bom: bool = True) -> str:
