@@ -448,3 +448,12 @@ def test_a_registry_error_message_reaches_the_terminal_without_escapes() -> None
     with pytest.raises(ServiceError) as failure:
         client.search_page(RegistrySearch(cond="x"))
     assert not CONTROL.search(str(failure.value)) and "retitled" in str(failure.value)
+
+
+def test_an_error_line_carries_no_control_characters(kettrack_env: Path) -> None:
+    # a library path is the user's, but the same line prints a server's words
+    bad = kettrack_env / "lib\x1b]0;retitled\x07.db"
+    bad.write_text("not a database")
+    result = runner.invoke(app, ["stats", "--db", str(bad)])
+    assert result.exit_code in (1, 2) and result.stderr.startswith("Error: ")
+    assert not CONTROL.search(result.stderr.rstrip("\n")), repr(result.stderr)

@@ -29,8 +29,9 @@ if TYPE_CHECKING:
 
 def _fail_line(message: str) -> None:
     from kettrack.settings import env_secrets, redact
+    from kettrack.text import one_line
 
-    text = " ".join(message.split())
+    text = one_line(message)  # a server's words may hold escape sequences
     typer.echo(f"Error: {redact(text, env_secrets())}", err=True)
 
 
