@@ -188,6 +188,8 @@ def test_ris_forges_no_record(articles: dict[str, Article]) -> None:
         assert entry["keywords"] == [*a.keywords, *(m.descriptor for m in a.mesh)]
         assert entry["abstract"] == " ".join(a.abstract.split())
         assert entry["journal_name"] == a.journal and entry.get("doi") == a.doi
+        assert entry.get("alternate_title2") == a.journal_iso
+        assert (entry.get("volume"), entry.get("number")) == (a.volume, a.issue)
         pages = FULL_PAGES[a.pmid]
         if "-" in pages and ";" not in pages:
             assert f"{entry['start_page']}-{entry['end_page']}" == pages
@@ -244,6 +246,20 @@ def test_json_is_the_library(articles: dict[str, Article]) -> None:
         assert (row["title"], row["authors"], row["doi"], row["pmcid"], row["journal"]) == (
             a.title, a.authors, a.doi, a.pmcid, a.journal)
         assert row["abstract"] == a.abstract and row["keywords"] == a.keywords
+
+
+def test_json_digest_show_and_search_are_the_library(articles: dict[str, Article],
+                                                     trial: TrialItem) -> None:
+    digest = json.loads(cli("digest", "--peek", "--format", "json"))
+    listed = [x for section in digest["sections"].values() for x in section]
+    titles = {x["id"]: x["title"] for x in listed}
+    assert titles == {**{p: a.title for p, a in articles.items()}, trial.id: trial.title}
+    for pmid, a in articles.items():
+        shown = json.loads(cli("show", pmid, "--json"))
+        assert (shown["title"], shown["authors"], shown["doi"]) == (a.title, a.authors, a.doi)
+    assert json.loads(cli("show", trial.id, "--json"))["title"] == trial.title
+    found = {x["id"] for x in json.loads(cli("search", "ketamine", "--json"))}
+    assert set(articles) <= found
 
 
 # -- atom ------------------------------------------------------------------------
@@ -325,6 +341,8 @@ def test_markdown_digest_renders_inert_in_commonmark(articles: dict[str, Article
                   articles, trial)
     sici = doi_url(articles["90000005"].doi)
     assert sici and unquote(sici) in {unquote(h) for h in page.hrefs}  # the <...> DOI links
+    for a in articles.values():  # each DOI is shown as it is, in its link's label
+        assert not a.doi or f"DOI {a.doi}" in page.plain
 
 
 def test_html_digest_is_inert(articles: dict[str, Article], trial: TrialItem) -> None:
