@@ -29,8 +29,9 @@ if TYPE_CHECKING:
 
 def _fail_line(message: str) -> None:
     from kettrack.settings import env_secrets, redact
+    from kettrack.text import one_line
 
-    text = " ".join(message.split())
+    text = one_line(message)  # a server's words may hold escape sequences
     typer.echo(f"Error: {redact(text, env_secrets())}", err=True)
 
 
@@ -294,9 +295,9 @@ def show(
     the abstract with its section labels, registered trials, corrections and
     retractions, the saved queries that found it and its history. A DOI may be
     written doi:10..., https://doi.org/10... or in any case; an NCT number shows
-    the trial's registry record when the library has one (its citation with
-    --cite), else the publications that name it. An unknown or malformed ID
-    exits 2.
+    the trial's registry record when the library has one, else the publications
+    that name it (--cite always cites the registry entry). An unknown or
+    malformed ID exits 2.
     """
     from kettrack.tools.cite import check_style
     from kettrack.tools.show import PublicationsOf, lookup
@@ -305,16 +306,20 @@ def show(
         check_style(cite)
     with open_library(settings_for(db)) as library:
         found = lookup(library, identifier)
-    works = found.items if isinstance(found, PublicationsOf) else [found]
     if cite is not None:
         from kettrack.render.json import citation_json
+        from kettrack.tools.cite import registry_entry
 
-        citations = [citation_json(w, cite) for w in works]
+        if isinstance(found, PublicationsOf):  # an NCT number names the registry entry
+            typer.echo(f"note: the library holds no registry record of {found.nct_id}; cited "
+                       "by its number (`kettrack show` without --cite lists its papers)",
+                       err=True)
+        citation = citation_json(
+            registry_entry(found.nct_id) if isinstance(found, PublicationsOf) else found, cite)
         if as_json:
-            emit_json(citations if isinstance(found, PublicationsOf) else citations[0])
+            emit_json(citation)
         else:
-            for c in citations:
-                typer.echo(c["citation"])
+            typer.echo(citation["citation"])
         return
     if as_json:
         from kettrack.render.json import item_json, publications_json
@@ -509,18 +514,24 @@ def export(
     limit: Annotated[int | None, typer.Option(
         "--limit", min=1, show_default=False,
         help="At most this many articles [default: all; atom: the newest 100].")] = None,
+    bom: Annotated[bool, typer.Option(
+        "--bom/--no-bom",
+        help="csv: start with a UTF-8 byte order mark, so Excel reads non-ASCII text.")] = True,
     db: DbOption = None,
 ) -> None:
     """The library, or a slice of it, for reference managers, spreadsheets and feed readers.
 
     ris (Zotero, EndNote, Mendeley), bibtex, csv (one row per article), json
     (the article shape of docs/json.md) or atom (a feed of the newest articles,
-    for a feed reader subscribed to a file a cron job refreshes with -o).
+    for a feed reader subscribed to a file a cron job refreshes with -o). In
+    csv, a cell that starts with = + - @ or ' gets a ' in front, so no
+    spreadsheet runs it as a formula (docs/export.md).
     """
     from kettrack.tools import export as exports
 
     with open_library(settings_for(db)) as library:
-        text = exports.export(library, fmt, filters_for(library, design, since, query), limit)
+        text = exports.export(library, fmt, filters_for(library, design, since, query), limit,
+                              bom=bom)
     if output is None:
         typer.echo(text, nl=False)
     else:

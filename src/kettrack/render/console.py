@@ -3,7 +3,9 @@ plain lines otherwise.
 
 Library modules return data; the ``render`` package is the only one that imports rich.
 Plain output is what cron mails and pipes see: no colour, no progress bars,
-one fact per line.
+one fact per line. Record and query text is never rich markup (``[tiab]`` shows
+as ``[tiab]``): it is passed as :class:`rich.text.Text`; a server's words
+(NCBI's translation and warnings) are printed without control characters.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from kettrack.text import plural
+from kettrack.text import one_line, plural
 
 if TYPE_CHECKING:
     from kettrack.queries import SavedQuery
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
 
 
 def _notes_line(errors: dict[str, list[str]], warnings: dict[str, list[str]]) -> list[str]:
+    """NCBI's notes on a term, one line each (a server's words: control characters out)."""
     lines = []
     for kind, terms in errors.items():
         lines.append(f"{kind}: {', '.join(terms)} (NCBI ignored these terms; the search "
@@ -36,7 +39,7 @@ def _notes_line(errors: dict[str, list[str]], warnings: dict[str, list[str]]) ->
             lines.append("; ".join(terms))
         else:
             lines.append(f"{kind}: {', '.join(terms)}")
-    return lines
+    return [one_line(line) for line in lines]
 
 
 class _Writable(Protocol):
@@ -174,7 +177,7 @@ class Output:
     def queries_check(self, results: list[dict[str, Any]]) -> None:
         for r in results:
             print(f"{r['name']}: {plural(r['count'], 'hit')}", file=self.stream)
-            print(f"  translation: {r['translation']}", file=self.stream)
+            print(f"  translation: {one_line(r['translation'])}", file=self.stream)
             for line in _notes_line(r["errors"], r["warnings"]):
                 print(f"  warning: {line}", file=self.stream)
 

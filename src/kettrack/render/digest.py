@@ -15,10 +15,12 @@ import re
 import textwrap
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote
 
 from rich.console import Console, Group, RenderableType
 from rich.padding import Padding
 from rich.rule import Rule
+from rich.style import Style
 from rich.text import Text
 
 from kettrack.digest.collect import Digest, DigestEntry, headline
@@ -28,6 +30,7 @@ from kettrack.library.items import FLAG_WORDS, ArticleItem, Item, TrialItem
 from kettrack.library.trial import status_words
 from kettrack.render.json import BADGES, digest_json, dumps, first_authors
 from kettrack.render.records import phases_words
+from kettrack.text import one_line, strip_control
 
 FORMATS = ("rich", "text", "markdown", "html", "json")
 SECTION_TITLES = {"trials": "Trials", "studies": "Studies", "reviews": "Reviews",
@@ -165,17 +168,31 @@ def render_text(digest: Digest) -> str:
         for item in items:
             lines.append("")
             lines.extend(_text_item(item))
-    return "\n".join(lines) + "\n"
+    # normalisation strips control characters; a library stored before it may hold some
+    return "\n".join(strip_control(line) for line in lines) + "\n"
 
 
 # ----------------------------------------------------------------------------- markdown
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~&])")
+#: characters left as they are in a link target (the rest is percent-encoded;
+#: an existing %XX escape stays as it is)
+_URL_SAFE = "/:?#=;,.-_~%@!$*+()"
 
 
 def md(text: Any) -> str:
-    """Record text made inert in Markdown (CommonMark backslash escapes)."""
-    return _MD_SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
+    """Record text made inert in Markdown (CommonMark backslash escapes, one line,
+    control characters out)."""
+    return _MD_SPECIAL.sub(r"\\\1", one_line(text))
+
+
+def md_link(label: str, url: str) -> str:
+    """``[label](<url>)`` that no record can break out of: the label escaped, the
+    target percent-encoded wherever CommonMark or HTML would read it as syntax
+    (``<``, ``>``, quotes, spaces, backslashes, brackets), so a DOI holding
+    ``"><script>`` or a SICI ``<...>`` stays one inert link."""
+    target = quote(one_line(url), safe=_URL_SAFE)
+    return f"[{md(label)}](<{target}>)"
 
 
 def render_markdown(digest: Digest) -> str:
@@ -207,7 +224,7 @@ def render_markdown(digest: Digest) -> str:
                 out.append(f"- conclusion: {md(conclusion)}")
             links = _links(item)
             if links:
-                out.append("- " + " · ".join(f"[{md(label)}](<{url}>)" for label, url in links))
+                out.append("- " + " · ".join(md_link(label, url) for label, url in links))
     return "\n".join(out) + "\n"
 
 
@@ -236,7 +253,7 @@ _STYLE = {
 
 
 def _e(text: Any) -> str:
-    return html.escape(str(text), quote=True)
+    return html.escape(strip_control(str(text), keep_newlines=True), quote=True)
 
 
 def _html_item(entry: DigestEntry) -> list[str]:
@@ -316,7 +333,7 @@ def _rich_item(entry: DigestEntry) -> RenderableType:
         lines.append(Text(conclusion, style="italic"))
     for label, url in _links(item):
         link = Text()
-        link.append(label, style=f"link {url}")
+        link.append(label, style=Style(link=url))  # a Style, never parsed from text
         link.append(f" {url}", style="blue")
         lines.append(link)
     return Group(head, Padding(Group(*lines), (0, 0, 0, 2)))

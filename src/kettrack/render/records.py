@@ -24,6 +24,7 @@ from rich.text import Text
 from kettrack.library.identifiers import pmid_label, public_pmid
 from kettrack.library.items import FLAG_WORDS, ArticleItem, Item, TrialItem, TrialLink
 from kettrack.library.trial import status_words
+from kettrack.text import strip_control
 
 if TYPE_CHECKING:
     from kettrack.tools.check import CheckResult, Evidence
@@ -42,6 +43,8 @@ class Lines:
         self.console = Console(file=stream, highlight=False, soft_wrap=False) if rich else None
 
     def line(self, text: str | Text = "", style: str = "") -> None:
+        if isinstance(text, str):  # normalisation strips them; a library stored before may not
+            text = strip_control(text, keep_newlines=True)
         if self.console is not None:
             shown = text if isinstance(text, Text) else Text(text, style=style)
             self.console.print(shown)

@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 
 from kettrack.errors import QuerySyntaxError, ServiceError
+from kettrack.library.identifiers import valid_pmid
 from kettrack.settings import Settings
 from kettrack.sources import entrez_xml
 from kettrack.sources.http import Incomplete, RequestLog, ServiceClient
@@ -137,7 +138,7 @@ class EutilsClient(ServiceClient):
             raise ServiceError(f"NCBI esearch failed: {message}")
         return SearchPage(
             count=int(record.get("Count", 0)),
-            ids=[str(i) for i in record.get("IdList", [])],
+            ids=_pmids(record.get("IdList", [])),
             webenv=record.get("WebEnv"),
             query_key=record.get("QueryKey"),
             translation=str(record.get("QueryTranslation", "")),
@@ -206,6 +207,17 @@ class EutilsClient(ServiceClient):
         if record.get("ERROR") and not record.get("WebEnv"):
             raise ServiceError(f"NCBI epost failed: {' '.join(str(record['ERROR']).split())}")
         return str(record["WebEnv"]), str(record["QueryKey"])
+
+
+def _pmids(values: Iterable[Any]) -> list[str]:
+    """esearch's IdList, each checked: an ID that is not a PMID (``../../x``) is no
+    NCBI answer and never becomes a row or a URL."""
+    ids = [str(v).strip() for v in values]
+    for pmid in ids:
+        if not valid_pmid(pmid):
+            shown = "".join(c if c.isprintable() else "?" for c in pmid)[:40]
+            raise ServiceError(f"NCBI esearch answered an ID that is not a PMID: {shown!r}")
+    return ids
 
 
 def _notes(element: Any) -> dict[str, list[str]]:

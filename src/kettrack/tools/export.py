@@ -1,12 +1,20 @@
 """``kettrack export``: the library, or a slice of it, for other tools.
 
-Formats
-    ``ris``     reference managers (Zotero, EndNote, Mendeley); written with rispy
+Formats (docs/export.md says what each reader gets)
+    ``ris``     reference managers (Zotero, EndNote, Mendeley); written with rispy;
+                every value one line, so no field can start a tag or a record
     ``bibtex``  LaTeX / BibTeX / biber; unique ASCII keys (``grabski2022adjunctive``,
                 then ``...a``, ``...b`` on a clash); values brace-delimited, TeX
-                specials escaped, titles double-braced so their case survives
+                specials escaped with commands whose braces balance (``{`` is
+                ``\\textbraceleft{}``: BibTeX counts braces whatever precedes them),
+                titles double-braced so their case survives; ``doi`` and ``url``
+                verbatim (biblatex reads them so: ``\\_`` would break the link);
+                page ranges in full (``176--184``)
     ``csv``     one row per article (RFC 4180 quoting via the csv module); list
-                columns joined with ``"; "``
+                columns joined with ``"; "``; a UTF-8 byte order mark first unless
+                ``bom=False`` (Excel reads UTF-8 only so); a cell that starts with
+                ``= + - @``, tab, CR or ``'`` gets one ``'`` in front (OWASP's
+                defence against formula injection)
     ``json``    a list of articles, each the article shape of docs/json.md
     ``atom``    an Atom 1.0 feed (RFC 4287) of the newest items, newest first, for
                 a feed reader pointed at a file a cron job refreshes; entry ids
@@ -42,6 +50,8 @@ from kettrack.library.filters import Filters
 from kettrack.library.identifiers import is_reserved_pmid, pmid_label, public_pmid
 from kettrack.library.items import ArticleItem
 from kettrack.library.store import Library
+from kettrack.text import strip_control
+from kettrack.tools.cite import full_pages
 
 Item = ArticleItem
 
@@ -52,10 +62,11 @@ ATOM_NS = "http://www.w3.org/2005/Atom"
 
 
 def _one_line(text: str | None) -> str:
-    return " ".join((text or "").split())
+    return " ".join(strip_control(text or "").split())
 
 
 def _pages(pages: str | None) -> tuple[str | None, str | None]:
+    pages = full_pages(_one_line(pages))
     if not pages:
         return None, None
     start, _, end = pages.partition("-")
@@ -91,6 +102,14 @@ class _Ris(RisWriter):
         return ""
 
 
+def _ris_value(value: Any) -> Any:
+    """Every RIS value on one line: a newline in an author or a MeSH heading would
+    start a forged tag (``ER  -`` then ``TY  -``: a record that is not the source's)."""
+    if isinstance(value, list):
+        return [v for v in (_one_line(x) for x in value) if v]
+    return _one_line(value) if isinstance(value, str) else value
+
+
 def to_ris(items: Sequence[Item]) -> str:
     """RIS (one ``TY - JOUR`` ... ``ER -`` block per article)."""
     entries = []
@@ -99,8 +118,8 @@ def to_ris(items: Sequence[Item]) -> str:
         start, end = _pages(a.pages)
         entry: dict[str, Any] = {
             "type_of_reference": "BOOK" if a.is_book else "JOUR",
-            "title": _one_line(a.title),
-            "authors": [_person(x) for x in a.authors],
+            "title": a.title,
+            "authors": [_person(_one_line(x)) for x in a.authors],
             "year": str(a.year) if a.year else None,
             "journal_name": a.journal,
             "alternate_title2": a.journal_iso,
@@ -112,24 +131,42 @@ def to_ris(items: Sequence[Item]) -> str:
             # a snapshot-only identifier is no PubMed accession number
             "accession_number": None if is_reserved_pmid(a.pmid) else a.pmid,
             "urls": [a.url] if a.url else [],
-            "abstract": _one_line(a.abstract),
+            "abstract": a.abstract,
             "keywords": [*a.keywords, *(m.descriptor for m in a.mesh)],
             "notes": [f"design: {a.design}", *_flags(a)]
             + ([f"trials: {', '.join(a.nct_ids)}"] if a.nct_ids else []),
             "name_of_database": "PubMed",
         }
-        entries.append({k: v for k, v in entry.items() if v not in (None, "", [])})
+        clean = {k: _ris_value(v) for k, v in entry.items()}
+        entries.append({k: v for k, v in clean.items() if v not in (None, "", [])})
     return _Ris().formats(entries)
 
 
 # -- BibTeX --------------------------------------------------------------------
 
-_TEX_SPECIAL = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "%": r"\%", "&": r"\&",
-                "$": r"\$", "#": r"\#", "_": r"\_", "^": r"\^{}", "~": r"\~{}"}
+# Braces become commands whose own braces balance: BibTeX counts every { and },
+# backslash or not, so "\}" would close the field early (pybtex then drops fields).
+_TEX_SPECIAL = {"\\": r"\textbackslash{}", "{": r"\textbraceleft{}",
+                "}": r"\textbraceright{}", "%": r"\%", "&": r"\&", "$": r"\$", "#": r"\#",
+                "_": r"\_", "^": r"\^{}", "~": r"\~{}"}
 
 
 def _tex(text: str | None) -> str:
     return "".join(_TEX_SPECIAL.get(c, c) for c in _one_line(text))
+
+
+def _verbatim(text: str | None) -> str:
+    """A ``doi`` or ``url`` value: verbatim, as biblatex and JabRef read these fields
+    (an escaped ``\\_`` breaks the link); only what would unbalance the entry's braces
+    is percent-encoded."""
+    return "".join({"{": "%7B", "}": "%7D", "\\": "%5C"}.get(c, c) for c in _one_line(text))
+
+
+def _brace_unsafe(name: str) -> str:
+    """A name part that BibTeX would split ("X and Y", "Smith, Jr") kept whole."""
+    if re.search(r"\band\b", name, re.IGNORECASE) or "," in name:
+        return "{" + name + "}"
+    return name
 
 
 def _ascii(text: str) -> str:
@@ -151,8 +188,12 @@ def bibtex_key(article: Article) -> str:
 
 
 def _bib_author(author: str) -> str:
-    person = _person(author)
-    return _tex(person) if person != author or " " not in author else "{" + _tex(author) + "}"
+    author = _one_line(author)
+    m = re.match(r"^(.+?)\s+([A-Z]{1,4})$", author)
+    if not m:  # a collective name, or one word: one unit, never split at " and "
+        return "{" + _tex(author) + "}" if " " in author or "," in author else _tex(author)
+    initials = " ".join(c + "." for c in m.group(2))
+    return f"{_brace_unsafe(_tex(m.group(1)))}, {initials}"
 
 
 def to_bibtex(items: Sequence[Item]) -> str:
@@ -175,11 +216,11 @@ def to_bibtex(items: Sequence[Item]) -> str:
             ("year", str(a.year or "")),
             ("volume", _tex(a.volume)),
             ("number", _tex(a.issue)),
-            ("pages", _tex(a.pages).replace("-", "--")),
-            ("doi", _tex(a.doi)),
-            ("pmid", "" if is_reserved_pmid(a.pmid) else a.pmid),
-            ("pmcid", a.pmcid or ""),
-            ("url", _tex(a.url)),
+            ("pages", _tex(full_pages(_one_line(a.pages))).replace("-", "--")),
+            ("doi", _verbatim(a.doi)),
+            ("pmid", "" if is_reserved_pmid(a.pmid) else _tex(a.pmid)),
+            ("pmcid", _tex(a.pmcid)),
+            ("url", _verbatim(a.url)),
             ("keywords", _tex(", ".join(a.keywords))),
             ("note", _tex("; ".join(_flags(a)))),
         ]
@@ -207,9 +248,34 @@ CSV_COLUMNS = ("id", "pmid", "doi", "pmcid", "title", "journal", "year", "author
                "mesh", "keywords", "first_seen_at", "abstract")
 
 
-def to_csv(items: Sequence[Item]) -> str:
-    """CSV with a header row, one row per article."""
+#: what a spreadsheet reads as the start of a formula (OWASP, "CSV Injection"), and
+#: the apostrophe itself, so that one leading apostrophe always means "added"
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "'")
+#: the byte order mark Excel needs to read a CSV file as UTF-8
+BOM = "\ufeff"
+
+
+def csv_cell(value: Any) -> Any:
+    """One CSV cell: text made inert for spreadsheets (a leading ``'`` before a
+    formula character), control characters out (newlines kept: the abstract's
+    sections); numbers and booleans as they are."""
+    if value is None:
+        return ""
+    if isinstance(value, (bool, int, float)):
+        return value
+    raw = str(value)
+    text = strip_control(raw, keep_newlines=True).replace("\t", " ")
+    # a formula after leading blanks is still a formula to some spreadsheets
+    inert = raw.startswith(("\t", "\r")) or text.lstrip(" \n").startswith(_FORMULA_START)
+    return "'" + text if inert else text
+
+
+def to_csv(items: Sequence[Item], *, bom: bool = True) -> str:
+    """CSV with a header row, one row per article (a byte order mark first unless
+    ``bom`` is False)."""
     buffer = io.StringIO(newline="")
+    if bom:
+        buffer.write(BOM)
     writer = csv.writer(buffer, quoting=csv.QUOTE_MINIMAL)
     writer.writerow(CSV_COLUMNS)
     for item in items:
@@ -230,7 +296,7 @@ def to_csv(items: Sequence[Item]) -> str:
             "first_seen_at": item.first_seen_at,
             "abstract": a.abstract,
         }
-        writer.writerow(["" if row.get(c) is None else row[c] for c in CSV_COLUMNS])
+        writer.writerow([csv_cell(row.get(c)) for c in CSV_COLUMNS])
     return buffer.getvalue()
 
 
@@ -269,9 +335,11 @@ def to_atom(items: Sequence[Item], *, title: str = "kettrack: ketamine for alcoh
     ET.register_namespace("", ATOM_NS)
 
     def sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
-        el = ET.SubElement(parent, f"{{{ATOM_NS}}}{tag}", attrs)
+        # control characters are not XML: a feed holding one is no feed at all
+        el = ET.SubElement(parent, f"{{{ATOM_NS}}}{tag}",
+                           {k: strip_control(v) for k, v in attrs.items()})
         if text is not None:
-            el.text = text
+            el.text = strip_control(text, keep_newlines=True)
         return el
 
     feed = ET.Element(f"{{{ATOM_NS}}}feed")
@@ -310,8 +378,9 @@ def to_atom(items: Sequence[Item], *, title: str = "kettrack: ketamine for alcoh
 
 
 def export(library: Library, fmt: str, filters: Filters | None = None,
-           limit: int | None = None) -> str:
-    """The slice of the library in ``fmt`` (one of :data:`FORMATS`)."""
+           limit: int | None = None, *, bom: bool = True) -> str:
+    """The slice of the library in ``fmt`` (one of :data:`FORMATS`); ``bom`` (csv
+    only) puts Excel's UTF-8 byte order mark first."""
     if fmt not in FORMATS:
         raise ConfigError(f"--format {fmt!r} is not an export format; one of {', '.join(FORMATS)}")
     if fmt == "atom":
@@ -321,7 +390,9 @@ def export(library: Library, fmt: str, filters: Filters | None = None,
         title = "kettrack" + (f": {parts[0]}" if parts else ": ketamine for alcohol use disorder")
         return to_atom(items, title=title, feed_id=feed_id)
     items = library.article_slice(filters, limit=limit)
-    return {"ris": to_ris, "bibtex": to_bibtex, "csv": to_csv, "json": to_json}[fmt](items)
+    if fmt == "csv":
+        return to_csv(items, bom=bom)
+    return {"ris": to_ris, "bibtex": to_bibtex, "json": to_json}[fmt](items)
 
 
 def write_atomic(path: Path, text: str, *, option: str = "-o") -> None:
