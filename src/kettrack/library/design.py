@@ -207,23 +207,51 @@ _WORD_NUMBER = (r"(?:(?:twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety)"
                 r"ten|six|seven|eight|nine)")
 _PEOPLE = (r"(?:patients|participants|subjects|individuals|adults|veterans|volunteers|people|"
            r"inpatients|outpatients|drinkers|men|women|persons|cases|rats|mice|animals|"
-           r"monkeys|primates)")
-# words that end a "96 ... patients" phrase: "12 weeks in patients" is not a count
-_NOT_A_QUALIFIER = (r"(?!(?:weeks?|days?|months?|years?|hours?|minutes?|sessions?|doses?|mg|"
-                    r"times|of|in|with|and|or|per|from|to|at|for|on|among)\b)")
+           r"monkeys|primates|children|adolescents|infants|students|smokers|users|respondents|"
+           r"residents|survivors|pairs|couples|twins|controls|youths?)")
+_COUNT = rf"(\d{{1,3}}(?:,\d{{3}})+|\d{{1,6}}|{_WORD_NUMBER}(?:[- ](?:hundred|thousand))?)"
+# words between a count and its noun: "90 hazardous or harmful drinkers", never a
+# number, a unit or a verb ("12 weeks in patients", "11 studies including 854 adults")
+_QUALIFIER = (r"(?!(?:weeks?|days?|months?|years?|hours?|minutes?|sessions?|doses?|mg|times|of|"
+              r"in|with|per|from|to|at|for|on|among|including|included|studies|trials|were|was|"
+              r"who|that|and|or)\b)[a-z][\w-]*")
 _SAMPLE = re.compile(
-    r"(?<![\w.,])(?:[Nn]\s*=\s*(\d{1,3}(?:,\d{3})+|\d{1,6})(?![\d.])|"
-    rf"(\d{{1,3}}(?:,\d{{3}})+|\d{{1,6}}|{_WORD_NUMBER})\s+(?:{_NOT_A_QUALIFIER}[\w-]+\s+){{0,3}}?"
-    rf"{_PEOPLE}\b)",
+    rf"(?<![\w.,])(?:[Nn]\s*=\s*(\d{{1,3}}(?:,\d{{3}})+|\d{{1,6}})(?![\d.])|"
+    rf"{_COUNT}\s+(?:{_QUALIFIER}\s+(?:(?:and|or)\s+)?){{0,3}}?{_PEOPLE}\b)",
     re.IGNORECASE,
 )
+#: what follows a count that was only screened, not studied
+_SCREENED_AFTER = _rx(r"^[^.;]{0,30}?\b(?:were |was |had been )?(?:screened|assessed for "
+                      r"eligibility|approached|invited|contacted|excluded|declined|ineligible|"
+                      r"potentially eligible|identified|retrieved)\b")
+_SCREENED_BEFORE = _rx(r"\b(?:screened|screening|approached|invited|contacted|excluded|"
+                       r"declined|assessed)\s+(?:\w+\s+){0,2}$")
+_RANDOMISED_AFTER = _rx(r"^[^.;]{0,40}?\b(?:were|was|being) (?:\w+ly )?(?:randomi[sz]ed|"
+                        r"randomly|allocated|assigned)\b")
+_RANDOMISED_BEFORE = _rx(r"\b(?:randomi[sz]ed|randomi[sz]ing|randomly assigned|allocated)\s+"
+                         r"(?:\w+\s+){0,2}$")
+_INCLUDED_AFTER = _rx(r"^[^.;]{0,60}?\b(?:were|was) (?:\w+ly )?(?:included|enrolled|recruited|"
+                      r"analy[sz]ed|studied|followed|treated|evaluated)\b|^[^.;]{0,60}?\b(?:took "
+                      r"part|participated|completed)\b")
+_INCLUDED_BEFORE = _rx(r"\b(?:enrolled|included|recruited|comprised|comprising|total of|sample of|"
+                       r"cohort of|involving|analy[sz]ed|studied)\s+(?:\w+\s+){0,2}$")
+#: "23 were included": a count with a verb and no noun
+_STUDY_NOUN = r"(?:studies|trials|RCTs|articles|papers|reports|publications|cohorts|records)"
+_BARE_INCLUDED = _rx(rf"(?<![\w.,]){_COUNT}\s+(?:(?!{_STUDY_NOUN}\b|of\b)\w+\s+)?(?:were|was) "
+                     r"(?:\w+ly )?(?:included|enrolled|randomi[sz]ed|recruited|analy[sz]ed)\b")
+#: "Eleven studies", "23 randomised trials": how many studies a review pooled
+_STUDIES = _rx(rf"(?<![\w.,]){_COUNT}\s+(?:of\s+(?:the\s+)?[\d,]+\s+)?(?:{_QUALIFIER}\s+){{0,3}}?"
+               rf"{_STUDY_NOUN}\b")
+REVIEW_DESIGNS = ("meta-analysis", "systematic-review", "review")
 
 
 def classify(article: Article) -> Article:
-    """Set ``design``, ``species`` and ``sample_size`` on ``article`` (and return it)."""
+    """Set ``design``, ``species``, ``sample_size`` and ``studies`` on ``article`` (and
+    return it)."""
     article.design = design_of(article)
     article.species = species_of(article)
     article.sample_size = sample_size_of(article)
+    article.studies = studies_of(article)
     return article
 
 
@@ -312,7 +340,7 @@ def text_design(article: Article) -> str:
     if _CASE.search(_NOT_A_CASE.sub(" ", title)):
         return "case-report"
     review_title = bool(_REVIEW_TITLE.search(_NOT_REVIEW.sub(" ", title)))
-    if _META.search(stated) and not _OTHER_WORK.search(_META.search(stated).group()):
+    if _META.search(stated):  # singular: "meta-analyses have shown" is other work
         return "meta-analysis"
     if _CASE_STRONG.search(body):
         return "case-report"
@@ -370,18 +398,69 @@ def _number(token: str) -> int | None:
     token = token.lower().replace(",", "")
     if token.isdigit():
         return int(token)
+    scale = 1
+    for word, factor in (("hundred", 100), ("thousand", 1000)):
+        if token.endswith(word):
+            token, scale = token[: -len(word)].strip(" -"), factor
     parts = re.split(r"[- ]", token)
     if all(p in _NUMBER_WORDS for p in parts):
-        return sum(_NUMBER_WORDS[p] for p in parts)
+        return sum(_NUMBER_WORDS[p] for p in parts) * scale
     return None
 
 
+def _role(sentence: str, start: int, end: int) -> str:
+    """What a count at ``sentence[start:end]`` counts: screened, randomised, included or seen."""
+    before, after = sentence[:start], sentence[end:]
+    if _SCREENED_AFTER.search(after) or _SCREENED_BEFORE.search(before):
+        return "screened"
+    if _RANDOMISED_AFTER.search(after) or _RANDOMISED_BEFORE.search(before):
+        return "randomised"
+    if _INCLUDED_AFTER.search(after) or _INCLUDED_BEFORE.search(before):
+        return "included"
+    return "seen"
+
+
+def _counts(text: str) -> dict[str, list[int]]:
+    found: dict[str, list[int]] = {"screened": [], "randomised": [], "included": [], "seen": []}
+    for sentence in sentences(text):
+        for match in _SAMPLE.finditer(sentence):
+            value = _number(match.group(1) or match.group(2))
+            if value is not None and 0 < value < 10_000_000:
+                found[_role(sentence, match.start(), match.end())].append(value)
+        for match in _BARE_INCLUDED.finditer(sentence):
+            value = _number(match.group(1))
+            if value is not None and 0 < value < 10_000_000:
+                role = "randomised" if "random" in match.group().lower() else "included"
+                found[role].append(value)
+    return found
+
+
 def sample_size_of(article: Article) -> int | None:
-    """The largest participant (or animal) count the abstract states
-    ("96 patients", "N=40", "forty-two adults", "1,204 veterans")."""
-    sizes = []
-    for a, b in _SAMPLE.findall(article.abstract):
-        value = _number(a or b)
-        if value is not None and 0 < value < 10_000_000:
-            sizes.append(value)
-    return max(sizes) if sizes else None
+    """The participants (or animals) the study randomised or included.
+
+    Read sentence by sentence: a count that was only screened ("Of 235 patients
+    screened, 23 were included") is not the sample; a count randomised ("90
+    hazardous or harmful drinkers ... were randomized") comes first, then one
+    included, enrolled or analysed, then the largest count stated ("N=40",
+    "forty-two adults", "1,204 veterans"). For a review it is the participants
+    of the included studies; :func:`studies_of` counts the studies.
+    """
+    found = _counts(article.abstract)
+    for role in ("randomised", "included", "seen"):
+        if found[role]:
+            return max(found[role])
+    return None
+
+
+def studies_of(article: Article) -> int | None:
+    """How many studies a review (or meta-analysis) included, when its abstract says."""
+    if article.design not in REVIEW_DESIGNS:
+        return None
+    for sentence in sentences(article.abstract):
+        for match in _STUDIES.finditer(sentence):
+            if _role(sentence, match.start(), match.end()) == "screened":
+                continue
+            value = _number(match.group(1))
+            if value is not None and 0 < value < 100_000:
+                return value
+    return None
