@@ -93,7 +93,7 @@ _OWN_RANDOMISED = _rx(
     r"\brandomi[sz]ed,? (?:\w+[-,]? ){0,6}?(?:trial|study|design|fashion|manner|order|"
     r"sequence|crossover|comparison|pilot)\b|"
     r"\b(?:double|single|triple)[- ](?:blind|masked)(?:ed)?\b|"
-    r"\b(?:placebo|sham|vehicle)[- ]controlled\b|\bRCT\b")
+    r"(?<!not )(?<!non-)\b(?:placebo|sham|vehicle)[- ]controlled\b|\bRCT\b")
 _QUALITATIVE = _rx(r"\bqualitative (?:study|research|analysis|interview|descriptive|"
                    r"approach|design|methods?|exploration|inquiry)|"
                    r"\bsemi-?structured interviews?\b|"
@@ -142,6 +142,9 @@ _CASE = _rx(
 _NOT_A_CASE = _rx(r"\bcases?[- ](?:control|study|studies|series|mix|definitions?|fatality)\b")
 _CASE_STRONG = _rx(r"\bcase report\b|\b(?:\d{1,3}|[a-z]+(?:-[a-z]+)?)[- ](?:years?|yrs?)[- ]old,? "
                    r"(?:man|woman|male|female|boy|girl|patient)\b")
+#: an abstract that opens by saying it is an editorial, a commentary or a letter
+_WRITING = _rx(r"^(?:[A-Z]+: )?(?:in )?this (?:editorial|commentary|comment|letter|viewpoint|"
+               r"opinion piece|essay)\b")
 #: "review" that is not a review article: chart reviews, review boards
 _NOT_REVIEW = _rx(r"\b(?:retrospective|chart|record|file|case|medical|clinical|systematic|"
                   r"peer|ethics?|institutional|internal) (?:\w+ )?review\w*\b|\breview boards?\b|"
@@ -319,6 +322,34 @@ def _read_sentences(article: Article) -> tuple[list[str], list[str]]:
     return stated, own
 
 
+#: words one of which every match of a cue contains: a text without any is not searched
+#: (most abstracts name no design; the gates keep the rules cheap on a 100k library)
+_GATES: dict[re.Pattern[str], tuple[str, ...]] = {
+    _META: ("meta", "pooled"),
+    _SYSTEMATIC: ("systematic", "prisma", "scoping", "umbrella", "rapid review", "search",
+                  "studies", "articles", "trials"),
+    _PROTOCOL: ("protocol", "will"),
+    _OWN_RANDOMISED: ("random", "blind", "masked", "controlled", "rct"),
+    _QUALITATIVE: ("qualitative", "interview", "focus group", "thematic", "phenomenolog",
+                   "grounded theory"),
+    _CASE: ("case", "old", "report", "describ", "present"),
+    _CASE_STRONG: ("case report", "old"),
+    _REVIEW_CUE: ("review", "summari", "overview", "state", "recent"),
+    _TRIAL: ("label", "phase", "pilot", "trial", "single", "random", "proof", "feasib"),
+    _OBSERVATIONAL: ("cohort", "retrospective", "prospective", "cross-sectional",
+                     "case-control", "chart", "registry", "observational", "survey",
+                     "questionnaire", "health record", "claims", "nationwide", "population",
+                     "series", "database"),
+}
+
+
+def _found(pattern: re.Pattern[str], text: str, lower: str) -> bool:
+    gate = _GATES.get(pattern)
+    if gate is not None and not any(word in lower for word in gate):
+        return False
+    return pattern.search(text) is not None
+
+
 def text_design(article: Article) -> str:
     """The design from title, abstract, keywords and trial registration numbers alone."""
     title = article.title
@@ -326,36 +357,44 @@ def text_design(article: Article) -> str:
     stated = " ".join(stated_sentences)
     body = " ".join(own)
     text = f"{title} {body}"
+    low_title, low_stated, low_body, low_text = (
+        title.lower(), stated.lower(), body.lower(), text.lower())
     if _is_preclinical(title, f"{title} {article.abstract}"):
         return "preclinical"
-    qualitative = bool(_QUALITATIVE.search(text))
-    if _META.search(title):
+    qualitative = _found(_QUALITATIVE, text, low_text)
+    if _found(_META, title, low_title):
         return "meta-analysis"
-    if _SYSTEMATIC.search(title):
+    if _found(_SYSTEMATIC, title, low_title):
         return "systematic-review"
-    if _PROTOCOL.search(title):
+    if _found(_PROTOCOL, title, low_title):
         return "protocol"
-    if _OWN_RANDOMISED.search(title) and not qualitative:
-        return "protocol" if _PROTOCOL.search(body) else "rct"
-    if _CASE.search(_NOT_A_CASE.sub(" ", title)):
+    if _found(_OWN_RANDOMISED, title, low_title) and not qualitative:
+        return "protocol" if _found(_PROTOCOL, body, low_body) else "rct"
+    if _found(_CASE, _NOT_A_CASE.sub(" ", title), low_title):
         return "case-report"
-    review_title = bool(_REVIEW_TITLE.search(_NOT_REVIEW.sub(" ", title)))
-    if _META.search(stated):  # singular: "meta-analyses have shown" is other work
+    if _WRITING.search(article.abstract[:200]):
+        return "other"
+    untitled = _NOT_REVIEW.sub(" ", title) if "review" in low_title else title
+    review_title = bool(_REVIEW_TITLE.search(untitled))
+    if review_title and "review" in untitled.lower():
+        return "review"
+    if _found(_META, stated, low_stated):  # singular: "meta-analyses have shown" is other work
         return "meta-analysis"
-    if _CASE_STRONG.search(body):
+    if _found(_CASE_STRONG, body, low_body):
         return "case-report"
-    if _SYSTEMATIC.search(stated):
+    if _found(_SYSTEMATIC, stated, low_stated):
         return "systematic-review"
-    if _PROTOCOL.search(body):
+    if _found(_PROTOCOL, body, low_body):
         return "protocol"
     if qualitative:
         return "observational"
-    if _OWN_RANDOMISED.search(body):
+    if _found(_OWN_RANDOMISED, body, low_body):
         return "rct"
-    if _CASE.search(_NOT_A_CASE.sub(" ", body)):
+    if _found(_CASE, _NOT_A_CASE.sub(" ", body) if "case" in low_body else body, low_body):
         return "case-report"
-    reviewed = _NOT_REVIEW.sub(" ", body) if "review" in body.lower() else body
-    reviewing = len(_REVIEW_CUE.findall(reviewed))
+    reviewed = _NOT_REVIEW.sub(" ", body) if "review" in low_body else body
+    reviewing = len(_REVIEW_CUE.findall(reviewed)) if _found(
+        _REVIEW_CUE, reviewed, low_body) else 0
     if review_title or reviewing:
         weak = len(_REVIEW_WEAK.findall(reviewed))
         primary = len(_PRIMARY.findall(body))
@@ -364,9 +403,9 @@ def text_design(article: Article) -> str:
         if reviewing and primary <= reviewing + weak:
             return "review"
     registered = bool(article.nct_ids or article.other_trial_ids or _TRIAL_ID_TEXT.search(text))
-    if _TRIAL.search(text) or registered:
+    if _found(_TRIAL, text, low_text) or registered:
         return "trial"
-    if _OBSERVATIONAL.search(text):
+    if _found(_OBSERVATIONAL, text, low_text):
         return "observational"
     return "other"
 
@@ -408,9 +447,11 @@ def _number(token: str) -> int | None:
     return None
 
 
-def _role(sentence: str, start: int, end: int) -> str:
-    """What a count at ``sentence[start:end]`` counts: screened, randomised, included or seen."""
-    before, after = sentence[:start], sentence[end:]
+def _role(text: str, start: int, end: int) -> str:
+    """What the count at ``text[start:end]`` counts, read within its sentence:
+    screened, randomised, included or seen."""
+    opening = max(text.rfind(". ", 0, start), text.rfind("\n", 0, start)) + 1
+    before, after = text[opening:start], text[end:end + 80]
     if _SCREENED_AFTER.search(after) or _SCREENED_BEFORE.search(before):
         return "screened"
     if _RANDOMISED_AFTER.search(after) or _RANDOMISED_BEFORE.search(before):
@@ -422,16 +463,19 @@ def _role(sentence: str, start: int, end: int) -> str:
 
 def _counts(text: str) -> dict[str, list[int]]:
     found: dict[str, list[int]] = {"screened": [], "randomised": [], "included": [], "seen": []}
-    for sentence in sentences(text):
-        for match in _SAMPLE.finditer(sentence):
-            value = _number(match.group(1) or match.group(2))
-            if value is not None and 0 < value < 10_000_000:
-                found[_role(sentence, match.start(), match.end())].append(value)
-        for match in _BARE_INCLUDED.finditer(sentence):
-            value = _number(match.group(1))
-            if value is not None and 0 < value < 10_000_000:
-                role = "randomised" if "random" in match.group().lower() else "included"
-                found[role].append(value)
+    for match in _SAMPLE.finditer(text):
+        value = _number(match.group(1) or match.group(2))
+        if value is not None and 0 < value < 10_000_000:
+            found[_role(text, match.start(), match.end())].append(value)
+    lower = text.lower()
+    if not any(verb in lower for verb in ("included", "enrolled", "randomi", "recruited",
+                                          "analysed", "analyzed")):
+        return found
+    for match in _BARE_INCLUDED.finditer(text):
+        value = _number(match.group(1))
+        if value is not None and 0 < value < 10_000_000:
+            role = "randomised" if "random" in match.group().lower() else "included"
+            found[role].append(value)
     return found
 
 
@@ -456,11 +500,11 @@ def studies_of(article: Article) -> int | None:
     """How many studies a review (or meta-analysis) included, when its abstract says."""
     if article.design not in REVIEW_DESIGNS:
         return None
-    for sentence in sentences(article.abstract):
-        for match in _STUDIES.finditer(sentence):
-            if _role(sentence, match.start(), match.end()) == "screened":
-                continue
-            value = _number(match.group(1))
-            if value is not None and 0 < value < 100_000:
-                return value
+    text = article.abstract
+    for match in _STUDIES.finditer(text):
+        if _role(text, match.start(), match.end()) == "screened":
+            continue
+        value = _number(match.group(1))
+        if value is not None and 0 < value < 100_000:
+            return value
     return None
