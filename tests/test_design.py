@@ -234,33 +234,40 @@ def test_preprint_says_so_wherever_the_badge_shows() -> None:
 
 @pytest.mark.parametrize("title, abstract, expected", [
     # other work is not this paper's design
-    ("Kyphoplasty outcomes", "Randomized clinical trials have generated doubts about kyphoplasty. "
-     "We measured spinal motion in 40 patients before and after surgery.", "other"),
-    ("Complications of vertebroplasty", "Cement leakage is frequent. Prospective randomized "
-     "studies are needed to resolve this issue.", "other"),
-    ("Chemoradiotherapy", "Concurrent chemo-radiotherapy has shown benefits in randomized trials.",
+    ("Ketamine and craving", "Randomized controlled trials have left doubts about ketamine. "
+     "We measured craving in 40 inpatients before and after detoxification.", "other"),
+    ("Ketamine in withdrawal", "Withdrawal is common. Larger randomized studies are needed to "
+     "settle the question.", "other"),
+    ("Ketamine for depression", "Ketamine has shown benefits in randomized trials.", "other"),
+    ("Ketamine therapy", "The clinical studies it summarises were not placebo-controlled.",
      "other"),
     # this paper's own randomisation, in the filters' words
-    ("Pranlukast in asthma", "Twenty-five asthmatics were enrolled for a randomized crossover "
-     "trial evaluating the effect of additional oral pranlukast.", "rct"),
-    ("Acupotomy", "A total of 104 patients were randomly divided into two groups.", "rct"),
-    ("Secondary analysis", "This secondary analysis of a randomized, placebo-controlled trial "
-     "examined mediators.", "rct"),
+    ("Ketamine and drinking", "Thirty drinkers were enrolled for a randomized crossover trial "
+     "testing an additional ketamine session.", "rct"),
+    ("Ketamine and drinking", "A total of 80 patients were randomly divided into two groups.",
+     "rct"),
+    ("Mediators of ketamine's effect", "This secondary analysis of a randomized, placebo-"
+     "controlled trial examined mediators.", "rct"),
     # case reports, also without the words "case report"
-    ("Fatal air embolism after lung biopsy", "We present a rare case of air embolization after "
-     "this procedure.", "case-report"),
-    ("Gas embolism after bronchoscopy", "A bronchoscopy was performed on a 70-yr-old man.",
+    ("Ketamine-induced cystitis", "We present a rare case of cystitis after ketamine misuse.",
      "case-report"),
-    ("Salted fish and cancer: report of a case-control study", "Cases were interviewed.",
+    ("Ketamine in delirium tremens", "Ketamine was given to a 52-yr-old man.", "case-report"),
+    ("Ketamine in withdrawal", "We describe the case of a patient with severe withdrawal.",
+     "case-report"),
+    ("Ketamine in withdrawal", "Three veterans with refractory withdrawal are described.",
+     "case-report"),
+    ("Alcohol and liver cancer: report of a case-control study", "Cases were interviewed.",
      "observational"),
     # reviews, and reviews that are not review articles
-    ("Musculoskeletal syndromes", "Literature on the association of malignancies with rheumatic "
-     "disorders is summarized in this review.", "review"),
-    ("Nasopharyngeal carcinoma in children: a retrospective review of 65 patients",
-     "A retrospective review was performed of 65 patients treated between 1988 and 1992.",
+    ("Ketamine and addiction", "Studies of ketamine in addiction are summarized in this review.",
+     "review"),
+    ("Ketamine in alcohol withdrawal: a retrospective review of 65 patients",
+     "A retrospective review was performed of 65 patients treated between 2012 and 2016.",
      "observational"),
     ("Patients' experiences", "We conducted semi-structured interviews with 14 participants of "
      "a randomized trial and used thematic analysis.", "observational"),
+    ("Ketamine for drinking", "This editorial discusses the randomized trial in this issue.",
+     "other"),
 ])
 def test_text_rules_read_this_papers_own_voice(title: str, abstract: str, expected: str) -> None:
     assert design.text_design(article(title, abstract)) == expected

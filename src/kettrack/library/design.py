@@ -1,18 +1,30 @@
 """Study design, species and sample size, decided for every article.
 
 Where NLM has indexed a record, its publication types and MeSH decide
-(:func:`indexed_design`); before indexing (most new records), title, abstract
+(:func:`indexed_design`): a type that names a design wins; a type that names a
+kind of writing (Editorial, Comment, Letter, News...) makes it ``other``,
+whatever its text says. Before indexing (most new records), title, abstract
 and keywords do (:func:`text_design`). The vocabulary is DESIGN.md's: rct,
 trial, protocol, meta-analysis, systematic-review, review, observational,
 case-report, preclinical, other.
 
-The text rules are ordered from the most specific signal to the least: a
-meta-analysis usually also says "systematic review" and "randomized", a
-protocol says "randomized" too, so the pooled and future-tense designs are
-tested before the primary ones. Phrases that *call for* trials ("randomized
-trials are needed") are removed first, so an observational paper's last
-sentence does not make it an RCT. ``bench/classifier_eval.py`` measures the
-rules against NLM's labels.
+The text rules read the abstract sentence by sentence and listen only to what
+the paper says of itself: a sentence about other work ("randomized trials have
+shown", "previous meta-analyses") or calling for it ("future RCTs are needed")
+is set aside first. The cues follow the validated filters' wording (Haynes'
+Clinical Queries therapy filter, the Cochrane highly sensitive search strategy
+for RCTs) in the paper's own voice: "were randomly assigned", "a randomised,
+double-blind trial". Pooled and future-tense designs are tested before primary
+ones (a meta-analysis says "randomized" too). Decisions where the issue was
+silent: a secondary analysis of a randomised trial is ``rct`` (its data are the
+randomised comparison); a qualitative interview or focus-group study is
+``observational``, never a trial, even when its participants came from one.
+``bench/classifier_eval.py`` measures the rules against NLM's labels on real
+MEDLINE records, on a development / held-out split.
+
+Sample size (:func:`sample_size_of`) is the number randomised or included, not
+the number screened; for a review, the participants of its included studies,
+with the studies counted apart (:func:`studies_of`).
 """
 
 from __future__ import annotations
@@ -137,8 +149,12 @@ _CASE = _rx(
     rf"\b(?:an?|one|two|three) (?:\w+ ){{0,2}}?cases? of\b|"
     r"\b(?:this|the|our) (?:article|paper|report) (?:\w+ ){0,1}?(?:presents|describes|reports) "
     r"(?:\w+ ){0,3}?(?:cases?|patients?|children|survivors)\b|\bsubjects? of this report\b|"
-    rf"\b{_WORD_COUNT} (?:\w+ ){{0,3}}?(?:patients|children|cases|adults|infants) (?:are|were) "
-    r"(?:\w+ly )?(?:described|reported|presented)\b")
+    rf"\b{_WORD_COUNT} (?:\w+ ){{0,3}}?(?:patients|children|cases|adults|infants|veterans|"
+    rf"men|women|boys|girls|siblings)(?: \w+){{0,3}} "
+    r"(?:are|were) (?:\w+ly )?(?:described|reported|presented)\b|"
+    r"\bwe (?:\w+ly )?(?:report|describe|present) the case\b|"
+    r"\bthe patient (?:was|had|received|presented|developed|underwent|made|died|recovered|"
+    r"remained|became)\b")
 _NOT_A_CASE = _rx(r"\bcases?[- ](?:control|study|studies|series|mix|definitions?|fatality)\b")
 _CASE_STRONG = _rx(r"\bcase report\b|\b(?:\d{1,3}|[a-z]+(?:-[a-z]+)?)[- ](?:years?|yrs?)[- ]old,? "
                    r"(?:man|woman|male|female|boy|girl|patient)\b")
@@ -184,8 +200,8 @@ _PRIMARY = _rx(
     r"calculated|recorded|administered|compared|identified|studied|interviewed|surveyed|tested|"
     r"quantified|estimated|conducted|found|noted|seen|significantly)\b|"
     r"\bp\s*[<=>\u2264]\s*0?\.\d|\b95\s*%|\(n\s*=|\b(?:this|the present|our) (?:study|"
-    r"investigation|experiment)\b|\bour (?:results|findings|data)\b|"
-    r"\b\d+(?:\.\d+)?\s*%")
+    r"investigation|experiment)\b|\bour (?:results|findings|data)\b")
+_PERCENT = re.compile(r"\b\d+(?:\.\d+)?\s*%")
 _ANIMAL_TEXT = _rx(r"\b(?:rats?|mice|mouse|murine|rodents?|primates?|macaques?|zebrafish|"
                    r"dogs?|canine|cats?|feline|pigs?|piglets?|swine|porcine|sheep|ewes?|lambs?|"
                    r"cattle|cows?|heifers?|calves|bovine|horses?|equine|mares?|chickens?|broilers?|"
@@ -332,7 +348,7 @@ _GATES: dict[re.Pattern[str], tuple[str, ...]] = {
     _OWN_RANDOMISED: ("random", "blind", "masked", "controlled", "rct"),
     _QUALITATIVE: ("qualitative", "interview", "focus group", "thematic", "phenomenolog",
                    "grounded theory"),
-    _CASE: ("case", "old", "report", "describ", "present"),
+    _CASE: ("case", "old", "report", "describ", "present", "the patient"),
     _CASE_STRONG: ("case report", "old"),
     _REVIEW_CUE: ("review", "summari", "overview", "state", "recent"),
     _TRIAL: ("label", "phase", "pilot", "trial", "single", "random", "proof", "feasib"),
@@ -400,7 +416,7 @@ def text_design(article: Article) -> str:
         primary = len(_PRIMARY.findall(body))
         if review_title and primary <= 2 * (reviewing + weak) + 1:
             return "review"
-        if reviewing and primary <= reviewing + weak:
+        if reviewing and primary + len(_PERCENT.findall(body)) <= reviewing + weak:
             return "review"
     registered = bool(article.nct_ids or article.other_trial_ids or _TRIAL_ID_TEXT.search(text))
     if _found(_TRIAL, text, low_text) or registered:
