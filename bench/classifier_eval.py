@@ -189,8 +189,10 @@ def main() -> None:
             print("\ndevelopment misclassified: "
                   + ", ".join(f"{p} {t}->{g}" for p, t, g in wrong))
     print("\nHonesty: the current rules were written reading development-half errors only. "
-          "The held-out half was scored once midway (its figures, never its records); later "
-          "changes came from unit tests, speed work and the bundled snapshot's records. "
+          "The held-out half was scored twice, midway and at the end (its figures, never its "
+          "records); between those, "
+          "changes came from development errors, unit tests, speed work and the bundled "
+          "snapshot's records. "
           "NLM's labels are themselves noisy for reviews and case series, and the set is small: "
           "read every figure with its counts. The acceptance set is a further part kept back.")
 
