@@ -28,7 +28,14 @@ from kettrack.library.article import conclusion_of
 from kettrack.library.identifiers import doi_url, pubmed_url, trial_url
 from kettrack.library.items import FLAG_WORDS, ArticleItem, Item, TrialItem
 from kettrack.library.trial import status_words
-from kettrack.render.json import BADGES, digest_json, dumps, first_authors
+from kettrack.render.json import (
+    BADGES,
+    badge_of,
+    digest_json,
+    dumps,
+    first_authors,
+    size_words,
+)
 from kettrack.render.records import phases_words
 from kettrack.text import one_line, strip_control
 
@@ -71,6 +78,8 @@ def render_json(digest: Digest) -> str:
 
 def badge(item: Item) -> str:
     """The design as a badge shows it."""
+    if isinstance(item, ArticleItem):
+        return badge_of(item.article)
     return BADGES.get(item.design, item.design)
 
 
@@ -90,7 +99,7 @@ def _facts(item: Item) -> list[str]:
         return facts
     a = item.article
     facts = [a.species or "species not stated",
-             f"n={a.sample_size}" if a.sample_size else "n not stated"]
+             size_words(a) or "n not stated"]
     facts += [FLAG_WORDS[f] for f in item.flags if f in ("erratum", "expression-of-concern")]
     return facts
 

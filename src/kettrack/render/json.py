@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from kettrack.library.article import conclusion_of
+from kettrack.library.article import Article, conclusion_of
 from kettrack.library.identifiers import doi_url, public_pmid, pubmed_url, trial_url
 from kettrack.library.items import ArticleItem, Event, Item, TrialItem, TrialLink
 
@@ -36,6 +36,30 @@ BADGES = {"rct": "RCT", "trial": "Trial", "protocol": "Protocol", "meta-analysis
           "systematic-review": "Systematic review", "review": "Review",
           "observational": "Observational", "case-report": "Case report",
           "preclinical": "Preclinical", "other": "Other", "registered-trial": "Registered trial"}
+
+
+def badge_of(article: Article) -> str:
+    """The design as a badge shows it, saying so when the work is a preprint
+    ("Observational (preprint)")."""
+    badge = BADGES.get(article.design, article.design)
+    return f"{badge} (preprint)" if article.is_preprint else badge
+
+
+def design_label(article: Article) -> str:
+    """The design in terminal lines: the vocabulary word, and "preprint" when it is one."""
+    return f"{article.design}, preprint" if article.is_preprint else article.design
+
+
+def size_words(article: Article) -> str | None:
+    """The sample as a reader sees it: "n=90"; for a review "n=854 in 11 studies"
+    or "11 studies"; None when the abstract states none."""
+    n = f"n={article.sample_size}" if article.sample_size else None
+    if article.studies:
+        studies = f"{article.studies} {'study' if article.studies == 1 else 'studies'}"
+        return f"{n} in {studies}" if n else studies
+    return n
+
+
 #: how many authors are named before "et al."
 FIRST_AUTHORS = 3
 
@@ -99,16 +123,22 @@ _shape(Shape("article", "a published work, wherever one is printed", {
     "nct_ids": "NCT numbers the record names",
     "retracted": "true when retracted",
     "url": "PubMed page, or the DOI link for a snapshot-only record",
-    "badge": "the design as a badge shows it (\"RCT\", \"Case report\")",
+    "badge": "the design as a badge shows it (\"RCT\", \"Case report\"; \"RCT (preprint)\" "
+             "for a preprint)",
     "species": "human, animal, or null when not stated",
-    "sample_size": "participants (or animals) randomised or included, when stated",
+    "sample_size": "participants (or animals) randomised or included, when stated; for a "
+                   "review, the participants of its included studies",
+    "studies": "for a review or meta-analysis, the studies it included, when stated",
+    "preprint": "true when the work is a preprint (publication type Preprint), not peer "
+                "reviewed",
     "flags": "what a writer must know: retracted, erratum, expression-of-concern, "
              "animal-only, small-sample, protocol-without-results",
     "has_erratum": "an erratum was published",
     "has_concern": "an expression of concern was published",
     "abstract": "the abstract as one text, section labels kept",
     "abstract_sections": "list of {text, label, category}",
-    "conclusion": "the abstract's conclusion (its CONCLUSIONS section, or last sentence)",
+    "conclusion": "the abstract's conclusion: its CONCLUSIONS section, or the last sentence of "
+                  "an unstructured abstract unless it states an aim or method; \"\" when none",
     "first_authors": "the first three authors and \"et al.\"",
     "journal_iso": "NLM's ISO journal abbreviation",
     "volume": "volume", "issue": "issue", "pages": "pages as printed (\"152-162\")",
@@ -302,9 +332,11 @@ def article_json(item: ArticleItem) -> dict[str, Any]:
         "nct_ids": list(a.nct_ids),
         "retracted": a.retracted,
         "url": a.url,
-        "badge": BADGES.get(a.design, a.design),
+        "badge": badge_of(a),
         "species": a.species,
         "sample_size": a.sample_size,
+        "studies": a.studies,
+        "preprint": a.is_preprint,
         "flags": item.flags,
         "has_erratum": a.has_erratum,
         "has_concern": a.has_concern,

@@ -24,6 +24,7 @@ from rich.text import Text
 from kettrack.library.identifiers import pmid_label, public_pmid
 from kettrack.library.items import FLAG_WORDS, ArticleItem, Item, TrialItem, TrialLink
 from kettrack.library.trial import status_words
+from kettrack.render.json import design_label, size_words
 from kettrack.text import strip_control
 
 if TYPE_CHECKING:
@@ -127,7 +128,8 @@ def print_search(hits: Sequence[SearchHit], text: str, stream: TextIO, *, rich: 
             continue
         a = item.article
         out.line(f"{n}. {a.title or '(no title)'}", "bold")
-        meta = " · ".join(str(x) for x in (a.design, a.journal, a.year, ids_line(item)) if x)
+        meta = " · ".join(str(x) for x in (design_label(a), a.journal, a.year, ids_line(item))
+                          if x)
         out.line(f"   {meta}" + ("" if rich else f"  score {hit.score}"), "dim")
         short = [f for f in item.flags if f in ("retracted", "erratum", "expression-of-concern")]
         if short:
@@ -150,8 +152,8 @@ def _evidence_entry(out: Lines, n: int, found: Evidence, rich: bool) -> None:
         out.line(f"   {'' if rich else 'cite: '}{cite_item(item)}", "italic")
         return
     a = item.article
-    size = f"n={a.sample_size}" if a.sample_size else "n=?"
-    out.line(f"{n}. [{a.design}] {a.title}", "bold")
+    size = size_words(a) or "n=?"
+    out.line(f"{n}. [{design_label(a)}] {a.title}", "bold")
     meta = " · ".join(str(x) for x in (a.species or "species ?", size, a.year, a.journal) if x)
     out.line(f"   {meta} · relevance {found.relevance:.2f} ({matched})", "dim")
     if item.flags:
@@ -230,8 +232,9 @@ def article_lines(item: ArticleItem) -> list[tuple[str, str]]:
     lines.append(("dim", ids_line(item) or pmid_label(a.pmid)))
     if a.url:
         lines.append(("dim", a.url))
-    lines.append(("", f"design: {a.design} · species: {a.species or '?'} · "
-                      f"sample size: {a.sample_size or '?'}"))
+    lines.append(("", f"design: {design_label(a)} · species: {a.species or '?'} · "
+                      f"sample size: {a.sample_size or '?'}"
+                      + (f" · studies: {a.studies}" if a.studies else "")))
     if a.publication_types:
         lines.append(("", "publication types: " + ", ".join(p.name for p in a.publication_types)))
     dates = [f"entered PubMed {a.entrez_date}" if a.entrez_date else "",
@@ -305,7 +308,7 @@ def trial_lines(item: TrialItem) -> list[tuple[str, str]]:
         how = " and ".join(f"named by the {w}" for w in p.via)
         a = p.article
         year = f" ({a.year})" if a and a.year else ""
-        design = f" [{a.design}]" if a else ""
+        design = f" [{design_label(a)}]" if a else ""
         lines.append(("", f"  {pmid_label(p.pmid)}{year}{design}: "
                           f"{a.title if a else '(not in the library)'}"
                           + (f"; {how}" if how else "")))

@@ -50,6 +50,7 @@ from kettrack.library.filters import Filters
 from kettrack.library.identifiers import is_reserved_pmid, pmid_label, public_pmid
 from kettrack.library.items import ArticleItem
 from kettrack.library.store import Library
+from kettrack.render.json import design_label
 from kettrack.text import strip_control
 from kettrack.tools.cite import full_pages
 
@@ -133,7 +134,7 @@ def to_ris(items: Sequence[Item]) -> str:
             "urls": [a.url] if a.url else [],
             "abstract": a.abstract,
             "keywords": [*a.keywords, *(m.descriptor for m in a.mesh)],
-            "notes": [f"design: {a.design}", *_flags(a)]
+            "notes": [f"design: {design_label(a)}", *_flags(a)]
             + ([f"trials: {', '.join(a.nct_ids)}"] if a.nct_ids else []),
             "name_of_database": "PubMed",
         }
@@ -365,7 +366,7 @@ def to_atom(items: Sequence[Item], *, title: str = "kettrack: ketamine for alcoh
         for name in a.authors[:10]:
             sub(sub(entry, "author"), "name", name)
         sub(entry, "category", term=a.design)
-        head = " · ".join(str(x) for x in (a.design, a.journal, a.year) if x)
+        head = " · ".join(str(x) for x in (design_label(a), a.journal, a.year) if x)
         summary = head + (f" · {', '.join(flags)}" if flags else "")
         if a.abstract:
             summary += "\n\n" + a.abstract
