@@ -107,6 +107,8 @@ class Reading:
             found[pmid].queries = names
         for pmid, links in self._trials_for_articles(held).items():
             found[pmid].trials = links
+        for pmid, watched in self._watches_cited_by(held).items():
+            found[pmid].cites_watched = watched
         protocols = [p for p in held if found[p].article.design == "protocol"]
         for pmid in self._protocols_with_results(protocols):
             found[pmid].protocol_has_results = True
@@ -518,6 +520,18 @@ class Reading:
             "SELECT DISTINCT w.name, w.pmid, w.given, w.label, w.query_version_id, "
             "w.created_at FROM citations c JOIN watches w ON w.pmid = c.cited_pmid "
             "WHERE c.citing_pmid = ? ORDER BY w.name", (pmid,))]
+
+    def _watches_cited_by(self, pmids: Sequence[str]) -> dict[str, list[Watch]]:
+        """PMID -> the watched papers it cites (only PMIDs that cite one)."""
+        out: dict[str, list[Watch]] = {}
+        for chunk, marks in chunks(list(pmids)):
+            for citing, *row in self.db.execute(
+                    "SELECT DISTINCT c.citing_pmid, w.name, w.pmid, w.given, w.label, "
+                    "w.query_version_id, w.created_at FROM citations c JOIN watches w "
+                    f"ON w.pmid = c.cited_pmid WHERE c.citing_pmid IN ({marks}) "
+                    "ORDER BY w.name", chunk):
+                out.setdefault(citing, []).append(Watch(*row))
+        return out
 
     def citing_count(self, pmid: str) -> int:
         """How many papers the library's watch runs saw citing ``pmid``."""

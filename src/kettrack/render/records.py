@@ -24,11 +24,13 @@ from rich.text import Text
 from kettrack.library.identifiers import pmid_label, public_pmid
 from kettrack.library.items import FLAG_WORDS, ArticleItem, Item, TrialItem, TrialLink
 from kettrack.library.trial import status_words
+from kettrack.text import one_line
 
 if TYPE_CHECKING:
     from kettrack.tools.check import CheckResult, Evidence
     from kettrack.tools.search import SearchHit
     from kettrack.tools.show import PublicationsOf
+    from kettrack.tools.watch import Similar
 
 #: how a registered trial is headed wherever it is listed with articles
 TRIAL_HEAD = "[registered trial]"
@@ -246,6 +248,9 @@ def article_lines(item: ArticleItem) -> list[tuple[str, str]]:
         lines.append(("", "registered trials: " + ", ".join(others)))
     if item.queries:
         lines.append(("", "found by: " + ", ".join(item.queries)))
+    if item.cites_watched:
+        lines.append(("", "cites watched papers: " + ", ".join(
+            f"{w.label} (watch {w.name})" for w in item.cites_watched)))
     mesh = [m.descriptor + ("*" if m.major else "") for m in a.mesh]
     if mesh:
         lines.append(("", "MeSH: " + "; ".join(mesh)))
@@ -346,3 +351,20 @@ def print_found(found: Item | PublicationsOf, stream: TextIO, *, rich: bool) -> 
 def print_citation(citation: str, stream: TextIO) -> None:
     """A citation, alone on its line (for pasting)."""
     print(citation, file=stream)
+
+
+def print_similar(answer: Similar, stream: TextIO) -> None:
+    """``similar ID``: one line per suggestion, best first."""
+    if not answer.suggestions:
+        stream.write(f"no similar articles outside the library ({answer.held} already held)\n")
+        return
+    for s in answer.suggestions:
+        a = s.article
+        title = one_line(a.title) if a else "(not returned by efetch)"
+        year = f" ({a.year})" if a and a.year else ""
+        stream.write(f"{s.score:>10}  {pmid_label(s.pmid)}  {title}{year}\n")
+    stream.write(f"{len(answer.suggestions)} suggested, {answer.held} similar articles already "
+                 "in the library\n")
+    if answer.added:
+        stream.write(f"added {len(answer.added)} to the library "
+                     f"(membership similar:{answer.pmid})\n")

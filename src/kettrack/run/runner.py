@@ -245,11 +245,11 @@ class Runner:
                 translation=outcome.translation, errors=outcome.errors,
                 warnings=outcome.warnings, backfill=is_new_version,
             ))
-        for done in watching.record(lib, answers, run_id, new=new, updated=updated):
+        for step in watching.record(lib, answers, run_id, new=new, updated=updated):
             reports.append(QueryReport(
-                name=done.watch.membership, count=done.count, new=done.new,
-                updated=done.updated, source="watch",
-                translation=f"{watching.CITEDIN} of {done.watch.pmid} ({done.watch.label})",
+                name=step.watch.membership, count=step.count, new=step.new,
+                updated=step.updated, source="watch",
+                translation=f"papers citing {step.watch.label}",
             ))
         new_trials: set[str] = set()
         updated_trials: set[str] = set()

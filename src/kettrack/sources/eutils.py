@@ -7,8 +7,8 @@ ceiling of PubMed's esearch, which :meth:`EutilsClient.search_ids` works around
 by splitting a large search into entrez-date slices whose counts must add up
 to the total. ELink (:meth:`EutilsClient.elink_citedin`,
 :meth:`EutilsClient.elink_similar`) sends one ``id=`` per PMID, so NCBI answers
-one LinkSet per paper rather than one merged list. Transport concerns (timeouts, retries, rate limit) are in
-:mod:`kettrack.sources.http`.
+one LinkSet per paper rather than one merged list. Transport concerns
+(timeouts, retries, rate limit) are in :mod:`kettrack.sources.http`.
 """
 
 from __future__ import annotations

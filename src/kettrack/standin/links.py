@@ -35,10 +35,9 @@ SELF_SCORE = 2147483647
 MAX_NEIGHBOURS = 100
 
 _DOI = re.compile(rb'<ArticleId IdType="doi">\s*([^<\s]+)\s*</ArticleId>')
-_STOP = frozenset(
-    "a an and are as at by for from in into is its of on or the to with without versus vs "
-    "study trial review effect effects use using based".split()
-)
+_STOP_WORDS = ("a an and are as at by for from in into is its of on or the to with without "
+               "versus vs study trial review effect effects use using based")
+_STOP = frozenset(_STOP_WORDS.split())
 
 
 @dataclass(frozen=True)
