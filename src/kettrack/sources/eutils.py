@@ -85,6 +85,15 @@ def _check_xml(closing: bytes) -> Callable[[httpx.Response], None]:
     return check
 
 
+def _check_elink(response: httpx.Response) -> None:
+    """ELink answers as XML; a transient backend ``<ERROR>`` on HTTP 200 ("Search
+    Backend failed", "temporarily unavailable") is retried like a 503."""
+    _check_xml(b"</eLinkResult>")(response)
+    match = re.search(rb"<ERROR>([^<]*)</ERROR>", response.content)
+    if match and _TRANSIENT_ERROR.search(match.group(1).decode("utf-8", "replace")):
+        raise Incomplete(f"ELink backend error: {match.group(1)[:120]!r}")
+
+
 class EutilsClient(ServiceClient):
     """E-utilities for PubMed, over one :class:`~kettrack.sources.http.HttpClient`."""
 
@@ -275,7 +284,7 @@ class EutilsClient(ServiceClient):
                 attempt, url, endpoint="elink",
                 params=params if attempt == "GET" else None,
                 data=params if attempt == "POST" else None,
-                check=_check_xml(b"</eLinkResult>"),
+                check=_check_elink,
             )
             if response.status_code == 414 and attempt == "GET":
                 continue
