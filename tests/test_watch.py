@@ -30,7 +30,7 @@ from kettrack.settings import Settings
 from kettrack.sources.eutils import EutilsClient
 from kettrack.standin.eutils import EutilsStandin
 from kettrack.standin.links import CitationGraph
-from kettrack.standin.snapshot import Snapshot, default_snapshot_dir
+from kettrack.standin.snapshot import Snapshot
 from kettrack.tools.watch import resolve
 
 from .conftest import ROOT, fixture_bytes, scripted
