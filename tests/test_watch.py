@@ -345,3 +345,41 @@ def test_digest_groups_new_papers_by_watched_paper(tmp_path: Path, snapshot: Sna
     assert as_json["cites_watched"] == [{"name": "grabski2022", "label": "Grabski 2022",
                                          "pmid": None}]
     assert "cited-by:grabski2022" in as_json["queries"]
+
+
+def test_a_second_citation_source_is_unioned_and_deduplicated(snapshot: Snapshot,
+                                                              graph: CitationGraph) -> None:
+    """A stand-in for a second source (e.g. Europe PMC's citations endpoint): its
+    answers join ELink's, each relation is recorded per source, a paper is fetched once."""
+
+    class SecondSource:
+        name = "second-source"
+        asked: list[list[str]] = []
+
+        def cited_by(self, pmids):  # type: ignore[no-untyped-def]
+            self.asked.append(list(pmids))
+            return {ZARATE: [KRYSTAL_2023, "33989669"], "99999999": ["1"]}
+
+        def requests(self) -> int:
+            return len(self.asked)
+
+    library = watched_library((ZARATE, "zarate2006"))
+    standin = EutilsStandin(snapshot, as_of=WEEK2, links=graph)
+    second = SecondSource()
+    with EutilsClient(settings(), transport=httpx.MockTransport(standin)) as client:
+        report = Runner(library, client, client.settings, offline=True, today=WEEK2,
+                        watches=True,
+                        citation_sources=[ElinkCitations(client, include_reserved=True),
+                                          second]).run(QUERIES)
+    assert second.asked == [[ZARATE]]
+    line = next(q for q in report.queries if q.name == "cited-by:zarate2006")
+    assert line.count == 2  # Krystal 2023 (both sources) and Worrell 2021 (second only)
+    assert report.watch_requests == 2  # one ELink, one for the second source
+    assert sorted(library.db.execute(
+        "SELECT citing_pmid, source FROM citations ORDER BY 1, 2").fetchall()) == [
+        ("33989669", "second-source"), (KRYSTAL_2023, "pubmed_pubmed_citedin"),
+        (KRYSTAL_2023, "second-source")]
+    efetched = [p for r in standin.requests if r.endpoint == "efetch"
+                for p in r.params.get("id", "").split(",")]
+    assert efetched.count(KRYSTAL_2023) == 1
+    assert "cited-by:zarate2006" in library.query_names(["33989669"])["33989669"]

@@ -70,7 +70,8 @@ class ElinkCitations:
         return self.client.elink_citedin(asked)
 
     def requests(self) -> int:
-        return self.client.http.log.sent
+        # by endpoint: other requests on the same client (esearch, efetch) never count here
+        return self.client.http.log.by_endpoint.get("elink", 0)
 
 
 @dataclass

@@ -118,6 +118,7 @@ def similar(library: Library, client: EutilsClient, found: Resolved, *, limit: i
     the membership ``similar:PMID`` through the normal store (one run)."""
     from kettrack.run.runner import prepare
 
+    sent_before = client.http.log.sent
     scored = client.elink_similar(found.pmid, limit=10_000)
     if not offline:
         scored = [(p, s) for p, s in scored if not is_reserved_pmid(p)]
@@ -133,12 +134,13 @@ def similar(library: Library, client: EutilsClient, found: Resolved, *, limit: i
         s.article = by_pmid[s.pmid][0] if s.pmid in by_pmid else None
     if add:
         answer.added = _store_similar(library, found.pmid, list(by_pmid.values()),
-                                      offline=offline)
+                                      offline=offline,
+                                      requests=client.http.log.sent - sent_before)
     return answer
 
 
 def _store_similar(library: Library, pmid: str, records: list[tuple[Article, bytes | None]],
-                   *, offline: bool) -> list[str]:
+                   *, offline: bool, requests: int) -> list[str]:
     """Store suggested records as one run, with the membership ``similar:PMID``."""
     query = SavedQuery(name=SIMILAR_PREFIX + pmid, term=f"similar articles of {pmid}",
                        source="similar", description=f"PubMed's similar articles of {pmid}")
@@ -151,9 +153,9 @@ def _store_similar(library: Library, pmid: str, records: list[tuple[Article, byt
             library.record_query(run_id, qv_id, count=len(ids), hits=ids,
                                  new=len(stored.new), updated=len(stored.updated))
         except BaseException as exc:
-            library.finish_run(run_id, status="failed", requests=0, new=0, updated=0,
+            library.finish_run(run_id, status="failed", requests=requests, new=0, updated=0,
                                error=" ".join(str(exc).split())[:300])
             raise
-        library.finish_run(run_id, status="ok", requests=2, new=len(stored.new),
+        library.finish_run(run_id, status="ok", requests=requests, new=len(stored.new),
                            updated=len(stored.updated))
     return stored.new
