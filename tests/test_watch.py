@@ -383,3 +383,22 @@ def test_a_second_citation_source_is_unioned_and_deduplicated(snapshot: Snapshot
                 for p in r.params.get("id", "").split(",")]
     assert efetched.count(KRYSTAL_2023) == 1
     assert "cited-by:zarate2006" in library.query_names(["33989669"])["33989669"]
+
+
+def test_a_paper_reported_earlier_is_not_new_again_when_a_watch_finds_it(
+        snapshot: Snapshot, graph: CitationGraph) -> None:
+    library = Library.memory()
+    day = date(2024, 7, 1)
+    run_week(library, EutilsStandin(snapshot, as_of=day, links=graph), day)
+    kelson = "37273364"
+    reported = collect(library)
+    assert any(e.item.id == kelson for e in reported.entries())
+    mark(library, reported, format="text")
+    library.add_watch("das2019", DAS, given=DAS, label="Das 2019")
+    report = run_week(library, EutilsStandin(snapshot, as_of=day, links=graph), day)
+    line = next(q for q in report.queries if q.name == "cited-by:das2019")
+    assert line.count == 4 and line.new == 0 and report.new_total == 0
+    assert "cited-by:das2019" in library.query_names([kelson])[kelson]
+    later = collect(library)
+    assert later.is_empty and later.citing_watched() == []  # one row, reported once
+    assert [w.name for w in library.article_items([kelson])[0].cites_watched] == ["das2019"]
