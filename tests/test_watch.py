@@ -344,7 +344,11 @@ def test_digest_groups_new_papers_by_watched_paper(tmp_path: Path, snapshot: Sna
     as_json = json.loads(runner.invoke(app, ["show", "38863284", "--json"]).stdout)
     assert as_json["cites_watched"] == [{"name": "grabski2022", "label": "Grabski 2022",
                                          "pmid": None}]
-    assert "cited-by:grabski2022" in as_json["queries"]
+    assert "cited-by:grabski2022" in as_json["queries"] and as_json["watched_as"] is None
+    watched = runner.invoke(app, ["show", GRABSKI_DOI])
+    assert "watched as grabski2022: 4 citing papers seen" in watched.stdout
+    assert json.loads(runner.invoke(app, ["show", GRABSKI_DOI, "--json"]).stdout)[
+        "watched_as"] == {"name": "grabski2022", "citing": 4}
 
 
 def test_a_second_citation_source_is_unioned_and_deduplicated(snapshot: Snapshot,

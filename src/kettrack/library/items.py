@@ -163,6 +163,9 @@ class ArticleItem:
     protocol_has_results: bool = False
     #: the watched papers (``watch add``) this work cites, as the watch runs saw it
     cites_watched: list[Watch] = field(default_factory=list)
+    #: the watch on this work itself, and how many citing papers its runs have seen
+    watched_as: Watch | None = None
+    cited_by_count: int = 0
 
     @property
     def id(self) -> str:

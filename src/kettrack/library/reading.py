@@ -109,6 +109,10 @@ class Reading:
             found[pmid].trials = links
         for pmid, watched in self._watches_cited_by(held).items():
             found[pmid].cites_watched = watched
+        for watch in self.watches():
+            if watch.pmid in found:
+                found[watch.pmid].watched_as = watch
+                found[watch.pmid].cited_by_count = self.citing_count(watch.pmid)
         protocols = [p for p in held if found[p].article.design == "protocol"]
         for pmid in self._protocols_with_results(protocols):
             found[pmid].protocol_has_results = True

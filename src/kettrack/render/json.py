@@ -131,6 +131,8 @@ _shape(Shape("article", "a published work, wherever one is printed", {
               "has_results, ongoing, in_library, url, via}",
     "cites_watched": "the watched papers it cites (see docs/watch.md): list of "
                      "{name, label, pmid}",
+    "watched_as": "the watch on this paper itself: {name, citing} (citing papers seen), "
+                  "or null",
     **_LIBRARY_KEYS,
 }))
 _shape(Shape("trial", "a registered trial, wherever one is printed", {
@@ -360,6 +362,8 @@ def article_json(item: ArticleItem) -> dict[str, Any]:
         "trials": [_trial_link_json(t) for t in item.trials],
         "cites_watched": [{"name": w.name, "label": w.label, "pmid": public_pmid(w.pmid)}
                           for w in item.cites_watched],
+        "watched_as": ({"name": item.watched_as.name, "citing": item.cited_by_count}
+                       if item.watched_as else None),
         **_library_keys(item),
     }
 

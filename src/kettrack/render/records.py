@@ -251,6 +251,11 @@ def article_lines(item: ArticleItem) -> list[tuple[str, str]]:
     if item.cites_watched:
         lines.append(("", "cites watched papers: " + ", ".join(
             f"{w.label} (watch {w.name})" for w in item.cites_watched)))
+    if item.watched_as:
+        n = item.cited_by_count
+        lines.append(("", f"watched as {item.watched_as.name}: {n} citing paper"
+                          f"{'s' if n != 1 else ''} seen (membership "
+                          f"{item.watched_as.membership})"))
     mesh = [m.descriptor + ("*" if m.major else "") for m in a.mesh]
     if mesh:
         lines.append(("", "MeSH: " + "; ".join(mesh)))
