@@ -99,6 +99,8 @@ def test_every_printed_shape_has_exactly_its_documented_keys(library_db: Path) -
     for item in exported:
         assert_item(item)
 
+    watched = "31772157"  # Das 2019, in the offline library under its real PMID
+    printed("watch", "add", watched, "--name", "key-paper", "--offline", "--json")
     run = printed("run", "--offline", "--json")
     check(run, "run")
     for query in run["queries"]:
@@ -108,6 +110,9 @@ def test_every_printed_shape_has_exactly_its_documented_keys(library_db: Path) -
     for query in printed("queries", "check", "--offline", "--json"):
         check(query, "query_check")
     check(printed("stats", "--json"), "stats")
+    for watch in printed("watch", "list", "--json"):
+        check(watch, "watch")
+    check(printed("similar", watched, "--offline", "--json"), "similar")
 
     # The one shape this library cannot print: papers naming a trial it has no record of.
     assert seen == set(SHAPES) - {"publications_of"}

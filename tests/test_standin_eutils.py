@@ -464,8 +464,8 @@ def test_einfo(client: httpx.Client) -> None:
 
 
 def test_unknown_endpoint_is_404(client: httpx.Client, standin: EutilsStandin) -> None:
-    assert client.get("elink.fcgi", params={"db": "pubmed"}).status_code == 404
-    assert standin.count("elink") == 1
+    assert client.get("esummary.fcgi", params={"db": "pubmed"}).status_code == 404
+    assert standin.count("esummary") == 1
 
 
 def test_requests_are_recorded(client: httpx.Client, standin: EutilsStandin) -> None:

@@ -71,6 +71,9 @@ app = typer.Typer(
 )
 queries_app = typer.Typer(help="The saved queries.", no_args_is_help=True)
 app.add_typer(queries_app, name="queries")
+watch_app = typer.Typer(help="Citation watches: follow the papers that cite a key paper.",
+                        no_args_is_help=True)
+app.add_typer(watch_app, name="watch")
 
 
 def _version(value: bool) -> None:
@@ -188,7 +191,8 @@ def run(
     """Run saved queries, store and deduplicate their hits, and summarise.
 
     Prints, per query, its hit count at the source, how many hits were new to
-    the library, and how many stored records NCBI had revised.
+    the library, and how many stored records NCBI had revised. With no NAME the
+    citation watches run too (see `kettrack watch`): one line each, cited-by:NAME.
     """
     from kettrack.queries import load_queries, select
     from kettrack.render.console import Output
@@ -207,7 +211,7 @@ def run(
         observer = out.run_observer()
         try:
             report = Runner(library, client, settings, observer=observer, offline=offline,
-                            today=when, ctgov=ctgov).run(selected)
+                            today=when, ctgov=ctgov, watches=not names).run(selected)
         finally:
             observer.close()
     if as_json:
@@ -536,6 +540,108 @@ def export(
         typer.echo(text, nl=False)
     else:
         exports.write_atomic(output, text)
+
+
+@watch_app.command("add")
+def watch_add(
+    identifier: Annotated[str, typer.Argument(metavar="ID", help="PMID, DOI or PMCID.")],
+    name: Annotated[str | None, typer.Option(
+        "--name", metavar="NAME", show_default=False,
+        help="The watch's name; its citing papers get the membership cited-by:NAME "
+             "[default: first author and year, e.g. grabski2022].")] = None,
+    offline: OfflineOption = False,
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """Watch a paper: each run adds the papers that cite it (membership cited-by:NAME).
+
+    The ID is looked up in the library first; a DOI or PMCID it does not hold is
+    resolved to a PMID with one PubMed search, and the paper is fetched once for
+    its label ("Grabski 2022"). Who cites it is asked by every `kettrack run`
+    that names no query (NCBI ELink, pubmed_pubmed_citedin). An ID PubMed does
+    not know, or a paper or name already watched, exits 2.
+    """
+    from kettrack.sources.offline import eutils_client
+    from kettrack.tools.watch import add_watch, resolve
+
+    settings = settings_for(db)
+    with open_library(settings) as library, \
+            eutils_client(settings, offline=offline) as client:
+        added = add_watch(library, resolve(library, client, identifier, offline=offline), name)
+    if as_json:
+        from kettrack.render.json import watch_json
+
+        emit_json(watch_json(added))
+        return
+    typer.echo(f"watching {added.label} as {added.name}: papers citing it get the membership "
+               f"{added.membership} from the next run")
+
+
+@watch_app.command("list")
+def watch_list(as_json: JsonOption = False, db: DbOption = None) -> None:
+    """The watched papers: name, label, PMID, and citing papers seen so far."""
+    with open_library(settings_for(db)) as library:
+        found = [(w, library.citing_count(w.pmid)) for w in library.watches()]
+    if as_json:
+        from kettrack.render.json import watch_json
+
+        emit_json([watch_json(w, citing=n) for w, n in found])
+        return
+    from kettrack.library.identifiers import pmid_label
+
+    if not found:
+        typer.echo("no watches (add one with: kettrack watch add ID)")
+    for w, n in found:
+        typer.echo(f"{w.name}: {w.label} ({pmid_label(w.pmid)}, added as {w.given}); "
+                   f"{n} citing paper{'s' if n != 1 else ''} seen")
+
+
+@watch_app.command("remove")
+def watch_remove(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The watch's name.")],
+    db: DbOption = None,
+) -> None:
+    """Stop watching NAME. Papers it brought in keep their cited-by:NAME membership."""
+    with open_library(settings_for(db)) as library:
+        gone = library.remove_watch(name)
+    typer.echo(f"stopped watching {gone.label} ({gone.name}); its papers stay in the library")
+
+
+@app.command()
+def similar(
+    identifier: Annotated[str, typer.Argument(metavar="ID", help="PMID, DOI or PMCID.")],
+    limit: Annotated[int, typer.Option("--limit", min=1, max=500,
+                                       help="At most this many suggestions.")] = 10,
+    add: Annotated[bool, typer.Option(
+        "--add", help="Store the suggestions in the library (membership similar:PMID).")
+    ] = False,
+    offline: OfflineOption = False,
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """PubMed's similar articles not yet in the library, best score first.
+
+    A suggestion, not an alert: asks NCBI ELink (pubmed_pubmed, cmd=neighbor_score)
+    once, leaves out what the library holds, and fetches the rest once for their
+    titles. With --add they are stored like a run's records.
+    """
+    from kettrack.sources.offline import eutils_client
+    from kettrack.tools.watch import resolve
+    from kettrack.tools.watch import similar as find_similar
+
+    settings = settings_for(db)
+    with open_library(settings) as library, \
+            eutils_client(settings, offline=offline) as client:
+        found = resolve(library, client, identifier, offline=offline)
+        answer = find_similar(library, client, found, limit=limit, add=add, offline=offline)
+    if as_json:
+        from kettrack.render.json import similar_json
+
+        emit_json(similar_json(answer))
+        return
+    from kettrack.render.records import print_similar
+
+    print_similar(answer, sys.stdout)
 
 
 def main() -> None:

@@ -140,6 +140,9 @@ class Output:
             tail += (f"; registered trials: {report.new_trials} new, "
                      f"{report.updated_trials} updated")
         tail += f" ({plural(report.requests, 'request')}"
+        if report.watches:
+            tail += (f", {report.watch_requests} of them for {report.watches} "
+                     f"watch{'es' if report.watches != 1 else ''}")
         if report.missing:
             tail += f"; {len(report.missing)} not returned by NCBI, retried next run"
         if report.deleted:

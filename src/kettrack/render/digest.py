@@ -52,6 +52,13 @@ def _since_line(digest: Digest) -> str:
     return "Everything in the library (first digest)"
 
 
+def citing_lines(digest: Digest) -> list[str]:
+    """"3 new papers cite Grabski 2022", one line per watched paper."""
+    return [f"{len(entries)} new paper{'s cite' if len(entries) != 1 else ' cites'} "
+            f"{watch.label} (watch {watch.name})"
+            for watch, entries in digest.citing_watched()]
+
+
 def render(digest: Digest, fmt: str) -> str:
     """``digest`` in ``fmt`` as one string (rich comes out as plain text)."""
     if fmt == "json":
@@ -167,6 +174,7 @@ def _text_item(entry: DigestEntry) -> Iterator[str]:
 def render_text(digest: Digest) -> str:
     """Plain text for a terminal-less reader or a cron mail: no colour, 78 columns."""
     lines = [f"kettrack digest: {headline(digest)}", _since_line(digest)]
+    lines += citing_lines(digest)
     if digest.is_empty:
         lines += ["", "Nothing new."]
     for name, items in digest.sections.items():
@@ -207,6 +215,9 @@ def md_link(label: str, url: str) -> str:
 def render_markdown(digest: Digest) -> str:
     """GitHub-flavoured Markdown: a heading per section, a subheading per item."""
     out = [f"# kettrack digest: {headline(digest)}", "", f"_{md(_since_line(digest))}_"]
+    cites = citing_lines(digest)
+    if cites:
+        out += ["", *(f"- {md(line)}" for line in cites)]
     if digest.is_empty:
         out += ["", "Nothing new."]
     for name, items in digest.sections.items():
@@ -306,6 +317,7 @@ def render_html(digest: Digest) -> str:
            '<div style="max-width:760px;margin:0 auto;">',
            f'<h1 style="{_STYLE["h1"]}">{_e(title)}</h1>',
            f'<p style="{_STYLE["since"]}">{_e(_since_line(digest))}</p>']
+    out += [f'<p style="{_STYLE["meta"]}">{_e(line)}</p>' for line in citing_lines(digest)]
     if digest.is_empty:
         out.append("<p>Nothing new.</p>")
     for name, items in digest.sections.items():
@@ -352,6 +364,8 @@ def print_rich(digest: Digest, console: Console) -> None:
     """The digest on a terminal: a rule per section, one block per item."""
     console.print(Text(f"kettrack digest: {headline(digest)}", style="bold"))
     console.print(Text(_since_line(digest), style="dim"))
+    for line in citing_lines(digest):
+        console.print(Text(line, style="bold"))
     if digest.is_empty:
         console.print("Nothing new.")
     for name, items in digest.sections.items():

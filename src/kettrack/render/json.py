@@ -25,11 +25,13 @@ from kettrack.library.items import ArticleItem, Event, Item, TrialItem, TrialLin
 
 if TYPE_CHECKING:
     from kettrack.digest.collect import Digest, DigestEntry
+    from kettrack.library.watches import Watch
     from kettrack.queries import SavedQuery
     from kettrack.run.runner import RunReport
     from kettrack.tools.check import CheckResult, Evidence
     from kettrack.tools.search import SearchHit
     from kettrack.tools.show import PublicationsOf
+    from kettrack.tools.watch import Similar
 
 #: how each design is named where a badge is shown
 BADGES = {"rct": "RCT", "trial": "Trial", "protocol": "Protocol", "meta-analysis": "Meta-analysis",
@@ -157,6 +159,10 @@ _shape(Shape("article", "a published work, wherever one is printed", {
     "is_book": "a book or book chapter",
     "trials": "registered trials linked to it: list of {nct_id, title, overall_status, "
               "has_results, ongoing, in_library, url, via}",
+    "cites_watched": "the watched papers it cites (see docs/watch.md): list of "
+                     "{name, label, pmid}",
+    "watched_as": "the watch on this paper itself: {name, citing} (citing papers seen), "
+                  "or null",
     **_LIBRARY_KEYS,
 }))
 _shape(Shape("trial", "a registered trial, wherever one is printed", {
@@ -222,6 +228,8 @@ _shape(Shape("digest", "`digest --format json`", {
     "counts": "entries per section: {trials, studies, reviews, updates}",
     "sections": "{\"trials\": [...], \"studies\": [...], \"reviews\": [...], "
                 "\"updates\": [...]}: lists of digest entries",
+    "citing_watched": "new works citing a watched paper, per watch: list of "
+                      "{name, label, pmid, ids} (the works are in the sections too)",
 }))
 _shape(Shape("digest_entry", "each entry of a digest section (an article or a trial, plus these)",
              {"section": "trials, studies, reviews or updates",
@@ -243,17 +251,36 @@ _shape(Shape("run", "`run --json`", {
     "events": "events recorded",
     "corrections_requests": "requests the retraction / erratum / concern check cost",
     "corrections": "that check: {checked, found, refetched, events, skipped}",
+    "watches": "citation watches asked (0 when the run named queries)",
+    "watch_requests": "requests the watch step's citation sources sent (ELink: one per "
+                      "200 watched papers)",
 }))
 _shape(Shape("run_query", "each of `run --json`'s queries", {
     "name": "the saved query",
     "count": "its hit count at the source",
     "new": "hits that were not in the library before this run",
     "updated": "hits their source revised in this run",
-    "source": "pubmed or clinicaltrials",
+    "source": "pubmed, clinicaltrials, or watch (a citation watch, named cited-by:NAME)",
     "translation": "how the source read the term (NCBI's translation; CT.gov's parameters)",
     "errors": "terms NCBI could not find and dropped: {PhraseNotFound: [...], ...}",
     "warnings": "NCBI's warnings: {OutputMessage: [...], ...}",
     "backfill": "this run was the query version's first",
+}))
+_shape(Shape("watch", "each item of `watch list --json`; `watch add --json`", {
+    "name": "the watch's name (its citing papers have the membership cited-by:NAME)",
+    "membership": "cited-by:NAME",
+    "id": "the watched paper's library key (its PMID, or a snapshot identifier offline)",
+    "pmid": "its PMID (null for a snapshot-only identifier)",
+    "given": "what was typed to add it (PMID, DOI or PMCID)",
+    "label": "how digests name it (\"Grabski 2022\")",
+    "created_at": "when it was added (ISO 8601, UTC)",
+    "citing": "citing papers the watch's runs have seen (watch list only)",
+}))
+_shape(Shape("similar", "`similar ID --json`", {
+    "id": "the paper asked about (library key)", "pmid": "its PMID (null: snapshot-only)",
+    "held": "how many of PubMed's similar articles the library already holds",
+    "added": "PMIDs stored by --add (membership similar:PMID)",
+    "similar": "the others, best first: list of {id, pmid, score, title, year, url}",
 }))
 _shape(Shape("query", "each item of `queries list --json`", {
     "name": "the query's name (its file name)", "source": "pubmed or clinicaltrials",
@@ -365,6 +392,10 @@ def article_json(item: ArticleItem) -> dict[str, Any]:
         "publication_status": a.publication_status,
         "is_book": a.is_book,
         "trials": [_trial_link_json(t) for t in item.trials],
+        "cites_watched": [{"name": w.name, "label": w.label, "pmid": public_pmid(w.pmid)}
+                          for w in item.cites_watched],
+        "watched_as": ({"name": item.watched_as.name, "citing": item.cited_by_count}
+                       if item.watched_as else None),
         **_library_keys(item),
     }
 
@@ -478,7 +509,10 @@ def digest_json(digest: Digest) -> dict[str, Any]:
 
     return {"since": digest.since, "created_at": digest.created_at, "counts": digest.counts(),
             "sections": {name: [entry_json(e) for e in digest.sections.get(name, [])]
-                         for name in SECTIONS}}
+                         for name in SECTIONS},
+            "citing_watched": [{"name": w.name, "label": w.label, "pmid": public_pmid(w.pmid),
+                                "ids": [e.item.id for e in entries]}
+                               for w, entries in digest.citing_watched()]}
 
 
 def run_json(report: RunReport) -> dict[str, Any]:
@@ -501,6 +535,8 @@ def run_json(report: RunReport) -> dict[str, Any]:
         "events": report.events,
         "corrections_requests": report.corrections_requests,
         "corrections": report.corrections,
+        "watches": report.watches,
+        "watch_requests": report.watch_requests,
     }
 
 
@@ -539,3 +575,25 @@ def reference() -> str:
         parts.extend(f"| `{key}` | {meaning.replace('|', '/')} |\n"
                      for key, meaning in shape.keys.items())
     return "".join(parts)
+
+
+def watch_json(watch: Watch, *, citing: int | None = None) -> dict[str, Any]:
+    """One item of ``watch list --json`` (and ``watch add --json``)."""
+    out: dict[str, Any] = {"name": watch.name, "membership": watch.membership,
+                           "id": watch.pmid, "pmid": public_pmid(watch.pmid),
+                           "given": watch.given, "label": watch.label,
+                           "created_at": watch.created_at}
+    if citing is not None:
+        out["citing"] = citing
+    return out
+
+
+def similar_json(answer: Similar) -> dict[str, Any]:
+    """``similar ID --json``."""
+    return {"id": answer.pmid, "pmid": public_pmid(answer.pmid), "held": answer.held,
+            "added": list(answer.added),
+            "similar": [{"id": s.pmid, "pmid": public_pmid(s.pmid), "score": s.score,
+                         "title": s.article.title if s.article else None,
+                         "year": s.article.year if s.article else None,
+                         "url": s.article.url if s.article else pubmed_url(s.pmid)}
+                        for s in answer.suggestions]}

@@ -25,12 +25,13 @@ from kettrack.library.identifiers import pmid_label, public_pmid
 from kettrack.library.items import FLAG_WORDS, ArticleItem, Item, TrialItem, TrialLink
 from kettrack.library.trial import status_words
 from kettrack.render.json import design_label, size_words
-from kettrack.text import strip_control
+from kettrack.text import one_line, strip_control
 
 if TYPE_CHECKING:
     from kettrack.tools.check import CheckResult, Evidence
     from kettrack.tools.search import SearchHit
     from kettrack.tools.show import PublicationsOf
+    from kettrack.tools.watch import Similar
 
 #: how a registered trial is headed wherever it is listed with articles
 TRIAL_HEAD = "[registered trial]"
@@ -252,6 +253,14 @@ def article_lines(item: ArticleItem) -> list[tuple[str, str]]:
         lines.append(("", "registered trials: " + ", ".join(others)))
     if item.queries:
         lines.append(("", "found by: " + ", ".join(item.queries)))
+    if item.cites_watched:
+        lines.append(("", "cites watched papers: " + ", ".join(
+            f"{w.label} (watch {w.name})" for w in item.cites_watched)))
+    if item.watched_as:
+        n = item.cited_by_count
+        lines.append(("", f"watched as {item.watched_as.name}: {n} citing paper"
+                          f"{'s' if n != 1 else ''} seen (membership "
+                          f"{item.watched_as.membership})"))
     mesh = [m.descriptor + ("*" if m.major else "") for m in a.mesh]
     if mesh:
         lines.append(("", "MeSH: " + "; ".join(mesh)))
@@ -347,3 +356,20 @@ def print_found(found: Item | PublicationsOf, stream: TextIO, *, rich: bool) -> 
         out.line()
         for style, line in article_lines(item):
             out.line(line, style)
+
+
+def print_similar(answer: Similar, stream: TextIO) -> None:
+    """``similar ID``: one line per suggestion, best first."""
+    if not answer.suggestions:
+        stream.write(f"no similar articles outside the library ({answer.held} already held)\n")
+        return
+    for s in answer.suggestions:
+        a = s.article
+        title = one_line(a.title) if a else "(not returned by efetch)"
+        year = f" ({a.year})" if a and a.year else ""
+        stream.write(f"{s.score:>10}  {pmid_label(s.pmid)}  {title}{year}\n")
+    stream.write(f"{len(answer.suggestions)} suggested, {answer.held} similar articles already "
+                 "in the library\n")
+    if answer.added:
+        stream.write(f"added {len(answer.added)} to the library "
+                     f"(membership similar:{answer.pmid})\n")

@@ -2,12 +2,17 @@
 
 :class:`EutilsStandin` is an httpx handler: ``httpx.MockTransport(standin)``
 makes it an in-process transport, and :func:`kettrack.dev.faultserver.serve`
-puts it on a loopback socket. It answers ``esearch``, ``efetch``, ``epost``
-and ``einfo`` for ``db=pubmed`` with the bytes NCBI would send: the same
+puts it on a loopback socket. It answers ``esearch``, ``efetch``, ``epost``,
+``einfo`` and ``elink`` for ``db=pubmed`` with the bytes NCBI would send: the same
 DOCTYPEs, element order, ``<ERROR>`` bodies on HTTP 200, the 9,999-record
 ceiling on PubMed searches, the history server (``usehistory``, ``WebEnv``,
 ``query_key``, ``#N`` in terms) and, on request, the 3-or-10-per-second rate
-limit with NCBI's 429 JSON body.
+limit with NCBI's 429 JSON body. ELink answers from a
+:class:`~kettrack.standin.links.CitationGraph` (``pubmed_pubmed_citedin``,
+``pubmed_pubmed_refs``) and :func:`~kettrack.standin.links.neighbor_scores`
+(``pubmed_pubmed``), one LinkSet per ``id=`` parameter as NCBI does. A GET
+whose request line passes Apache's 8,190 bytes answers 414, as NCBI's front end
+does.
 
 What is approximated is listed in :data:`APPROXIMATIONS`.
 """
@@ -28,6 +33,7 @@ from xml.sax.saxutils import escape
 import httpx
 
 from kettrack.errors import QuerySyntaxError
+from kettrack.standin.links import CitationGraph, neighbor_scores
 from kettrack.standin.pubmed_query import SearchResult
 from kettrack.standin.snapshot import Snapshot, SnapshotView
 
@@ -62,6 +68,17 @@ APPROXIMATIONS: tuple[str, ...] = (
     "WebEnv values never expire.",
     "The 429 body echoes the api_key (as NCBI does) or 127.0.0.1 in place of the "
     "caller's IP address.",
+    "elink serves dbfrom=db=pubmed with cmd neighbor, neighbor_score and neighbor_history, "
+    "and the link names pubmed_pubmed, pubmed_pubmed_citedin and pubmed_pubmed_refs (all "
+    "three when none is named); other commands answer an <ERROR>, other link names an empty "
+    "LinkSet.",
+    "pubmed_pubmed_citedin comes from data/source/citations.toml (real reference lists, and "
+    "assumed relations marked as such); a citation shows from the citing paper's entrez "
+    "date, while both papers are visible.",
+    "pubmed_pubmed scores are a shared-MeSH/keyword/title-word cosine scaled to integers, "
+    "not PubMed's model; the paper itself comes first with 2147483647, as on NCBI.",
+    "A GET whose request line is longer than 8,190 bytes answers HTTP 414 with an HTML page "
+    "(Apache's LimitRequestLine, which NCBI's front end enforces).",
 )
 
 _XML_HEAD = b'<?xml version="1.0" encoding="UTF-8" ?>\n'
@@ -99,7 +116,24 @@ RETSTART_TOO_LARGE = (
 )
 
 _XML_TYPE = "text/xml; charset=UTF-8"
-_ENDPOINTS = ("esearch", "efetch", "epost", "einfo")
+_ENDPOINTS = ("esearch", "efetch", "epost", "einfo", "elink")
+_ELINK_DOCTYPE = (
+    b'<!DOCTYPE eLinkResult PUBLIC "-//NLM//DTD elink 20101123//EN" '
+    b'"https://eutils.ncbi.nlm.nih.gov/eutils/dtd/20101123/elink.dtd">\n'
+)
+#: the link names the stand-in serves, in the order NCBI lists them
+_LINK_NAMES = ("pubmed_pubmed", "pubmed_pubmed_citedin", "pubmed_pubmed_refs")
+#: Apache's default LimitRequestLine: a longer GET request line is refused with 414
+MAX_REQUEST_LINE = 8190
+_URI_TOO_LONG = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 '
+    b'Strict//EN"\n  "http://www.w3.org/TR/xhtml1/DTD/xhtml1-strict.dtd">\n<html '
+    b'xmlns="http://www.w3.org/1999/xhtml" lang="en" xml:lang="en">\n<head>\n<title>'
+    b"Submitted URI too large!</title>\n</head>\n\n<body>\n<h1>Submitted URI too large!</h1>"
+    b"\n<p>\n\n\n    The length of the requested URL exceeds the capacity limit for\n\tthis "
+    b"server. The request cannot be processed.\n   \n</p>\n<h2>Error 414</h2>\n</body>\n"
+    b"</html>\n\n"
+)
 
 
 class RecordedRequest(NamedTuple):
@@ -133,6 +167,17 @@ def request_params(request: httpx.Request) -> dict[str, str]:
     return params
 
 
+def id_groups(request: httpx.Request) -> list[list[str]]:
+    """The ``id`` parameters as sent: one list per ``id=`` (a comma list is one group)."""
+    pairs = parse_qsl(request.url.query.decode("latin-1"), keep_blank_values=True)
+    if request.method == "POST" and "application/x-www-form-urlencoded" in request.headers.get(
+            "content-type", ""):
+        pairs += parse_qsl(request.read().decode("utf-8"), keep_blank_values=True)
+    groups = [[i.strip() for i in value.split(",") if i.strip()] for key, value in pairs
+              if key == "id"]
+    return [g for g in groups if g]
+
+
 def _xml(body: bytes, status: int = 200) -> httpx.Response:
     return httpx.Response(status, headers={"Content-Type": _XML_TYPE}, content=body)
 
@@ -143,6 +188,7 @@ _ERROR_SHAPES = {
     "epost": ("ePostResult", _EPOST_DOCTYPE),
     "einfo": ("eInfoResult", _EINFO_DOCTYPE),
     "efetch": ("eFetchResult", _EFETCH_ERROR_DOCTYPE),
+    "elink": ("eLinkResult", _ELINK_DOCTYPE),
 }
 
 
@@ -194,7 +240,8 @@ class EutilsStandin:
     """An E-utilities server over a snapshot, as an httpx handler.
 
     ``source`` is a :class:`Snapshot` (viewed on ``as_of``, today by default)
-    or a ready :class:`SnapshotView`. With ``enforce_rate_limit``, more than 3
+    or a ready :class:`SnapshotView`; ``links`` is the citation graph ELink
+    answers from (none: nothing cites anything). With ``enforce_rate_limit``, more than 3
     requests in any one-second window (10 with an ``api_key``) answer HTTP 429.
     Safe to call from several threads (the loopback server does).
     """
@@ -206,6 +253,7 @@ class EutilsStandin:
         as_of: date | None = None,
         enforce_rate_limit: bool = False,
         clock: Callable[[], float] = time.monotonic,
+        links: CitationGraph | None = None,
     ) -> None:
         if isinstance(source, SnapshotView):
             if as_of is not None and as_of != source.as_of:
@@ -214,6 +262,7 @@ class EutilsStandin:
         else:
             self.view = source.view(as_of)
         self.enforce_rate_limit = enforce_rate_limit
+        self.links = links or CitationGraph()
         self.clock = clock
         self.requests: list[RecordedRequest] = []
         self._lock = threading.Lock()
@@ -236,6 +285,9 @@ class EutilsStandin:
             limited = self._rate_limited(params) if self.enforce_rate_limit else None
         if limited is not None:
             return limited
+        if request.method == "GET" and len(request.url.raw_path) + 16 > MAX_REQUEST_LINE:
+            return httpx.Response(414, headers={"Content-Type": "text/html; charset=utf-8"},
+                                  content=_URI_TOO_LONG)
         if endpoint not in _ENDPOINTS:
             return httpx.Response(
                 404, headers={"Content-Type": "text/plain"}, content=b"404 Not Found\n"
@@ -245,6 +297,8 @@ class EutilsStandin:
             return _xml(self._einfo_list())
         if db != "pubmed":
             return _xml(error_body(endpoint, f"Invalid db name specified: {db}"))
+        if endpoint == "elink":
+            return self._elink(params, id_groups(request))
         handler = {
             "esearch": self._esearch,
             "efetch": self._efetch,
@@ -420,6 +474,73 @@ class EutilsStandin:
             parts.append("\t<ERROR>Empty ID list; Nothing to store</ERROR>\n")
         body = "<ePostResult>\n" + "".join(parts) + "</ePostResult>\n"
         return _xml(_XML_HEAD + _EPOST_DOCTYPE + body.encode())
+
+    # ------------------------------------------------------------------ elink
+
+    def _elink(self, params: Mapping[str, str], groups: list[list[str]]) -> httpx.Response:
+        dbfrom = params.get("dbfrom", "pubmed").strip() or "pubmed"
+        if dbfrom != "pubmed":
+            return _xml(error_body("elink", f"Invalid dbfrom name specified: {dbfrom}"))
+        cmd = params.get("cmd", "neighbor").strip() or "neighbor"
+        if cmd not in ("neighbor", "neighbor_score", "neighbor_history"):
+            return _xml(error_body("elink", f"stand-in serves cmd neighbor, neighbor_score "
+                                            f"and neighbor_history, not {cmd}"))
+        if not groups:
+            return _xml(error_body("elink", "Empty id list - nothing todo"))
+        wanted = params.get("linkname", "").strip()
+        names = [wanted] if wanted else list(_LINK_NAMES)
+        scored = cmd == "neighbor_score"
+        parts = [b"<eLinkResult>\n"]
+        webenv = params.get("WebEnv", "").strip() or None
+        for group in groups:
+            parts.append(b"\n  <LinkSet>\n    <DbFrom>pubmed</DbFrom>\n    <IdList>\n")
+            parts.extend(f"      <Id>{escape(i)}</Id>\n".encode() for i in group)
+            parts.append(b"    </IdList>\n")
+            histories = []
+            for name in names:
+                links = self._links(name, group)
+                if not links:
+                    continue
+                if cmd == "neighbor_history":
+                    webenv, key = self._store(webenv, [p for p, _ in links])
+                    histories.append((name, key))
+                    continue
+                parts.append(f"    <LinkSetDb>\n      <DbTo>pubmed</DbTo>\n      <LinkName>"
+                             f"{name}</LinkName>\n".encode())
+                for pmid, score in links:
+                    shown = f"\n\t\t\t\t<Score>{score}</Score>" if scored and score else ""
+                    parts.append(f"        <Link>\n\t\t\t\t<Id>{pmid}</Id>{shown}\n"
+                                 "\t\t\t</Link>\n".encode())
+                parts.append(b"    </LinkSetDb>\n")
+            for name, key in histories:
+                parts.append(f"    <LinkSetDbHistory>\n      <DbTo>pubmed</DbTo>\n      "
+                             f"<LinkName>{name}</LinkName>\n      <QueryKey>{key}</QueryKey>\n"
+                             "    </LinkSetDbHistory>\n".encode())
+            if histories and webenv:
+                parts.append(f"    <WebEnv>{escape(webenv)}</WebEnv>\n".encode())
+            parts.append(b"  </LinkSet>\n")
+        parts.append(b"</eLinkResult>\n")
+        return _xml(_XML_HEAD + _ELINK_DOCTYPE + b"".join(parts))
+
+    def _links(self, name: str, group: list[str]) -> list[tuple[str, int | None]]:
+        """One LinkSetDb's links for the IDs of one ``id=`` (merged when several)."""
+        view = self.view
+        merged: dict[str, int | None] = {}
+        for pmid in group:
+            if name == "pubmed_pubmed":
+                found: list[tuple[str, int | None]] = list(neighbor_scores(view, pmid))
+            elif name == "pubmed_pubmed_citedin":
+                found = [(p, None) for p in self.links.cited_by(pmid, view)]
+            elif name == "pubmed_pubmed_refs":
+                found = [(p, None) for p in self.links.references(pmid, view)]
+            else:
+                found = []
+            for other, score in found:
+                best = merged.get(other)
+                merged[other] = score if best is None or (score or 0) > best else best
+        if name == "pubmed_pubmed" and len(group) > 1:
+            return sorted(merged.items(), key=lambda pair: -(pair[1] or 0))
+        return list(merged.items())
 
     # ------------------------------------------------------------------ einfo
 
