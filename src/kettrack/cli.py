@@ -192,7 +192,7 @@ def run(
     from kettrack.queries import load_queries, select
     from kettrack.render.console import Output
     from kettrack.run.runner import Runner
-    from kettrack.sources.offline import ctgov_client, eutils_client
+    from kettrack.sources.offline import ctgov_client, europepmc_client, eutils_client
 
     settings = settings_for(db, queries, batch_size=batch_size)
     when = parse_day(as_of, "--as-of")
@@ -202,11 +202,12 @@ def run(
     out = Output.for_stdout(json_mode=as_json)
     with (open_library(settings) as library,
           eutils_client(settings, offline=offline, as_of=when) as client,
-          ctgov_client(settings, offline=offline, as_of=when) as ctgov):
+          ctgov_client(settings, offline=offline, as_of=when) as ctgov,
+          europepmc_client(settings, offline=offline, as_of=when) as epmc):
         observer = out.run_observer()
         try:
             report = Runner(library, client, settings, observer=observer, offline=offline,
-                            today=when, ctgov=ctgov).run(selected)
+                            today=when, ctgov=ctgov, europepmc=epmc).run(selected)
         finally:
             observer.close()
     if as_json:

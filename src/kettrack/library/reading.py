@@ -226,6 +226,10 @@ class Reading:
             return None
         row = self.db.execute(f"SELECT pmid FROM articles WHERE {column} = ? LIMIT 1",
                               (ident.value,)).fetchone()
+        if row is None:
+            # another version's identifier (a preprint's DOI, a merged PPR id's PMID)
+            row = self.db.execute("SELECT pmid FROM work_ids WHERE kind = ? AND value = ? "
+                                  "LIMIT 1", (ident.kind, ident.value)).fetchone()
         return str(row[0]) if row else None
 
     # -- saved query names ----------------------------------------------------
@@ -439,8 +443,10 @@ class Reading:
 
     def pmids(self, *, include_reserved: bool = False) -> list[str]:
         """Every PMID the library holds that NCBI knows (snapshot-only ones left out,
-        unless ``include_reserved``: the offline stand-in serves them)."""
-        return [str(r[0]) for r in self.db.execute("SELECT pmid FROM articles ORDER BY pmid")
+        unless ``include_reserved``: the offline stand-in serves them; works keyed
+        by a preprint id or PMCID, from Europe PMC, are never PMIDs)."""
+        return [str(r[0]) for r in self.db.execute(
+                "SELECT pmid FROM articles WHERE pmid GLOB '[1-9]*' ORDER BY pmid")
                 if include_reserved or not is_reserved_pmid(r[0])]
 
     def notice_targets(self, links: dict[str, str]) -> dict[str, set[str]]:

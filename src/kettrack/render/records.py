@@ -126,7 +126,8 @@ def print_search(hits: Sequence[SearchHit], text: str, stream: TextIO, *, rich: 
         out.line(f"{n}. {a.title or '(no title)'}", "bold")
         meta = " · ".join(str(x) for x in (a.design, a.journal, a.year, ids_line(item)) if x)
         out.line(f"   {meta}" + ("" if rich else f"  score {hit.score}"), "dim")
-        short = [f for f in item.flags if f in ("retracted", "erratum", "expression-of-concern")]
+        short = [f for f in item.flags if f in ("retracted", "withdrawn", "erratum",
+                                                 "expression-of-concern", "preprint")]
         if short:
             out.line(f"   {flag_text(short)}", "bold red")
         out.line(Text("   ") + _marked(hit.snippet))
