@@ -53,7 +53,11 @@ def valid_pmcid(value: object) -> bool:
 
 
 def is_reserved_pmid(pmid: str | int | None) -> bool:
-    """True for the snapshot-only identifiers that must never be shown as PubMed IDs."""
+    """True for library keys that must never be shown as PubMed IDs: the
+    snapshot-only identifiers, and the keys of works that have no PMID (a
+    preprint keyed by its Europe PMC ``PPR`` id, a record keyed by its PMCID)."""
+    if isinstance(pmid, str) and pmid and not pmid.isdigit():
+        return True
     try:
         return int(pmid) >= RESERVED_PMID_START  # type: ignore[arg-type]
     except (TypeError, ValueError):
@@ -70,6 +74,8 @@ def public_pmid(pmid: str | None) -> str | None:
 def pmid_label(pmid: str | int) -> str:
     """How to name a record by its PMID in text: "PMID 123", or, for a snapshot
     identifier, words that cannot be mistaken for a PubMed ID."""
+    if isinstance(pmid, str) and pmid and not pmid.isdigit():
+        return f"Europe PMC record {pmid}, no PMID"
     if is_reserved_pmid(pmid):
         return f"snapshot record {pmid}, PMID unknown"
     return f"PMID {pmid}"

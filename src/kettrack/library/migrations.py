@@ -360,3 +360,19 @@ def m006_europepmc(db: Database) -> None:
         )
         """
     )
+    # the normalised title of each work, so a probable match is one indexed look-up
+    db.execute(
+        """
+        CREATE TABLE work_titles (
+            pmid TEXT PRIMARY KEY REFERENCES articles(pmid),
+            title_key TEXT NOT NULL         -- kettrack.library.versions.normalised_title
+        )
+        """
+    )
+    db.execute("CREATE INDEX idx_work_titles_key ON work_titles(title_key)")
+    from kettrack.library.versions import normalised_title
+
+    db.conn.executemany(
+        "INSERT INTO work_titles (pmid, title_key) VALUES (?, ?)",
+        [(pmid, normalised_title(title or "")) for pmid, title
+         in db.execute("SELECT pmid, title FROM articles").fetchall()])

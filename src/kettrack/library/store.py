@@ -46,6 +46,7 @@ from kettrack.library.versions import (
     identifiers,
     linked_identifiers,
     newer_version,
+    normalised_title,
     probable_match,
 )
 from kettrack.queries import SavedQuery
@@ -402,6 +403,7 @@ class Library(Reading):
                 f"SELECT pmid, record_hash, data FROM articles WHERE pmid IN ({marks})", chunk
             ):
                 old[pmid] = (digest, data)
+        new_titles: list[Article] = []
         claims = {p: k for p in pmids if p not in old
                   and (k := self._claimed_row(unique[p][0])) is not None}
         with self.transaction("storing a batch of records") as conn:
@@ -465,6 +467,12 @@ class Library(Reading):
                     "INSERT OR IGNORE INTO article_trial_ids (pmid, trial_id) VALUES (?, ?)",
                     [(article.pmid, t) for t in [*article.nct_ids, *article.other_trial_ids]],
                 )
+                conn.execute("INSERT OR REPLACE INTO work_titles (pmid, title_key) VALUES (?, ?)",
+                             (article.pmid, normalised_title(article.title)))
+                if previous is None and claimed is None:
+                    new_titles.append(article)
+            for article in new_titles:
+                result.events += self._probable(conn, article, run_id, now)
             for pmid in pmids:
                 for qv_id in found_by.get(pmid, ()):
                     self._add_memberships(conn, qv_id, [pmid], run_id)
@@ -615,6 +623,8 @@ class Library(Reading):
         conn.executemany(
             "INSERT OR IGNORE INTO article_trial_ids (pmid, trial_id) VALUES (?, ?)",
             [(article.pmid, t) for t in [*article.nct_ids, *article.other_trial_ids]])
+        conn.execute("INSERT OR REPLACE INTO work_titles (pmid, title_key) VALUES (?, ?)",
+                     (article.pmid, normalised_title(article.title)))
 
     def _probable(self, conn: sqlite3.Connection, article: Article, run_id: int, now: str
                   ) -> list[tuple[str, str, dict[str, Any]]]:
@@ -624,8 +634,9 @@ class Library(Reading):
             return []
         events: list[tuple[str, str, dict[str, Any]]] = []
         for (data,) in conn.execute(
-                "SELECT data FROM articles WHERE pmid != ? AND year BETWEEN ? AND ?",
-                (article.pmid, article.year - 3, article.year + 3)).fetchall():
+                "SELECT a.data FROM work_titles t JOIN articles a ON a.pmid = t.pmid "
+                "WHERE t.title_key = ? AND t.pmid != ?",
+                (normalised_title(article.title), article.pmid)).fetchall():
             other = Article.from_record(json.loads(data))
             if article.preprint == other.preprint:
                 continue
