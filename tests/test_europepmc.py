@@ -104,8 +104,9 @@ def test_a_pmc_record_without_pmid_is_keyed_by_pmcid() -> None:
 def test_hostile_records_are_cleaned_or_refused() -> None:
     assert parse_record({"id": "../../etc", "source": "PPR"}) is None
     assert parse_record({"id": "1", "source": "MED", "pmid": "1; DROP"}) is None
-    a = parse_record({"id": "PPR1", "source": "PPR", "title": "A <i>title</i>\x1b]0;x\x07 &amp; more",
-                      "doi": "not a doi", "commentCorrectionList": {"commentCorrection": [
+    a = parse_record({"id": "PPR1", "source": "PPR",
+                      "title": "A <i>title</i>\x1b]0;x\x07 &amp; more", "doi": "not a doi",
+                      "commentCorrectionList": {"commentCorrection": [
                           {"type": "Preprint in", "source": "MED", "id": "../x"}]}})
     assert a is not None
     assert a.title == "A title ]0;x & more." and a.doi is None and a.version_links == []

@@ -261,7 +261,9 @@ def queries_check(
     QuotedPhraseNotFound) and widens the search; they are printed, never hidden.
     Registry queries (source "clinicaltrials") show their hit count at
     ClinicalTrials.gov, the query.* parameters sent as their translation, and a
-    warning when they find no study.
+    warning when they find no study. Europe PMC queries (source "europepmc")
+    show their hit count at Europe PMC and the query sent (Europe PMC has no
+    translation), in one request each.
     Exits 0 even when there are warnings: they are advice, not failures.
     """
     from kettrack.queries import load_queries, select

@@ -102,8 +102,8 @@ _shape(Shape("article", "a published work, wherever one is printed", {
     "badge": "the design as a badge shows it (\"RCT\", \"Case report\")",
     "species": "human, animal, or null when not stated",
     "sample_size": "participants (or animals) randomised or included, when stated",
-    "flags": "what a writer must know: retracted, erratum, expression-of-concern, "
-             "animal-only, small-sample, protocol-without-results",
+    "flags": "what a writer must know: retracted, withdrawn, preprint, erratum, "
+             "expression-of-concern, animal-only, small-sample, protocol-without-results",
     "has_erratum": "an erratum was published",
     "has_concern": "an expression of concern was published",
     "abstract": "the abstract as one text, section labels kept",
@@ -125,6 +125,9 @@ _shape(Shape("article", "a published work, wherever one is printed", {
     "citation_status": "MEDLINE once NLM has indexed it; In-Process, Publisher ... before",
     "publication_status": "ppublish, epublish, aheadofprint",
     "is_book": "a book or book chapter",
+    "preprint": "a preprint: not peer reviewed (Europe PMC source PPR, or PubMed type Preprint)",
+    "preprint_server": "medRxiv, bioRxiv, Research Square ... for a preprint from Europe PMC",
+    "withdrawn": "a withdrawn preprint (also retracted: true): do not cite",
     "trials": "registered trials linked to it: list of {nct_id, title, overall_status, "
               "has_results, ongoing, in_library, url, via}",
     **_LIBRARY_KEYS,
@@ -213,25 +216,27 @@ _shape(Shape("run", "`run --json`", {
     "events": "events recorded",
     "corrections_requests": "requests the retraction / erratum / concern check cost",
     "corrections": "that check: {checked, found, refetched, events, skipped}",
+    "europepmc_requests": "requests sent to Europe PMC (in requests too): one per 1000 hits "
+                          "per Europe PMC query",
 }))
 _shape(Shape("run_query", "each of `run --json`'s queries", {
     "name": "the saved query",
     "count": "its hit count at the source",
     "new": "hits that were not in the library before this run",
     "updated": "hits their source revised in this run",
-    "source": "pubmed or clinicaltrials",
+    "source": "pubmed, clinicaltrials or europepmc",
     "translation": "how the source read the term (NCBI's translation; CT.gov's parameters)",
     "errors": "terms NCBI could not find and dropped: {PhraseNotFound: [...], ...}",
     "warnings": "NCBI's warnings: {OutputMessage: [...], ...}",
     "backfill": "this run was the query version's first",
 }))
 _shape(Shape("query", "each item of `queries list --json`", {
-    "name": "the query's name (its file name)", "source": "pubmed or clinicaltrials",
+    "name": "the query's name (its file name)", "source": "pubmed, clinicaltrials or europepmc",
     "description": "description", "tags": "tags", "term": "the search term",
     "version": "a hash of source and term: a changed term is a new version",
 }))
 _shape(Shape("query_check", "each item of `queries check --json`", {
-    "name": "the query's name", "source": "pubmed or clinicaltrials",
+    "name": "the query's name", "source": "pubmed, clinicaltrials or europepmc",
     "count": "its hit count at the source now",
     "translation": "how the source reads it",
     "params": "the query.* parameters sent (registry queries; {} for PubMed)",
@@ -332,6 +337,9 @@ def article_json(item: ArticleItem) -> dict[str, Any]:
         "citation_status": a.citation_status,
         "publication_status": a.publication_status,
         "is_book": a.is_book,
+        "preprint": a.preprint,
+        "preprint_server": a.preprint_server,
+        "withdrawn": a.withdrawn,
         "trials": [_trial_link_json(t) for t in item.trials],
         **_library_keys(item),
     }
@@ -469,6 +477,7 @@ def run_json(report: RunReport) -> dict[str, Any]:
         "events": report.events,
         "corrections_requests": report.corrections_requests,
         "corrections": report.corrections,
+        "europepmc_requests": report.europepmc_requests,
     }
 
 
