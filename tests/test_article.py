@@ -76,7 +76,11 @@ def test_an_older_stored_record_with_output_keys_still_reads() -> None:
 
 def test_reserved_pmids_never_link_to_pubmed() -> None:
     assert is_reserved_pmid("9900000001") and not is_reserved_pmid("29768149")
-    assert not is_reserved_pmid(None) and not is_reserved_pmid("abc")
+    assert not is_reserved_pmid(None)
+    # a work keyed by a Europe PMC preprint id or a PMCID is never shown as a PMID either
+    assert is_reserved_pmid("PPR123") and is_reserved_pmid("PMC5")
+    assert pmid_label("PPR123") == "Europe PMC record PPR123, no PMID"
+    assert Article(pmid="PPR123", doi="10.1101/x").url == "https://doi.org/10.1101/x"
     assert Article(pmid="9900000001", doi="10.1/x").url == "https://doi.org/10.1/x"
     assert Article(pmid="9900000001").url is None
     assert Article(pmid="29768149").url == "https://pubmed.ncbi.nlm.nih.gov/29768149/"

@@ -308,6 +308,10 @@ def test_run_offline_as_of_shows_a_preprint_and_later_its_journal_version(
     assert "Journal of Synthetic Test Data" in digest.output
     show = cli.invoke(app, ["show", "10.1101/2026.01.05.99999999"])
     assert show.exit_code == 0 and "Journal of Synthetic Test Data" in show.output
+    assert "preprint medRxiv v2 (PPR:PPR9900000101, 2026-01-08" in show.output
+    shown_json = json.loads(cli.invoke(app, ["show", "9900000901", "--json"]).output)
+    assert [v["kind"] for v in shown_json["versions"]] == ["preprint", "journal"]
+    assert shown_json["preprint"] is False
     check = cli.invoke(app, ["queries", "check", "--offline", "--as-of", "2026-04-20",
                              "--json"])
     assert json.loads(check.output) == [{

@@ -180,6 +180,8 @@ class ArticleItem:
     trials: list[TrialLink] = field(default_factory=list)
     #: another work in the library reports results of a trial this protocol registered
     protocol_has_results: bool = False
+    #: the work's other versions (Europe PMC preprint / journal records; probable matches)
+    versions: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def id(self) -> str:

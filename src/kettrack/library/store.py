@@ -779,22 +779,6 @@ class Library(Reading):
         self._upsert_version(conn, final, article, how, run_id)
         return final, events, status
 
-    def versions(self, key: str) -> list[dict[str, Any]]:
-        """The versions of a work the library has seen (preprint versions, the
-        journal version), oldest first, and its probable versions."""
-        rows = self.db.execute(
-            "SELECT version_key, kind, server, version, doi, posted, title, link, withdrawn "
-            "FROM work_versions WHERE pmid = ? ORDER BY posted, version_key", (key,)).fetchall()
-        out = [{"id": r[0], "kind": r[1], "server": r[2], "version": r[3], "doi": r[4],
-                "posted": r[5], "title": r[6], "link": r[7], "withdrawn": bool(r[8])}
-               for r in rows]
-        for other, evidence in self.db.execute(
-                "SELECT other, evidence FROM probable_versions WHERE pmid = ? UNION ALL "
-                "SELECT pmid, evidence FROM probable_versions WHERE other = ?", (key, key)):
-            out.append({"id": other, "kind": "probable", "link": "probable",
-                        "evidence": json.loads(evidence)})
-        return out
-
     def work_key(self, kind: str, value: str) -> str | None:
         """The key of the work known by ``kind``/``value`` (``ppr``/``PPR123``,
         ``doi``/..., ``epmc``/``MED:123``), through the identifiers it was seen with."""

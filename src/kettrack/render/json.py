@@ -128,6 +128,9 @@ _shape(Shape("article", "a published work, wherever one is printed", {
     "preprint": "a preprint: not peer reviewed (Europe PMC source PPR, or PubMed type Preprint)",
     "preprint_server": "medRxiv, bioRxiv, Research Square ... for a preprint from Europe PMC",
     "withdrawn": "a withdrawn preprint (also retracted: true): do not cite",
+    "versions": "its versions from Europe PMC: list of {id, kind (preprint, journal), server, "
+                "version, doi, posted, link, withdrawn}, and probable versions {id, kind: "
+                "probable, link, evidence}",
     "trials": "registered trials linked to it: list of {nct_id, title, overall_status, "
               "has_results, ongoing, in_library, url, via}",
     **_LIBRARY_KEYS,
@@ -340,6 +343,7 @@ def article_json(item: ArticleItem) -> dict[str, Any]:
         "preprint": a.preprint,
         "preprint_server": a.preprint_server,
         "withdrawn": a.withdrawn,
+        "versions": [dict(v) for v in item.versions],
         "trials": [_trial_link_json(t) for t in item.trials],
         **_library_keys(item),
     }
