@@ -127,6 +127,24 @@ def test_a_preprint_seen_first_then_in_pubmed_is_one_row_reported_once(
     assert (third.new_total, third.updated_total, third.europepmc_requests) == (0, 0, 1)
 
 
+def test_a_record_that_enters_late_with_an_old_date_is_not_missed() -> None:
+    def entry(ppr: str, available: str, published: str) -> dict[str, Any]:
+        return {"available_from": available, "record": {
+            "id": ppr, "source": "PPR", "title": f"Ketamine and alcohol preprint {ppr}",
+            "pubYear": published[:4], "firstPublicationDate": published,
+            "firstIndexDate": available, "pubTypeList": {"pubType": ["Preprint"]}}}
+
+    snapshot = EuropePmcSnapshot.from_json({"records": [
+        entry("PPR1", "2025-01-01", "2025-01-01"),
+        entry("PPR2", "2025-03-01", "2019-05-01")]})  # indexed late, dated six years back
+    library = Library.memory()
+    assert run(library, [PREPRINTS], epmc=snapshot, as_of=date(2025, 2, 1)).new_total == 1
+    later = run(library, [PREPRINTS], epmc=snapshot, as_of=date(2025, 3, 8))
+    assert (later.new_total, later.updated_total, later.europepmc_requests) == (1, 0, 1)
+    assert later.queries[0].count == 2 and not later.queries[0].backfill
+    assert {r[0] for r in library.db.execute("SELECT pmid FROM articles")} == {"PPR1", "PPR2"}
+
+
 def test_the_same_record_in_both_sources_in_one_run_is_one_row(pubmed_snapshot: Snapshot) -> None:
     library = Library.memory()
     report = run(library, [*PUBMED, PREPRINTS], epmc=bundled(), pubmed=pubmed_snapshot)

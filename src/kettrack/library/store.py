@@ -404,8 +404,11 @@ class Library(Reading):
             ):
                 old[pmid] = (digest, data)
         new_titles: list[Article] = []
-        claims = {p: k for p in pmids if p not in old
-                  and (k := self._claimed_row(unique[p][0])) is not None}
+        claims: dict[str, str] = {}
+        for p in pmids:
+            if p not in old and (k := self._claimed_row(unique[p][0])) is not None and (
+                    k not in claims.values()):  # one PubMed record per held row
+                claims[p] = k
         with self.transaction("storing a batch of records") as conn:
             if claims:
                 conn.execute("PRAGMA defer_foreign_keys = ON")
