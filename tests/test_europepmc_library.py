@@ -121,6 +121,8 @@ def test_a_preprint_seen_first_then_in_pubmed_is_one_row_reported_once(
     held = library.article("9900000037")
     assert held is not None and held.preprint and held.preprint_server == "medRxiv"
     assert library.work_key("ppr", "PPR9900000001") == "9900000037"
+    from kettrack.library.identifiers import parse_identifier
+    assert library.find_article(parse_identifier("ppr9900000001")) == "9900000037"
     # and a third run with nothing new changes nothing, in one Europe PMC request
     third = run(library, [PREPRINTS, *PUBMED], epmc=bundled(), pubmed=pubmed_snapshot,
                 as_of=date(2025, 9, 1))

@@ -34,6 +34,7 @@ _DOI = re.compile(r"^10\.\d{4,9}/\S+$")
 _USER_PMID = re.compile(r"^(?:pmid:?\s*)?(\d{1,11})$", re.IGNORECASE)
 _USER_PMCID = re.compile(r"^(?:pmcid:?\s*)?(PMC\d{1,10})$", re.IGNORECASE)
 _USER_NCT = re.compile(r"^(NCT\d{8})$", re.IGNORECASE)
+_USER_PPR = re.compile(r"^(PPR\d{1,12})$", re.IGNORECASE)
 _PUBMED_URL = re.compile(r"^https?://(?:www\.)?pubmed\.ncbi\.nlm\.nih\.gov/(\d{1,11})/?$")
 
 
@@ -113,7 +114,8 @@ def trial_url(nct_id: str) -> str:
 
 @dataclass(frozen=True)
 class Identifier:
-    """A parsed identifier: ``kind`` is pmid, doi, pmcid or nct."""
+    """A parsed identifier: ``kind`` is pmid, doi, pmcid, nct or ppr (a Europe PMC
+    preprint id)."""
 
     kind: str
     value: str
@@ -142,6 +144,8 @@ def parse_identifier(text: str) -> Identifier:
         return Identifier("pmcid", "PMC" + str(int(m.group(1)[3:])))
     if m := _USER_NCT.match(raw):
         return Identifier("nct", m.group(1).upper())
+    if m := _USER_PPR.match(raw):  # a Europe PMC preprint id
+        return Identifier("ppr", m.group(1).upper())
     if raw.upper().startswith("NCT"):
         raise BadIdentifier(f"{_shown(text)} is not an NCT number (NCT followed by 8 digits)")
     doi = normalise_doi(raw)

@@ -247,7 +247,7 @@ class Reading:
 
     def find_article(self, ident: Identifier) -> str | None:
         """The PMID of the article a PMID, DOI or PMCID names, or None."""
-        column = {"pmid": "pmid", "pmcid": "pmcid", "doi": "doi"}.get(ident.kind)
+        column = {"pmid": "pmid", "pmcid": "pmcid", "doi": "doi", "ppr": "pmid"}.get(ident.kind)
         if column is None:
             return None
         row = self.db.execute(f"SELECT pmid FROM articles WHERE {column} = ? LIMIT 1",
