@@ -246,6 +246,22 @@ def test_two_pubmed_records_are_never_merged_and_a_probable_match_is_only_record
     assert [v["kind"] for v in library.versions("100")] == ["probable"]
 
 
+def test_europepmc_copy_of_a_pubmed_record_adds_a_membership_not_a_revision() -> None:
+    library = Library.memory()
+    library.start_run(offline=True)
+    qv, _ = library.query_version_id(ANY, 1)
+    library.store_batch([(article("100", title="PubMed's title", year=2022, doi="10.1/a"),
+                          None)], {}, 1)
+    copy = parse_record({"id": "100", "source": "MED", "pmid": "100", "doi": "10.1/A",
+                         "title": "Europe PMC's title", "pubYear": "2022"})
+    stored = library.store_europepmc([copy], qv, 1)  # type: ignore[list-item]
+    assert (stored.keys, stored.new, stored.updated) == (["100"], [], [])
+    held = library.article("100")
+    assert held is not None and held.title == "PubMed's title"
+    assert ("100", "epmc-all") in memberships(library)
+    assert library.db.execute("SELECT count(*) FROM events").fetchone()[0] == 0
+
+
 def test_probable_match_is_conservative() -> None:
     p = preprint("PPR1", title="Ketamine for alcohol use disorder: a trial", year=2021,
                  authors=["Smith J"])

@@ -102,8 +102,8 @@ def _check_json(response: httpx.Response) -> None:
         data = json.loads(response.content)
     except ValueError:
         raise Incomplete("answer is not JSON (cut short?)") from None
-    if not isinstance(data, dict) or ("resultList" not in data and "citationList" not in data):
-        raise Incomplete("answer has no result list (a bad cursorMark, or cut short)")
+    if not isinstance(data, dict) or not ({"resultList", "citationList", "hitCount"} & set(data)):
+        raise Incomplete("answer has no results and no hit count (a bad cursorMark?)")
 
 
 class EuropePmcClient(ServiceClient):
