@@ -10,6 +10,7 @@ from kettrack.library.article import (
     Correction,
     MeshHeading,
     PublicationType,
+    VersionLink,
 )
 from kettrack.library.identifiers import is_reserved_pmid, normalise_doi, pmid_label
 from kettrack.sources import pubmed
@@ -32,11 +33,24 @@ def full_article() -> Article:
     )
 
 
+#: the Europe PMC fields, stored only when set (a PubMed record's fingerprint is unchanged)
+PREPRINT_FIELDS = {"epmc_source", "epmc_id", "is_preprint", "preprint_server", "version",
+                   "withdrawn", "version_links", "revised_on"}
+
+
 def test_record_covers_every_field_and_round_trips() -> None:
     article = full_article()
     data = article.to_record()
-    assert {f.name for f in dataclasses.fields(Article)} == set(data)
+    assert {f.name for f in dataclasses.fields(Article)} - PREPRINT_FIELDS == set(data)
     assert Article.from_record(data) == article
+    preprint = dataclasses.replace(
+        article, epmc_source="PPR", epmc_id="PPR1", is_preprint=True, preprint_server="medRxiv",
+        version="2", version_links=[VersionLink("preprint in", "MED", "3", None)],
+        revised_on="2022-02-01")
+    data = preprint.to_record()
+    assert {f.name for f in dataclasses.fields(Article)} == set(data)
+    assert Article.from_record(data) == preprint
+    assert preprint.source_hash() != article.source_hash()
 
 
 def test_real_record_round_trips_through_the_stored_record() -> None:
@@ -62,7 +76,11 @@ def test_an_older_stored_record_with_output_keys_still_reads() -> None:
 
 def test_reserved_pmids_never_link_to_pubmed() -> None:
     assert is_reserved_pmid("9900000001") and not is_reserved_pmid("29768149")
-    assert not is_reserved_pmid(None) and not is_reserved_pmid("abc")
+    assert not is_reserved_pmid(None)
+    # a work keyed by a Europe PMC preprint id or a PMCID is never shown as a PMID either
+    assert is_reserved_pmid("PPR123") and is_reserved_pmid("PMC5")
+    assert pmid_label("PPR123") == "Europe PMC record PPR123, no PMID"
+    assert Article(pmid="PPR123", doi="10.1101/x").url == "https://doi.org/10.1101/x"
     assert Article(pmid="9900000001", doi="10.1/x").url == "https://doi.org/10.1/x"
     assert Article(pmid="9900000001").url is None
     assert Article(pmid="29768149").url == "https://pubmed.ncbi.nlm.nih.gov/29768149/"

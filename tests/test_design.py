@@ -224,9 +224,9 @@ def test_preprint_says_so_wherever_the_badge_shows() -> None:
     preprint = snapshot_article("9900000037")
     assert [p.name for p in preprint.publication_types] == ["Preprint"]
     item = ArticleItem(preprint)
-    assert badge(item) == "Observational (preprint)"
+    assert badge(item) == "Observational (preprint, not peer reviewed)"
     data = article_json(item)
-    assert data["badge"] == "Observational (preprint)" and data["preprint"] is True
+    assert data["badge"] == "Observational (preprint, not peer reviewed)" and data["preprint"] is True
     assert data["design"] == "observational"  # the vocabulary word is unchanged
     assert design_label(preprint) == "observational, preprint"
     assert article_json(ArticleItem(snapshot_article("25325907")))["preprint"] is False

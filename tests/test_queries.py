@@ -31,7 +31,7 @@ def test_shipped_queries_load_and_are_described() -> None:
 
             parse_registry_term(q.term)
             continue
-        assert q.source == "pubmed"
+        assert q.source in ("pubmed", "europepmc")
         lint_term(q.term)
         assert "\n" not in q.term  # whitespace folded
 

@@ -24,6 +24,7 @@ from kettrack.run.corrections import KINDS
 from kettrack.run.runner import Runner
 from kettrack.settings import Settings
 from kettrack.sources.eutils import EutilsClient
+from kettrack.sources.offline import europepmc_client
 from kettrack.standin.eutils import EutilsStandin
 from kettrack.standin.snapshot import Snapshot, default_snapshot_dir
 
@@ -281,6 +282,12 @@ def test_killed_process_leaves_a_consistent_library_that_converges(
     assert statuses[-1] == "ok" and (not killed or statuses[0] == "interrupted")
     resumed = Library.open(db)
     reference = Library.memory()
-    run_once(reference, Snapshot.load(default_snapshot_dir() / "pubmed" / "snapshot.xml",
-                                      default_snapshot_dir() / "pubmed" / "pending_indexing.json"))
+    snapshot = Snapshot.load(default_snapshot_dir() / "pubmed" / "snapshot.xml",
+                             default_snapshot_dir() / "pubmed" / "pending_indexing.json")
+    # the offline run also runs the saved Europe PMC queries
+    preprints = [q for q in load_queries(ROOT / "queries") if q.source == "europepmc"]
+    with client_for(EutilsStandin(snapshot)) as client, \
+            europepmc_client(client.settings, offline=True) as epmc:
+        Runner(reference, client, client.settings, offline=True, europepmc=epmc).run(
+            [*QUERIES, *preprints])
     assert state(resumed) == state(reference)

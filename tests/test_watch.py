@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -289,8 +290,12 @@ def test_killed_run_with_watches_converges(tmp_path: Path, snapshot: Snapshot,
     with Library.open(db) as library:
         library.add_watch("zarate2006", ZARATE, given=ZARATE, label="Zarate 2006")
         library.add_watch("grabski2022", GRABSKI, given=GRABSKI_DOI, label="Grabski 2022")
+    folder = tmp_path / "queries"  # the PubMed queries the reference runs (not Europe PMC's)
+    folder.mkdir()
+    for query in QUERIES:
+        shutil.copy(ROOT / "queries" / f"{query.name}.toml", folder)
     env = dict(os.environ, KETTRACK_DB=str(db), KETTRACK_BATCH_SIZE="5",
-               KETTRACK_QUERIES=str(ROOT / "queries"))
+               KETTRACK_QUERIES=str(folder))
     proc = subprocess.Popen([sys.executable, "-m", "kettrack", "run", "--offline"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60

@@ -11,6 +11,7 @@ show ID`` do not pay for httpx, Bio.Entrez, sqlite-utils or rich.
 from __future__ import annotations
 
 import sys
+from contextlib import nullcontext
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -197,7 +198,7 @@ def run(
     from kettrack.queries import load_queries, select
     from kettrack.render.console import Output
     from kettrack.run.runner import Runner
-    from kettrack.sources.offline import ctgov_client, eutils_client
+    from kettrack.sources.offline import ctgov_client, europepmc_client, eutils_client
 
     settings = settings_for(db, queries, batch_size=batch_size)
     when = parse_day(as_of, "--as-of")
@@ -205,13 +206,18 @@ def run(
         raise ConfigError("--as-of replays the bundled snapshot; use it with --offline")
     selected = select(load_queries(settings.queries_dir), names or [])
     out = Output.for_stdout(json_mode=as_json)
+    # Europe PMC is asked (and its offline snapshot needed) only for Europe PMC queries
+    wants_epmc = any(q.source == "europepmc" for q in selected)
     with (open_library(settings) as library,
           eutils_client(settings, offline=offline, as_of=when) as client,
-          ctgov_client(settings, offline=offline, as_of=when) as ctgov):
+          ctgov_client(settings, offline=offline, as_of=when) as ctgov,
+          (europepmc_client(settings, offline=offline, as_of=when) if wants_epmc
+           else nullcontext()) as epmc):
         observer = out.run_observer()
         try:
             report = Runner(library, client, settings, observer=observer, offline=offline,
-                            today=when, ctgov=ctgov, watches=not names).run(selected)
+                            today=when, ctgov=ctgov, watches=not names,
+                            europepmc=epmc).run(selected)
         finally:
             observer.close()
     if as_json:
@@ -265,7 +271,9 @@ def queries_check(
     QuotedPhraseNotFound) and widens the search; they are printed, never hidden.
     Registry queries (source "clinicaltrials") show their hit count at
     ClinicalTrials.gov, the query.* parameters sent as their translation, and a
-    warning when they find no study.
+    warning when they find no study. Europe PMC queries (source "europepmc")
+    show their hit count at Europe PMC and the query sent (Europe PMC has no
+    translation), in one request each.
     Exits 0 even when there are warnings: they are advice, not failures.
     """
     from kettrack.queries import load_queries, select

@@ -3,7 +3,7 @@
 A file ``queries/ketamine-aud.toml`` is the query ``ketamine-aud``::
 
     description = "Ketamine and esketamine in alcohol use disorder"
-    source = "pubmed"            # or "clinicaltrials"
+    source = "pubmed"            # or "clinicaltrials", or "europepmc"
     tags = ["clinical"]
     term = '''(ketamine[tiab] OR "Ketamine"[mh]) AND "Alcohol-Related Disorders"[mh]'''
 
@@ -22,7 +22,7 @@ from pathlib import Path
 
 from kettrack.errors import QueryFileError, QuerySyntaxError, UnknownQuery
 
-SOURCES = ("pubmed", "clinicaltrials")
+SOURCES = ("pubmed", "clinicaltrials", "europepmc")
 _KEYS = {"term", "source", "description", "tags"}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -125,7 +125,7 @@ def load_query(path: Path) -> SavedQuery:
     tags = data.get("tags", [])
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
         raise QueryFileError(f"{where}: 'tags' must be a list of strings")
-    if source == "pubmed":
+    if source in ("pubmed", "europepmc"):  # both use AND/OR/NOT, quotes and parentheses
         try:
             lint_term(term)
         except QuerySyntaxError as exc:

@@ -17,6 +17,7 @@ from kettrack.errors import ConfigError
 
 EUTILS_URL = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
 CTGOV_URL = "https://clinicaltrials.gov/api/v2/"
+EUROPEPMC_URL = "https://www.ebi.ac.uk/europepmc/webservices/rest/"
 DEFAULT_DB = "kettrack.db"
 
 
@@ -31,6 +32,21 @@ def _float_env(env: dict[str, str], name: str, default: float) -> float:
     if value < 0:
         raise ConfigError(f"{name}={raw!r} must not be negative")
     return value
+
+
+def _url_env(env: dict[str, str], name: str, default: str) -> str:
+    """A base URL from the environment: http(s), with a host, no query string."""
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        parts = urlsplit(raw)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or (
+            parts.query or parts.fragment):
+        raise ConfigError(f"{name}={redact(raw)!r} is not an http(s) base URL")
+    return raw
 
 
 def _int_env(env: dict[str, str], name: str, default: int) -> int:
@@ -54,6 +70,7 @@ class Settings:
     queries_dir: Path = Path("queries")
     eutils_url: str = EUTILS_URL
     ctgov_url: str = CTGOV_URL
+    europepmc_url: str = EUROPEPMC_URL
     api_key: str | None = field(default=None, repr=False)
     email: str | None = None
     smtp_url: str | None = field(default=None, repr=False)
@@ -82,6 +99,7 @@ class Settings:
             queries_dir=Path(env.get("KETTRACK_QUERIES") or "queries"),
             eutils_url=env.get("KETTRACK_EUTILS_URL") or EUTILS_URL,
             ctgov_url=env.get("KETTRACK_CTGOV_URL") or CTGOV_URL,
+            europepmc_url=_url_env(env, "KETTRACK_EUROPEPMC_URL", EUROPEPMC_URL),
             api_key=env.get("NCBI_API_KEY") or None,
             email=env.get("NCBI_EMAIL") or None,
             smtp_url=env.get("KETTRACK_SMTP_URL") or None,

@@ -42,6 +42,7 @@ DESIGN_ORDER = ("rct", "trial", "protocol", "meta-analysis", "systematic-review"
 #: events a reader is told about ("revised" alone, a cosmetic change, is not news)
 UPDATE_KINDS = ("retracted", "erratum", "concern", "design_changed", "status_changed",
                 "publication_types_changed", "deleted", "trial_status_changed",
+                "published_version", "new_version", "withdrawn", "probable_version",
                 "trial_results_posted", "trial_completion_changed")
 
 
@@ -65,7 +66,8 @@ class DigestEntry:
     @property
     def retracted(self) -> bool:
         """The work is retracted (or this entry reports its retraction)."""
-        return self.item.retracted or any(e.kind == "retracted" for e in self.news)
+        return self.item.retracted or any(e.kind in ("retracted", "withdrawn")
+                                          for e in self.news)
 
 
 @dataclass

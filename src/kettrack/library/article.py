@@ -52,8 +52,19 @@ class Correction:
     source: str | None = None
 
 
+@dataclass
+class VersionLink:
+    """Europe PMC's link from one version of a work to another ("preprint in",
+    "preprint of"): the other record's source (``PPR``, ``MED``...) and id."""
+
+    relation: str
+    source: str
+    id: str
+    doi: str | None = None
+
+
 #: CommentsCorrections types that flag a problem with *this* article
-RETRACTION_TYPES = {"RetractionIn"}
+RETRACTION_TYPES = {"RetractionIn", "WithdrawalIn"}
 ERRATUM_TYPES = {"ErratumIn"}
 CONCERN_TYPES = {"ExpressionOfConcernIn"}
 
@@ -87,6 +98,15 @@ class Article:
     citation_status: str | None = None  # MEDLINE, PubMed-not-MEDLINE, In-Process, Publisher...
     publication_status: str | None = None  # ppublish, epublish, aheadofprint
     is_book: bool = False
+    # Europe PMC (kettrack.sources.europepmc); defaults for PubMed records
+    epmc_source: str | None = None  # MED, PPR, PMC...: the record came from Europe PMC
+    epmc_id: str | None = None
+    is_preprint: bool = False  # not peer reviewed
+    preprint_server: str | None = None  # medRxiv, bioRxiv, Research Square...
+    version: str | None = None  # the preprint server's version number
+    withdrawn: bool = False  # a withdrawn preprint: as unmistakable as a retraction
+    version_links: list[VersionLink] = field(default_factory=list)
+    revised_on: str | None = None  # Europe PMC's dateOfRevision
     # decided by kettrack.library.design
     design: str = "other"
     species: str | None = None  # "human", "animal", or None when unknown
@@ -103,14 +123,16 @@ class Article:
 
     @property
     def retracted(self) -> bool:
-        return any(c.ref_type in RETRACTION_TYPES for c in self.corrections) or any(
-            pt.name == "Retracted Publication" for pt in self.publication_types
-        )
+        """Retracted, or (a preprint) withdrawn: either way, not to be cited."""
+        return self.withdrawn or any(
+            c.ref_type in RETRACTION_TYPES for c in self.corrections) or any(
+            pt.name == "Retracted Publication" for pt in self.publication_types)
 
     @property
-    def is_preprint(self) -> bool:
-        """Not peer reviewed: the record has the publication type Preprint."""
-        return any(pt.name == "Preprint" for pt in self.publication_types)
+    def preprint(self) -> bool:
+        """Not peer reviewed: a preprint from Europe PMC, or a PubMed record of
+        publication type Preprint."""
+        return self.is_preprint or any(p.name == "Preprint" for p in self.publication_types)
 
     @property
     def has_erratum(self) -> bool:
@@ -173,6 +195,24 @@ class Article:
             "citation_status": self.citation_status,
             "publication_status": self.publication_status,
             "is_book": self.is_book,
+            **self._preprint_fields(),
+        }
+
+    def _preprint_fields(self) -> dict[str, Any]:
+        """The Europe PMC fields, only when set: a PubMed record's fingerprint is
+        what it was before kettrack knew Europe PMC."""
+        if not (self.epmc_source or self.is_preprint or self.withdrawn or self.version_links):
+            return {}
+        return {
+            "epmc_source": self.epmc_source,
+            "epmc_id": self.epmc_id,
+            "is_preprint": self.is_preprint,
+            "preprint_server": self.preprint_server,
+            "version": self.version,
+            "withdrawn": self.withdrawn,
+            "version_links": [{"relation": v.relation, "source": v.source, "id": v.id,
+                               "doi": v.doi} for v in self.version_links],
+            "revised_on": self.revised_on,
         }
 
     def source_hash(self) -> str:
@@ -202,6 +242,7 @@ class Article:
             for m in data.get("mesh") or []
         ]
         kwargs["corrections"] = [Correction(**c) for c in data.get("corrections") or []]
+        kwargs["version_links"] = [VersionLink(**v) for v in data.get("version_links") or []]
         return cls(**kwargs)
 
 

@@ -34,6 +34,7 @@ _DOI = re.compile(r"^10\.\d{4,9}/\S+$")
 _USER_PMID = re.compile(r"^(?:pmid:?\s*)?(\d{1,11})$", re.IGNORECASE)
 _USER_PMCID = re.compile(r"^(?:pmcid:?\s*)?(PMC\d{1,10})$", re.IGNORECASE)
 _USER_NCT = re.compile(r"^(NCT\d{8})$", re.IGNORECASE)
+_USER_PPR = re.compile(r"^(PPR\d{1,12})$", re.IGNORECASE)
 _PUBMED_URL = re.compile(r"^https?://(?:www\.)?pubmed\.ncbi\.nlm\.nih\.gov/(\d{1,11})/?$")
 
 
@@ -53,7 +54,11 @@ def valid_pmcid(value: object) -> bool:
 
 
 def is_reserved_pmid(pmid: str | int | None) -> bool:
-    """True for the snapshot-only identifiers that must never be shown as PubMed IDs."""
+    """True for library keys that must never be shown as PubMed IDs: the
+    snapshot-only identifiers, and the keys of works that have no PMID (a
+    preprint keyed by its Europe PMC ``PPR`` id, a record keyed by its PMCID)."""
+    if isinstance(pmid, str) and pmid and not pmid.isdigit():
+        return True
     try:
         return int(pmid) >= RESERVED_PMID_START  # type: ignore[arg-type]
     except (TypeError, ValueError):
@@ -70,6 +75,8 @@ def public_pmid(pmid: str | None) -> str | None:
 def pmid_label(pmid: str | int) -> str:
     """How to name a record by its PMID in text: "PMID 123", or, for a snapshot
     identifier, words that cannot be mistaken for a PubMed ID."""
+    if isinstance(pmid, str) and pmid and not pmid.isdigit():
+        return f"Europe PMC record {pmid}, no PMID"
     if is_reserved_pmid(pmid):
         return f"snapshot record {pmid}, PMID unknown"
     return f"PMID {pmid}"
@@ -107,7 +114,8 @@ def trial_url(nct_id: str) -> str:
 
 @dataclass(frozen=True)
 class Identifier:
-    """A parsed identifier: ``kind`` is pmid, doi, pmcid or nct."""
+    """A parsed identifier: ``kind`` is pmid, doi, pmcid, nct or ppr (a Europe PMC
+    preprint id)."""
 
     kind: str
     value: str
@@ -136,6 +144,8 @@ def parse_identifier(text: str) -> Identifier:
         return Identifier("pmcid", "PMC" + str(int(m.group(1)[3:])))
     if m := _USER_NCT.match(raw):
         return Identifier("nct", m.group(1).upper())
+    if m := _USER_PPR.match(raw):  # a Europe PMC preprint id
+        return Identifier("ppr", m.group(1).upper())
     if raw.upper().startswith("NCT"):
         raise BadIdentifier(f"{_shown(text)} is not an NCT number (NCT followed by 8 digits)")
     doi = normalise_doi(raw)

@@ -29,6 +29,8 @@ SMALL_SAMPLE = 30
 #: article flags, in the order they are shown, and the words every output uses for them
 FLAG_WORDS = {
     "retracted": "RETRACTED",
+    "withdrawn": "WITHDRAWN preprint",
+    "preprint": "preprint, not peer reviewed",
     "erratum": "erratum published",
     "expression-of-concern": "EXPRESSION OF CONCERN",
     "animal-only": "animal study only",
@@ -95,6 +97,20 @@ def describe_event(kind: str, detail: dict[str, Any]) -> str:
         return "completion date changed"
     if kind == "revised":
         return "revised at the source"
+    if kind == "published_version":
+        where = " ".join(str(x) for x in (detail.get("journal"), f"doi:{detail['doi']}"
+                                          if detail.get("doi") else None) if x)
+        return ("published version of a preprint you saw" + (f": {where}" if where else "")
+                + " (peer reviewed; the preprint is kept as a version)")
+    if kind == "new_version":
+        return (f"new version of a preprint: version {detail.get('to')} "
+                f"(was {detail.get('from')})")
+    if kind == "withdrawn":
+        return "WITHDRAWN: the preprint was withdrawn; do not cite it"
+    if kind == "probable_version":
+        role = "journal version" if detail.get("role") == "journal" else "preprint"
+        return (f"probably the {role} of this work: {detail.get('other')} (same title and first "
+                "author, dates fit); not merged, check before citing either")
     return kind.replace("_", " ")
 
 
@@ -129,8 +145,12 @@ class PublicationLink:
 def article_flags(article: Article, *, protocol_has_results: bool = False) -> list[str]:
     """What a writer must know before leaning on ``article``."""
     out = []
-    if article.retracted:
+    if article.withdrawn:
+        out.append("withdrawn")
+    elif article.retracted:
         out.append("retracted")
+    if article.preprint:
+        out.append("preprint")
     if article.has_erratum:
         out.append("erratum")
     if article.has_concern:
@@ -166,6 +186,8 @@ class ArticleItem:
     #: the watch on this work itself, and how many citing papers its runs have seen
     watched_as: Watch | None = None
     cited_by_count: int = 0
+    #: the work's other versions (Europe PMC preprint / journal records; probable matches)
+    versions: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def id(self) -> str:

@@ -343,3 +343,72 @@ def m005_watches(db: Database) -> None:
         """
     )
     db.execute("CREATE INDEX idx_citations_cited ON citations(cited_pmid)")
+
+
+@migration("006_europepmc")
+def m006_europepmc(db: Database) -> None:
+    """Europe PMC: every identifier a work is known by (so a preprint without a
+    PMID, keyed by its ``PPR`` id, and its later PubMed record are one row), the
+    versions of each work (preprint versions, the journal version), and probable
+    matches recorded with their evidence, never merged."""
+    db.execute(
+        """
+        CREATE TABLE work_ids (
+            kind TEXT NOT NULL,              -- pmid, doi, pmcid, ppr, epmc (SOURCE:id), doibase
+            value TEXT NOT NULL,
+            pmid TEXT NOT NULL REFERENCES articles(pmid),   -- the work's key
+            how TEXT NOT NULL DEFAULT 'record',  -- record, europepmc-link, doi-relation
+            PRIMARY KEY (kind, value)
+        )
+        """
+    )
+    db.execute("CREATE INDEX idx_work_ids_pmid ON work_ids(pmid)")
+    db.execute(
+        """
+        CREATE TABLE work_versions (
+            version_key TEXT PRIMARY KEY,    -- PPR:PPR123, MED:123 (Europe PMC's SOURCE:id)
+            pmid TEXT NOT NULL REFERENCES articles(pmid),
+            kind TEXT NOT NULL CHECK (kind IN ('preprint', 'journal')),
+            server TEXT,                     -- medRxiv, bioRxiv, Research Square, ...
+            version TEXT,                    -- the server's version number
+            doi TEXT,
+            posted TEXT,                     -- first publication date at the source
+            title TEXT NOT NULL DEFAULT '',
+            link TEXT NOT NULL,              -- how it is known to be this work
+            withdrawn INTEGER NOT NULL DEFAULT 0,
+            record_hash TEXT NOT NULL,
+            data TEXT NOT NULL,              -- this version's normalised Article as JSON
+            first_seen_run INTEGER REFERENCES runs(id),
+            updated_run INTEGER REFERENCES runs(id)
+        )
+        """
+    )
+    db.execute("CREATE INDEX idx_work_versions_pmid ON work_versions(pmid)")
+    db.execute(
+        """
+        CREATE TABLE probable_versions (
+            pmid TEXT NOT NULL REFERENCES articles(pmid),
+            other TEXT NOT NULL REFERENCES articles(pmid),
+            evidence TEXT NOT NULL,          -- JSON: what matched (title, first author, dates)
+            run_id INTEGER REFERENCES runs(id),
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (pmid, other)
+        )
+        """
+    )
+    # the normalised title of each work, so a probable match is one indexed look-up
+    db.execute(
+        """
+        CREATE TABLE work_titles (
+            pmid TEXT PRIMARY KEY REFERENCES articles(pmid),
+            title_key TEXT NOT NULL         -- kettrack.library.versions.normalised_title
+        )
+        """
+    )
+    db.execute("CREATE INDEX idx_work_titles_key ON work_titles(title_key)")
+    from kettrack.library.versions import normalised_title
+
+    db.conn.executemany(
+        "INSERT INTO work_titles (pmid, title_key) VALUES (?, ?)",
+        [(pmid, normalised_title(title or "")) for pmid, title
+         in db.execute("SELECT pmid, title FROM articles").fetchall()])

@@ -119,7 +119,33 @@ class Reading:
         if history:
             for (_, pmid), events in self._events("pmid", held).items():
                 found[pmid].events = events
+            for pmid, versions in self._versions(held).items():
+                found[pmid].versions = versions
         return [found[p] for p in pmids if p in found]
+
+    def versions(self, key: str) -> list[dict[str, Any]]:
+        """The versions of a work the library has seen (preprint versions, the
+        journal version, from Europe PMC): preprints first, then its probable versions."""
+        return self._versions([key]).get(key, [])
+
+    def _versions(self, keys: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+        out: dict[str, list[dict[str, Any]]] = {}
+        for chunk, marks in chunks(list(keys)):
+            for row in self.db.execute(
+                    "SELECT pmid, version_key, kind, server, version, doi, posted, link, "
+                    f"withdrawn FROM work_versions WHERE pmid IN ({marks}) "
+                    "ORDER BY kind DESC, posted, version_key", chunk):
+                out.setdefault(str(row[0]), []).append({
+                    "id": row[1], "kind": row[2], "server": row[3], "version": row[4],
+                    "doi": row[5], "posted": row[6], "link": row[7], "withdrawn": bool(row[8])})
+            for key, other, evidence in self.db.execute(
+                    f"SELECT pmid, other, evidence FROM probable_versions WHERE pmid IN ({marks}) "
+                    f"UNION ALL SELECT other, pmid, evidence FROM probable_versions "
+                    f"WHERE other IN ({marks})", [*chunk, *chunk]):
+                out.setdefault(str(key), []).append({
+                    "id": other, "kind": "probable", "link": "probable",
+                    "evidence": json.loads(evidence)})
+        return out
 
     def trial_items(self, ncts: Sequence[str], *, history: bool = True) -> list[TrialItem]:
         """The registered trials among ``ncts``, as items, in the order given."""
@@ -228,11 +254,15 @@ class Reading:
 
     def find_article(self, ident: Identifier) -> str | None:
         """The PMID of the article a PMID, DOI or PMCID names, or None."""
-        column = {"pmid": "pmid", "pmcid": "pmcid", "doi": "doi"}.get(ident.kind)
+        column = {"pmid": "pmid", "pmcid": "pmcid", "doi": "doi", "ppr": "pmid"}.get(ident.kind)
         if column is None:
             return None
         row = self.db.execute(f"SELECT pmid FROM articles WHERE {column} = ? LIMIT 1",
                               (ident.value,)).fetchone()
+        if row is None:
+            # another version's identifier (a preprint's DOI, a merged PPR id's PMID)
+            row = self.db.execute("SELECT pmid FROM work_ids WHERE kind = ? AND value = ? "
+                                  "LIMIT 1", (ident.kind, ident.value)).fetchone()
         return str(row[0]) if row else None
 
     # -- saved query names ----------------------------------------------------
@@ -446,8 +476,10 @@ class Reading:
 
     def pmids(self, *, include_reserved: bool = False) -> list[str]:
         """Every PMID the library holds that NCBI knows (snapshot-only ones left out,
-        unless ``include_reserved``: the offline stand-in serves them)."""
-        return [str(r[0]) for r in self.db.execute("SELECT pmid FROM articles ORDER BY pmid")
+        unless ``include_reserved``: the offline stand-in serves them; works keyed
+        by a preprint id or PMCID, from Europe PMC, are never PMIDs)."""
+        return [str(r[0]) for r in self.db.execute(
+                "SELECT pmid FROM articles WHERE pmid GLOB '[1-9]*' ORDER BY pmid")
                 if include_reserved or not is_reserved_pmid(r[0])]
 
     def notice_targets(self, links: dict[str, str]) -> dict[str, set[str]]:

@@ -37,11 +37,18 @@ from typing import Any
 from kettrack.errors import ConfigError, Failure, LibraryBusy, NotInLibrary
 from kettrack.library import migrations
 from kettrack.library.article import Article
-from kettrack.library.identifiers import RESERVED_PMID_START, pmid_label
+from kettrack.library.identifiers import RESERVED_PMID_START, pmid_label, valid_pmid
 from kettrack.library.reading import Reading, chunks
 from kettrack.library.trial import Trial
 from kettrack.library.trial import compare as compare_trials
 from kettrack.library.trial import normalise as normalise_trial
+from kettrack.library.versions import (
+    identifiers,
+    linked_identifiers,
+    newer_version,
+    normalised_title,
+    probable_match,
+)
 from kettrack.library.watches import MEMBERSHIP_PREFIX, WATCH_SOURCE, Watch
 from kettrack.queries import SavedQuery
 
@@ -59,6 +66,11 @@ class StoredBatch:
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     events: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    #: works whose key changed in this batch (a preprint's PPR id -> its PMID,
+    #: or a row merged into another): old key -> new key
+    renamed: dict[str, str] = field(default_factory=dict)
+    #: Europe PMC batches: the work key of each record, in order
+    keys: list[str] = field(default_factory=list)
 
 
 def compare(old: Article, new: Article) -> list[tuple[str, dict[str, Any]]]:
@@ -366,7 +378,8 @@ class Library(Reading):
         limit = "" if include_reserved else f"AND CAST(pmid AS INTEGER) < {RESERVED_PMID_START}"
         return [r[0] for r in self.db.execute(
             "SELECT pmid FROM articles WHERE (citation_status IS NULL OR citation_status "
-            f"!= 'MEDLINE') AND entrez_date >= ? {limit} ORDER BY pmid", (cutoff,))]
+            f"!= 'MEDLINE') AND entrez_date >= ? AND pmid GLOB '[1-9]*' {limit} ORDER BY pmid",
+            (cutoff,))]
 
     def store_batch(self, records: Sequence[tuple[Article, bytes | None]],
                     found_by: dict[str, list[int]], run_id: int) -> StoredBatch:
@@ -391,18 +404,52 @@ class Library(Reading):
                 f"SELECT pmid, record_hash, data FROM articles WHERE pmid IN ({marks})", chunk
             ):
                 old[pmid] = (digest, data)
+        new_titles: list[Article] = []
+        claims: dict[str, str] = {}
+        for p in pmids:
+            if p not in old and (k := self._claimed_row(unique[p][0])) is not None and (
+                    k not in claims.values()):  # one PubMed record per held row
+                claims[p] = k
         with self.transaction("storing a batch of records") as conn:
+            if claims:
+                conn.execute("PRAGMA defer_foreign_keys = ON")
             for article, raw in unique.values():
                 digest = article.source_hash()
                 row = article_row(article, raw, digest, now)
                 previous = old.get(article.pmid)
-                if previous is None:
+                claimed = claims.get(article.pmid)
+                if claimed is not None:
+                    # a work held under its preprint id (or PMCID) now has a PubMed
+                    # record: one row, re-keyed by the PMID, with its history
+                    self._rekey(conn, claimed, article.pmid)
+                    result.renamed[claimed] = article.pmid
+                    held = Article.from_record(json.loads(conn.execute(
+                        "SELECT data FROM articles WHERE pmid = ?", (article.pmid,)).fetchone()[0]))
+                    self._insert_work_ids(conn, article.pmid, identifiers(article), "record")
+                    took = self._took_pubmed_record(held, article)
+                    row = article_row(article, raw, article.source_hash(), now)
+                    if took:
+                        row.update(updated_run=run_id, updated_at=now)
+                        result.events.append((article.pmid, took[0], took[1]))
+                        result.updated.append(article.pmid)
+                    else:
+                        result.unchanged.append(article.pmid)
+                    conn.execute(f"UPDATE articles SET {', '.join(f'{c} = ?' for c in row)} "
+                                 "WHERE pmid = ?", [*row.values(), article.pmid])
+                elif previous is None:
                     row.update(first_seen_run=run_id, first_seen_at=now)
                     conn.execute(f"INSERT INTO articles ({', '.join(row)}) VALUES "
                                  f"({', '.join('?' * len(row))})", list(row.values()))
                     result.new.append(article.pmid)
                 else:
                     before = Article.from_record(json.loads(previous[1]))
+                    if not article.epmc_source and _carry_preprint(before, article):
+                        digest = article.source_hash()
+                        row = article_row(article, raw, digest, now)
+                    if before.epmc_source and not article.epmc_source:
+                        # Europe PMC's copy of a PubMed record, replaced by PubMed's:
+                        # a change of source, not a revision
+                        before = article
                     revised = previous[0] != digest and (
                         before.source_fields() != article.source_fields())
                     if revised:
@@ -424,6 +471,12 @@ class Library(Reading):
                     "INSERT OR IGNORE INTO article_trial_ids (pmid, trial_id) VALUES (?, ?)",
                     [(article.pmid, t) for t in [*article.nct_ids, *article.other_trial_ids]],
                 )
+                conn.execute("INSERT OR REPLACE INTO work_titles (pmid, title_key) VALUES (?, ?)",
+                             (article.pmid, normalised_title(article.title)))
+                if previous is None and claimed is None:
+                    new_titles.append(article)
+            for article in new_titles:
+                result.events += self._probable(conn, article, run_id, now)
             for pmid in pmids:
                 for qv_id in found_by.get(pmid, ()):
                     self._add_memberships(conn, qv_id, [pmid], run_id)
@@ -457,6 +510,285 @@ class Library(Reading):
                         self._insert_events(conn, run_id, now,
                                             [(("article", pmid), "deleted", {"reason": reason})])
         return noted
+
+    # -- Europe PMC: one work, several records ------------------------------
+
+    def _resolve(self, conn: sqlite3.Connection, ids: Iterable[tuple[str, str]]
+                 ) -> dict[str, str]:
+        """The works (key -> how it matched) that hold any of ``ids``."""
+        found: dict[str, str] = {}
+        for kind, value in ids:
+            for pmid, how in conn.execute(
+                    "SELECT pmid, how FROM work_ids WHERE kind = ? AND value = ?", (kind, value)):
+                found.setdefault(str(pmid), kind if how == "record" else str(how))
+            column = {"pmid": "pmid", "doi": "doi", "pmcid": "pmcid"}.get(kind)
+            if column:
+                for (pmid,) in conn.execute(
+                        f"SELECT pmid FROM articles WHERE {column} = ?", (value,)):
+                    found.setdefault(str(pmid), kind)
+        return found
+
+    def _claimed_row(self, article: Article) -> str | None:
+        """The row a new PubMed record belongs to when the library holds its work
+        under another key (a preprint's PPR id, a PMCID): by PMID, DOI or PMCID,
+        or a Europe PMC link to its PMID. Rows keyed by another PMID are never
+        claimed (two PubMed records stay two rows)."""
+        found = self._resolve(self.db, identifiers(article))
+        others = sorted(k for k in found if k != article.pmid and not valid_pmid(k))
+        return others[0] if others else None
+
+    @staticmethod
+    def _took_pubmed_record(held: Article, article: Article
+                            ) -> tuple[str, dict[str, Any]] | None:
+        """The event when a row held from Europe PMC takes a PubMed record: the
+        published version of a preprint, or nothing (PubMed holds the same version)."""
+        if held.preprint and not article.preprint:
+            return ("published_version", {"preprint": held.epmc_id, "journal": article.journal,
+                                          "doi": article.doi, "pmid": article.pmid,
+                                          "link": "pubmed"})
+        _carry_preprint(held, article)
+        return None
+
+    @staticmethod
+    def _article_refs(conn: sqlite3.Connection) -> list[tuple[str, str]]:
+        """Every (table, column) that refers to ``articles(pmid)``, whoever added it."""
+        refs: list[tuple[str, str]] = []
+        for (table,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
+                                     "AND name NOT LIKE 'sqlite_%'").fetchall():
+            for fk in conn.execute(f"PRAGMA foreign_key_list('{table}')").fetchall():
+                if fk[2] == "articles" and fk[4] in ("pmid", None):
+                    refs.append((str(table), str(fk[3])))
+        return refs
+
+    def _rekey(self, conn: sqlite3.Connection, old: str, new: str) -> None:
+        """Give the work keyed ``old`` the key ``new`` everywhere (call with
+        ``PRAGMA defer_foreign_keys`` on, inside a transaction)."""
+        conn.execute("UPDATE articles SET pmid = ? WHERE pmid = ?", (new, old))
+        for table, column in self._article_refs(conn):
+            conn.execute(f"UPDATE {table} SET {column} = ? WHERE {column} = ?", (new, old))
+        conn.execute("UPDATE digest_items SET item_id = ? WHERE item_type = 'article' "
+                     "AND item_id = ?", (new, old))
+
+    def _merge_rows(self, conn: sqlite3.Connection, loser: str, survivor: str) -> None:
+        """Fold the row ``loser`` into ``survivor``: memberships, events, digest
+        marks, identifiers and versions move; the loser's row goes."""
+        for table, column in self._article_refs(conn):
+            conn.execute(f"UPDATE OR IGNORE {table} SET {column} = ? WHERE {column} = ?",
+                         (survivor, loser))
+            conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (loser,))
+        conn.execute("UPDATE OR IGNORE digest_items SET item_id = ? WHERE item_type = 'article' "
+                     "AND item_id = ?", (survivor, loser))
+        conn.execute("DELETE FROM digest_items WHERE item_type = 'article' AND item_id = ?",
+                     (loser,))
+        conn.execute("DELETE FROM probable_versions WHERE pmid = other")
+        conn.execute("DELETE FROM articles WHERE pmid = ?", (loser,))
+
+    @staticmethod
+    def _insert_work_ids(conn: sqlite3.Connection, key: str, ids: Iterable[tuple[str, str]],
+                         how: str) -> None:
+        conn.executemany("INSERT OR IGNORE INTO work_ids (kind, value, pmid, how) "
+                         "VALUES (?, ?, ?, ?)", [(k, v, key, how) for k, v in ids])
+
+    @staticmethod
+    def _upsert_version(conn: sqlite3.Connection, key: str, article: Article, link: str,
+                        run_id: int) -> None:
+        version_key = f"{article.epmc_source}:{article.epmc_id}"
+        data = json.dumps(article.to_record(), ensure_ascii=False, separators=(",", ":"))
+        conn.execute(
+            "INSERT INTO work_versions (version_key, pmid, kind, server, version, doi, posted, "
+            "title, link, withdrawn, record_hash, data, first_seen_run) VALUES "
+            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (version_key) DO UPDATE SET "
+            "pmid = excluded.pmid, server = excluded.server, version = excluded.version, "
+            "doi = excluded.doi, title = excluded.title, withdrawn = excluded.withdrawn, "
+            "updated_run = CASE WHEN record_hash != excluded.record_hash THEN ? "
+            "ELSE updated_run END, record_hash = excluded.record_hash, data = excluded.data",
+            (version_key, key, "preprint" if article.preprint else "journal",
+             article.preprint_server, article.version, article.doi, article.pub_date,
+             article.title, link, int(article.withdrawn), article.source_hash(), data, run_id,
+             run_id))
+
+    def _stored_article(self, conn: sqlite3.Connection, key: str) -> Article | None:
+        row = conn.execute("SELECT data FROM articles WHERE pmid = ?", (key,)).fetchone()
+        return Article.from_record(json.loads(row[0])) if row else None
+
+    def _write_article(self, conn: sqlite3.Connection, article: Article, run_id: int,
+                       now: str, *, new: bool, updated: bool) -> None:
+        row = article_row(article, None, article.source_hash(), now)
+        if new:
+            row.update(first_seen_run=run_id, first_seen_at=now)
+            conn.execute(f"INSERT INTO articles ({', '.join(row)}) VALUES "
+                         f"({', '.join('?' * len(row))})", list(row.values()))
+        else:
+            if updated:
+                row.update(updated_run=run_id, updated_at=now)
+            conn.execute(f"UPDATE articles SET {', '.join(f'{c} = ?' for c in row)} "
+                         "WHERE pmid = ?", [*row.values(), article.pmid])
+        conn.execute("DELETE FROM article_trial_ids WHERE pmid = ?", (article.pmid,))
+        conn.executemany(
+            "INSERT OR IGNORE INTO article_trial_ids (pmid, trial_id) VALUES (?, ?)",
+            [(article.pmid, t) for t in [*article.nct_ids, *article.other_trial_ids]])
+        conn.execute("INSERT OR REPLACE INTO work_titles (pmid, title_key) VALUES (?, ?)",
+                     (article.pmid, normalised_title(article.title)))
+
+    def _probable(self, conn: sqlite3.Connection, article: Article, run_id: int, now: str
+                  ) -> list[tuple[str, str, dict[str, Any]]]:
+        """Record (never merge) the rows that are probably another version of
+        ``article``; the events that say so, on both rows."""
+        if article.year is None:
+            return []
+        events: list[tuple[str, str, dict[str, Any]]] = []
+        for (data,) in conn.execute(
+                "SELECT a.data FROM work_titles t JOIN articles a ON a.pmid = t.pmid "
+                "WHERE t.title_key = ? AND t.pmid != ?",
+                (normalised_title(article.title), article.pmid)).fetchall():
+            other = Article.from_record(json.loads(data))
+            if article.preprint == other.preprint:
+                continue
+            preprint, journal = (article, other) if article.preprint else (other, article)
+            evidence = probable_match(preprint, journal)
+            if evidence is None:
+                continue
+            cur = conn.execute(
+                "INSERT OR IGNORE INTO probable_versions (pmid, other, evidence, run_id, "
+                "created_at) VALUES (?, ?, ?, ?, ?)",
+                (preprint.pmid, journal.pmid, json.dumps(evidence), run_id, now))
+            if cur.rowcount:
+                events.append((preprint.pmid, "probable_version",
+                               {**evidence, "other": journal.pmid, "role": "journal"}))
+                events.append((journal.pmid, "probable_version",
+                               {**evidence, "other": preprint.pmid, "role": "preprint"}))
+        return events
+
+    def store_europepmc(self, articles: Sequence[Article], qv_id: int, run_id: int
+                        ) -> StoredBatch:
+        """One page of a Europe PMC query's hits, in one transaction.
+
+        Each record is matched to the work it is a version of
+        (:mod:`kettrack.library.versions`): by Europe PMC's own links, by PMID,
+        DOI, PMCID or a DOI version relation. A record of a work the library
+        holds adds a version and a membership; the journal version of a held
+        preprint takes over the row (re-keyed by its PMID) with a
+        ``published_version`` event; a later version of a held preprint is a
+        ``new_version`` event; a withdrawal is a ``withdrawn`` event. Rows of
+        two different PMIDs are never merged; a conservative title / first
+        author / date match is recorded in ``probable_versions`` with its evidence,
+        and the rows stay apart.
+        """
+        result = StoredBatch()
+        now = utcnow()
+        unique: dict[str, Article] = {}
+        for article in articles:
+            unique[f"{article.epmc_source}:{article.epmc_id}"] = article
+        with self.transaction("storing Europe PMC records") as conn:
+            conn.execute("PRAGMA defer_foreign_keys = ON")
+            for article in unique.values():
+                key, events, status = self._store_epmc(conn, article, run_id, now, result)
+                result.keys.append(key)
+                getattr(result, status).append(key)
+                result.events.extend(events)
+                self._insert_events(conn, run_id, now, [(("article", k), kind, d)
+                                                        for k, kind, d in events])
+                self._add_memberships(conn, qv_id, [key], run_id)
+        for old, new in list(result.renamed.items()):
+            result.renamed[old] = _follow(result.renamed, new)
+        for name in ("new", "updated", "unchanged", "keys"):
+            setattr(result, name, [_follow(result.renamed, k) for k in getattr(result, name)])
+        result.new = list(dict.fromkeys(result.new))
+        result.updated = [k for k in dict.fromkeys(result.updated) if k not in result.new]
+        return result
+
+    def _store_epmc(self, conn: sqlite3.Connection, article: Article, run_id: int, now: str,
+                    result: StoredBatch) -> tuple[str, list[tuple[str, str, dict[str, Any]]],
+                                                  str]:
+        own = identifiers(article)
+        linked = linked_identifiers(article)
+        matches = self._resolve(conn, own)
+        for key in self._resolve(conn, linked):
+            matches.setdefault(key, "europepmc-link")
+        events: list[tuple[str, str, dict[str, Any]]] = []
+        # two PubMed records are two rows: keep this record's own PMID, or the first
+        pmids = sorted({k for k in matches if valid_pmid(k)}
+                       | ({article.pmid} if valid_pmid(article.pmid) else set()))
+        if len(pmids) > 1:
+            keep = article.pmid if valid_pmid(article.pmid) else pmids[0]
+            matches = {k: h for k, h in matches.items() if k == keep or not valid_pmid(k)}
+        if not matches:
+            self._write_article(conn, article, run_id, now, new=True, updated=False)
+            self._insert_work_ids(conn, article.pmid, own, "record")
+            self._insert_work_ids(conn, article.pmid, linked, "europepmc-link")
+            self._upsert_version(conn, article.pmid, article, "record", run_id)
+            events += self._probable(conn, article, run_id, now)
+            return article.pmid, events, "new"
+        # the row that survives: a PMID, else a journal version, else the first held
+        held = {k: self._stored_article(conn, k) for k in matches}
+        order = sorted(matches, key=lambda k: (not valid_pmid(k),
+                                               bool((a := held[k]) and a.preprint), k))
+        base = order[0]
+        merged_preprint: Article | None = None
+        for other in order[1:]:
+            other_article = held[other]
+            if other_article and other_article.preprint and held[base] and (
+                    not held[base].preprint):  # type: ignore[union-attr]
+                merged_preprint = other_article
+            self._merge_rows(conn, other, base)
+            result.renamed[other] = base
+        final = article.pmid if valid_pmid(article.pmid) and base != article.pmid and (
+            not valid_pmid(base)) else base
+        if final != base:
+            self._rekey(conn, base, final)
+            result.renamed[base] = final
+        before = held[base]
+        assert before is not None
+        before.pmid = final
+        how = matches.get(base, "record")
+        self._insert_work_ids(conn, final, own, "record" if how != "europepmc-link" else how)
+        self._insert_work_ids(conn, final, linked, "europepmc-link")
+        status = "unchanged"
+        same = (before.epmc_source, before.epmc_id) == (article.epmc_source, article.epmc_id)
+        article.pmid = final
+        if same:
+            if before.source_fields() != article.source_fields():
+                kinds = compare(before, article)
+                if article.withdrawn and not before.withdrawn:
+                    kinds = [k for k in kinds if k[0] != "retracted"]
+                    kinds.insert(0, ("withdrawn", {"server": article.preprint_server}))
+                if newer_version(before.version, article.version):
+                    kinds = [k for k in kinds if k[0] != "revised"]
+                    kinds.append(("new_version", {"from": before.version, "to": article.version,
+                                                  "server": article.preprint_server}))
+                events += [(final, k, d) for k, d in kinds]
+                self._write_article(conn, article, run_id, now, new=False, updated=True)
+                status = "updated"
+        elif before.preprint and not article.preprint:
+            events.append((final, "published_version", {
+                "preprint": before.epmc_id, "journal": article.journal, "doi": article.doi,
+                "pmid": article.pmid if valid_pmid(article.pmid) else None, "link": how}))
+            self._write_article(conn, article, run_id, now, new=False, updated=True)
+            status = "updated"
+        elif before.preprint and article.preprint and before.version and newer_version(
+                before.version, article.version):
+            events.append((final, "new_version", {"from": before.version, "to": article.version,
+                                                  "server": article.preprint_server,
+                                                  "link": how}))
+            self._write_article(conn, article, run_id, now, new=False, updated=True)
+            status = "updated"
+        if merged_preprint is not None and status == "unchanged":
+            events.append((final, "published_version", {
+                "preprint": merged_preprint.epmc_id, "journal": before.journal,
+                "doi": before.doi, "pmid": final if valid_pmid(final) else None,
+                "link": "europepmc-link"}))
+            conn.execute("UPDATE articles SET updated_run = ?, updated_at = ? WHERE pmid = ?",
+                         (run_id, now, final))
+            status = "updated"
+        self._upsert_version(conn, final, article, how, run_id)
+        return final, events, status
+
+    def work_key(self, kind: str, value: str) -> str | None:
+        """The key of the work known by ``kind``/``value`` (``ppr``/``PPR123``,
+        ``doi``/..., ``epmc``/``MED:123``), through the identifiers it was seen with."""
+        row = self.db.execute("SELECT pmid FROM work_ids WHERE kind = ? AND value = ?",
+                              (kind, value)).fetchone()
+        return str(row[0]) if row else None
 
     # -- registered trials ---------------------------------------------------
 
@@ -607,6 +939,28 @@ class Library(Reading):
             self._add_memberships(conn, watch.query_version_id, everyone, run_id)
             self._summarise_query(conn, run_id, watch.query_version_id, count=len(everyone),
                                   new=new, updated=updated)
+
+
+def _follow(renamed: dict[str, str], key: str) -> str:
+    seen = set()
+    while key in renamed and key not in seen:
+        seen.add(key)
+        key = renamed[key]
+    return key
+
+
+def _carry_preprint(held: Article, article: Article) -> bool:
+    """PubMed's record of a preprint held from Europe PMC keeps what only Europe
+    PMC said: that it is a preprint (on which server, which version), a
+    withdrawal, its links. True when anything was carried."""
+    if not (held.preprint and article.preprint) or article.epmc_source:
+        return False
+    article.is_preprint = True
+    article.preprint_server = article.preprint_server or held.preprint_server
+    article.version = article.version or held.version
+    article.withdrawn = article.withdrawn or held.withdrawn
+    article.version_links = article.version_links or held.version_links
+    return bool(held.is_preprint or held.withdrawn or held.version_links)
 
 
 def _stored_trial(data: str) -> Trial:

@@ -84,10 +84,18 @@ def render_json(digest: Digest) -> str:
 
 
 def badge(item: Item) -> str:
-    """The design as a badge shows it."""
+    """The design as a badge shows it; a preprint says it is not peer reviewed."""
     if isinstance(item, ArticleItem):
         return badge_of(item.article)
     return BADGES.get(item.design, item.design)
+
+
+def stop_word(entry: DigestEntry) -> str:
+    """The banner over a work not to be cited: RETRACTED, or WITHDRAWN for a preprint."""
+    item = entry.item
+    withdrawn = (isinstance(item, ArticleItem) and item.article.withdrawn) or any(
+        e.kind == "withdrawn" for e in entry.news)
+    return "WITHDRAWN PREPRINT" if withdrawn else RETRACTED
 
 
 def _facts(item: Item) -> list[str]:
@@ -154,7 +162,8 @@ def _wrap(text: str, indent: str = "  ") -> list[str]:
 def _text_item(entry: DigestEntry) -> Iterator[str]:
     item = entry.item
     if entry.retracted:
-        yield f"*** {RETRACTED} *** Do not cite this article without its retraction notice."
+        yield (f"*** {stop_word(entry)} *** Do not cite this article without its "
+               "retraction notice.")
     yield from _wrap(f"[{badge(item)}] {item.title or '(no title)'}", indent="")
     byline = _byline(item)
     if byline:
@@ -228,7 +237,8 @@ def render_markdown(digest: Digest) -> str:
             item = entry.item
             out.append("")
             if entry.retracted:
-                out += [f"> **⚠ {RETRACTED}**: do not cite without its retraction notice.", ""]
+                out += [f"> **⚠ {stop_word(entry)}**: do not cite without its retraction "
+                        "notice.", ""]
             out.append(f"### [{md(badge(item))}] {md(item.title or '(no title)')}")
             out.append("")
             byline = _byline(item)
@@ -281,7 +291,7 @@ def _html_item(entry: DigestEntry) -> list[str]:
     style = _STYLE["item_retracted"] if entry.retracted else _STYLE["item"]
     out = [f'<div style="{style}">']
     if entry.retracted:
-        out.append(f'<div style="{_STYLE["retracted"]}">&#9888; {RETRACTED}: do not cite '
+        out.append(f'<div style="{_STYLE["retracted"]}">&#9888; {stop_word(entry)}: do not cite '
                    "without its retraction notice</div>")
     out.append(f'<div><span style="{_STYLE["badge"]}">{_e(badge(item))}</span>'
                f'<span style="{_STYLE["title"]}">{_e(item.title or "(no title)")}'
@@ -337,7 +347,7 @@ def _rich_item(entry: DigestEntry) -> RenderableType:
     item = entry.item
     head = Text()
     if entry.retracted:
-        head.append(f" {RETRACTED} ", style="bold white on red")
+        head.append(f" {stop_word(entry)} ", style="bold white on red")
         head.append(" do not cite without its retraction notice\n", style="bold red")
     head.append(f"[{badge(item)}] ", style="bold cyan")
     head.append(item.title or "(no title)", style="bold")

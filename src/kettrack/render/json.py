@@ -42,14 +42,14 @@ BADGES = {"rct": "RCT", "trial": "Trial", "protocol": "Protocol", "meta-analysis
 
 def badge_of(article: Article) -> str:
     """The design as a badge shows it, saying so when the work is a preprint
-    ("Observational (preprint)")."""
+    ("Observational (preprint, not peer reviewed)")."""
     badge = BADGES.get(article.design, article.design)
-    return f"{badge} (preprint)" if article.is_preprint else badge
+    return f"{badge} (preprint, not peer reviewed)" if article.preprint else badge
 
 
 def design_label(article: Article) -> str:
     """The design in terminal lines: the vocabulary word, and "preprint" when it is one."""
-    return f"{article.design}, preprint" if article.is_preprint else article.design
+    return f"{article.design}, preprint" if article.preprint else article.design
 
 
 def size_words(article: Article) -> str | None:
@@ -125,16 +125,16 @@ _shape(Shape("article", "a published work, wherever one is printed", {
     "nct_ids": "NCT numbers the record names",
     "retracted": "true when retracted",
     "url": "PubMed page, or the DOI link for a snapshot-only record",
-    "badge": "the design as a badge shows it (\"RCT\", \"Case report\"; \"RCT (preprint)\" "
-             "for a preprint)",
+    "badge": "the design as a badge shows it (\"RCT\", \"Case report\"; for a preprint "
+             "\"RCT (preprint, not peer reviewed)\")",
     "species": "human, animal, or null when not stated",
     "sample_size": "participants (or animals) randomised or included, when stated; for a "
                    "review, the participants of its included studies",
     "studies": "for a review or meta-analysis, the studies it included, when stated",
-    "preprint": "true when the work is a preprint (publication type Preprint), not peer "
-                "reviewed",
-    "flags": "what a writer must know: retracted, erratum, expression-of-concern, "
-             "animal-only, small-sample, protocol-without-results",
+    "preprint": "true for a preprint, not peer reviewed (a Europe PMC preprint record, or "
+                "PubMed publication type Preprint)",
+    "flags": "what a writer must know: retracted, withdrawn, preprint, erratum, "
+             "expression-of-concern, animal-only, small-sample, protocol-without-results",
     "has_erratum": "an erratum was published",
     "has_concern": "an expression of concern was published",
     "abstract": "the abstract as one text, section labels kept",
@@ -157,6 +157,11 @@ _shape(Shape("article", "a published work, wherever one is printed", {
     "citation_status": "MEDLINE once NLM has indexed it; In-Process, Publisher ... before",
     "publication_status": "ppublish, epublish, aheadofprint",
     "is_book": "a book or book chapter",
+    "preprint_server": "medRxiv, bioRxiv, Research Square ... for a preprint from Europe PMC",
+    "withdrawn": "a withdrawn preprint (also retracted: true): do not cite",
+    "versions": "its versions from Europe PMC: list of {id, kind (preprint, journal), server, "
+                "version, doi, posted, link, withdrawn}, and probable versions {id, kind: "
+                "probable, link, evidence}",
     "trials": "registered trials linked to it: list of {nct_id, title, overall_status, "
               "has_results, ongoing, in_library, url, via}",
     "cites_watched": "the watched papers it cites (see docs/watch.md): list of "
@@ -254,13 +259,15 @@ _shape(Shape("run", "`run --json`", {
     "watches": "citation watches asked (0 when the run named queries)",
     "watch_requests": "requests the watch step's citation sources sent (ELink: one per "
                       "200 watched papers)",
+    "europepmc_requests": "requests sent to Europe PMC (in requests too): one per 1000 hits "
+                          "per Europe PMC query",
 }))
 _shape(Shape("run_query", "each of `run --json`'s queries", {
     "name": "the saved query",
     "count": "its hit count at the source",
     "new": "hits that were not in the library before this run",
     "updated": "hits their source revised in this run",
-    "source": "pubmed, clinicaltrials, or watch (a citation watch, named cited-by:NAME)",
+    "source": "pubmed, clinicaltrials, europepmc, or watch (a citation watch, named cited-by:NAME)",
     "translation": "how the source read the term (NCBI's translation; CT.gov's parameters)",
     "errors": "terms NCBI could not find and dropped: {PhraseNotFound: [...], ...}",
     "warnings": "NCBI's warnings: {OutputMessage: [...], ...}",
@@ -283,12 +290,12 @@ _shape(Shape("similar", "`similar ID --json`", {
     "similar": "the others, best first: list of {id, pmid, score, title, year, url}",
 }))
 _shape(Shape("query", "each item of `queries list --json`", {
-    "name": "the query's name (its file name)", "source": "pubmed or clinicaltrials",
+    "name": "the query's name (its file name)", "source": "pubmed, clinicaltrials or europepmc",
     "description": "description", "tags": "tags", "term": "the search term",
     "version": "a hash of source and term: a changed term is a new version",
 }))
 _shape(Shape("query_check", "each item of `queries check --json`", {
-    "name": "the query's name", "source": "pubmed or clinicaltrials",
+    "name": "the query's name", "source": "pubmed, clinicaltrials or europepmc",
     "count": "its hit count at the source now",
     "translation": "how the source reads it",
     "params": "the query.* parameters sent (registry queries; {} for PubMed)",
@@ -363,7 +370,7 @@ def article_json(item: ArticleItem) -> dict[str, Any]:
         "species": a.species,
         "sample_size": a.sample_size,
         "studies": a.studies,
-        "preprint": a.is_preprint,
+        "preprint": a.preprint,
         "flags": item.flags,
         "has_erratum": a.has_erratum,
         "has_concern": a.has_concern,
@@ -391,6 +398,9 @@ def article_json(item: ArticleItem) -> dict[str, Any]:
         "citation_status": a.citation_status,
         "publication_status": a.publication_status,
         "is_book": a.is_book,
+        "preprint_server": a.preprint_server,
+        "withdrawn": a.withdrawn,
+        "versions": [dict(v) for v in item.versions],
         "trials": [_trial_link_json(t) for t in item.trials],
         "cites_watched": [{"name": w.name, "label": w.label, "pmid": public_pmid(w.pmid)}
                           for w in item.cites_watched],
@@ -537,6 +547,7 @@ def run_json(report: RunReport) -> dict[str, Any]:
         "corrections": report.corrections,
         "watches": report.watches,
         "watch_requests": report.watch_requests,
+        "europepmc_requests": report.europepmc_requests,
     }
 
 

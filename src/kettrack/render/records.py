@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from rich.console import Console
 from rich.text import Text
@@ -132,7 +132,8 @@ def print_search(hits: Sequence[SearchHit], text: str, stream: TextIO, *, rich: 
         meta = " · ".join(str(x) for x in (design_label(a), a.journal, a.year, ids_line(item))
                           if x)
         out.line(f"   {meta}" + ("" if rich else f"  score {hit.score}"), "dim")
-        short = [f for f in item.flags if f in ("retracted", "erratum", "expression-of-concern")]
+        short = [f for f in item.flags if f in ("retracted", "withdrawn", "erratum",
+                                                 "expression-of-concern", "preprint")]
         if short:
             out.line(f"   {flag_text(short)}", "bold red")
         out.line(Text("   ") + _marked(hit.snippet))
@@ -219,6 +220,18 @@ def _history(item: Item) -> list[tuple[str, str]]:
     return lines
 
 
+def version_line(v: dict[str, Any]) -> str:
+    """One version of a work: "preprint medRxiv v2 (PPR:PPR1, 2025-08-09, doi:...)"."""
+    if v.get("kind") == "probable":
+        return (f"probably the same work: {v.get('id')} (same title and first author, "
+                "dates fit; not merged)")
+    what = " ".join(str(x) for x in (v.get("kind"), v.get("server"),
+                                     f"v{v['version']}" if v.get("version") else None) if x)
+    facts = ", ".join(str(x) for x in (v.get("id"), v.get("posted"),
+                                       f"doi:{v['doi']}" if v.get("doi") else None) if x)
+    return f"{what} ({facts})" + (" WITHDRAWN" if v.get("withdrawn") else "")
+
+
 def article_lines(item: ArticleItem) -> list[tuple[str, str]]:
     """(style, line) pairs for one article in full."""
     a = item.article
@@ -261,6 +274,9 @@ def article_lines(item: ArticleItem) -> list[tuple[str, str]]:
         lines.append(("", f"watched as {item.watched_as.name}: {n} citing paper"
                           f"{'s' if n != 1 else ''} seen (membership "
                           f"{item.watched_as.membership})"))
+    if item.versions:
+        lines.append(("", "versions:"))
+        lines += [("", f"  {version_line(v)}") for v in item.versions]
     mesh = [m.descriptor + ("*" if m.major else "") for m in a.mesh]
     if mesh:
         lines.append(("", "MeSH: " + "; ".join(mesh)))

@@ -12,10 +12,11 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
+from kettrack.errors import QueryFileError, QuerySyntaxError
 from kettrack.queries import SavedQuery
 from kettrack.run.registry import check_query as check_registry_query
 from kettrack.settings import Settings
-from kettrack.sources.offline import ctgov_client, eutils_client
+from kettrack.sources.offline import ctgov_client, europepmc_client, eutils_client
 
 
 def check_queries(settings: Settings, queries: Sequence[SavedQuery], *, offline: bool = False,
@@ -37,5 +38,19 @@ def check_queries(settings: Settings, queries: Sequence[SavedQuery], *, offline:
         with ctgov_client(settings, offline=offline, as_of=as_of) as ctgov:
             for query in registry:
                 found[query.name] = check_registry_query(ctgov, query)
+    epmc = [q for q in queries if q.source == "europepmc"]
+    if epmc:
+        with europepmc_client(settings, offline=offline, as_of=as_of) as client:
+            for query in epmc:
+                try:
+                    count = client.count(query.term)
+                except QuerySyntaxError as exc:
+                    raise QueryFileError(f"{query.path or query.name}: {exc}") from None
+                # Europe PMC has no translation: the query sent is shown as it
+                warnings = {"OutputMessage": ["No records found."]} if count == 0 else {}
+                found[query.name] = {
+                    "name": query.name, "source": "europepmc", "count": count,
+                    "translation": query.term, "params": {"query": query.term},
+                    "errors": {}, "warnings": warnings}
     results = [found[q.name] for q in queries if q.name in found]
     return results

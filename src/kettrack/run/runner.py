@@ -26,6 +26,10 @@ The order of work, and why:
    ClinicalTrials.gov client when the Runner has one
    (:func:`kettrack.library.trial.run_registry_queries`): a backfill for a new query
    version, then only studies updated since its last run; one transaction each.
+5. Saved Europe PMC queries (``source = "europepmc"``) run through the Europe
+   PMC client when the Runner has one (:func:`run_europepmc_queries`), after
+   the PubMed step so a record both sources hold is one row with both
+   memberships.
 
 A run killed at any point leaves every finished batch and step stored; running
 again converges to the library an uninterrupted run would have made.
@@ -39,6 +43,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Protocol
 
+from kettrack.errors import QueryFileError, QuerySyntaxError
 from kettrack.library import design
 from kettrack.library.article import Article
 from kettrack.library.store import Library
@@ -47,8 +52,9 @@ from kettrack.run import registry
 from kettrack.run import watch as watching
 from kettrack.run.corrections import check_library
 from kettrack.settings import Settings
-from kettrack.sources import pubmed
+from kettrack.sources import europepmc, pubmed
 from kettrack.sources.ctgov import CtgovClient
+from kettrack.sources.europepmc import EuropePmcClient
 from kettrack.sources.eutils import EutilsClient, SearchOutcome
 
 
@@ -110,6 +116,77 @@ class RunReport:
     #: the watch step: watches asked, and the requests the citation sources sent
     watches: int = 0
     watch_requests: int = 0
+    #: requests sent to Europe PMC (included in ``requests``)
+    europepmc_requests: int = 0
+
+
+@dataclass
+class EuropePmcOutcome:
+    """One Europe PMC query's result in a run."""
+
+    query: SavedQuery
+    count: int
+    keys: list[str]
+    new: set[str]
+    updated: set[str]
+    events: int
+    backfill: bool
+    pages: int
+    renamed: dict[str, str]
+
+
+def run_europepmc_queries(library: Library, client: EuropePmcClient,
+                          queries: Sequence[SavedQuery], run_id: int, *,
+                          new_before: Iterable[str] = ()) -> list[EuropePmcOutcome]:
+    """Run the saved Europe PMC queries among ``queries`` into ``library``.
+
+    The seen-ID rule, as for PubMed: every run lists the query's whole result
+    (cursor paging, 1000 records a page, so a weekly run with nothing new costs
+    one request per 1000 hits), and the library decides what is new (a record no
+    row holds by any identifier) and what is updated (a record whose content
+    changed, a new version, a journal version). A record that enters Europe PMC
+    late, with an old date, is still found: no date window decides. Each page is
+    one transaction; the query's summary is another. A work stored earlier in
+    the same run (``new_before``: by a PubMed query) is new for this query too.
+    """
+    outcomes = []
+    earlier = set(new_before)
+    for query in queries:
+        if query.source != "europepmc":
+            continue
+        qv_id, is_new_version = library.query_version_id(query, run_id)
+        count, pages, events = 0, 0, 0
+        keys: list[str] = []
+        new: set[str] = set()
+        updated: set[str] = set()
+        renamed: dict[str, str] = {}
+        try:
+            for page in client.pages(query.term):
+                pages += 1
+                count = page.hit_count
+                articles = []
+                for record in page.records:
+                    article = europepmc.parse_record(record)
+                    if article is not None:
+                        articles.append(design.classify(article))
+                stored = library.store_europepmc(articles, qv_id, run_id)
+                renamed.update(stored.renamed)
+                keys = [stored.renamed.get(k, k) for k in keys] + stored.keys
+                new = {stored.renamed.get(k, k) for k in new} | set(stored.new)
+                updated = ({stored.renamed.get(k, k) for k in updated} | set(stored.updated)) - new
+                events += len(stored.events)
+        except QuerySyntaxError as exc:
+            raise QueryFileError(f"{query.path or query.name}: {exc}") from None
+        keys = list(dict.fromkeys(keys))
+        new |= {k for k in keys if k in earlier}
+        updated -= new
+        library.record_query(run_id, qv_id, count=count, hits=keys, new=len(new),
+                             updated=len(updated))
+        outcomes.append(EuropePmcOutcome(query=query, count=count, keys=keys, new=new,
+                                         updated=updated, events=events,
+                                         backfill=is_new_version, pages=pages,
+                                         renamed=renamed))
+    return outcomes
 
 
 def batched(items: Sequence[str], size: int) -> Iterable[list[str]]:
@@ -141,9 +218,13 @@ class Runner:
                  observer: RunObserver | None = None, offline: bool = False,
                  today: date | None = None, ctgov: CtgovClient | None = None,
                  watches: bool = False,
-                 citation_sources: Sequence[watching.CitationSource] | None = None) -> None:
+                 citation_sources: Sequence[watching.CitationSource] | None = None,
+                 europepmc: EuropePmcClient | None = None) -> None:
         self.library = library
         self.client = client
+        #: runs the ``source = "europepmc"`` queries; without it they are skipped
+        self.europepmc = europepmc
+        self._epmc_before = 0
         #: runs the ``source = "clinicaltrials"`` queries; without it they are skipped
         self.ctgov = ctgov
         self._ctgov_before = 0
@@ -162,6 +243,7 @@ class Runner:
             run_id = self.library.start_run(offline=self.offline)
             self._sent_before = self.client.http.log.sent
             self._ctgov_before = self.ctgov.http.log.sent if self.ctgov else 0
+            self._epmc_before = self.europepmc.http.log.sent if self.europepmc else 0
             try:
                 report = self._run(run_id, queries)
             except BaseException as exc:
@@ -178,7 +260,12 @@ class Runner:
         sent = self.client.http.log.sent - self._sent_before
         if self.ctgov is not None:
             sent += self.ctgov.http.log.sent - self._ctgov_before
-        return sent
+        return sent + self._europepmc_requests()
+
+    def _europepmc_requests(self) -> int:
+        if self.europepmc is None:
+            return 0
+        return self.europepmc.http.log.sent - self._epmc_before
 
     def _run(self, run_id: int, queries: Sequence[SavedQuery]) -> RunReport:
         lib = self.library
@@ -245,6 +332,16 @@ class Runner:
                 translation=outcome.translation, errors=outcome.errors,
                 warnings=outcome.warnings, backfill=is_new_version,
             ))
+        if self.europepmc is not None:
+            for found in run_europepmc_queries(lib, self.europepmc, queries, run_id,
+                                               new_before=new):
+                new = {found.renamed.get(k, k) for k in new} | found.new
+                updated = ({found.renamed.get(k, k) for k in updated} | found.updated) - new
+                events += found.events
+                reports.append(QueryReport(
+                    name=found.query.name, count=found.count, new=len(found.new),
+                    updated=len(found.updated), source="europepmc",
+                    translation=found.query.term, backfill=found.backfill))
         for step in watching.record(lib, answers, run_id, new=new, updated=updated):
             reports.append(QueryReport(
                 name=step.watch.membership, count=step.count, new=step.new,
@@ -266,8 +363,8 @@ class Runner:
                     translation=registry.translation(done.params),
                     backfill=done.backfill,
                 ))
-            order = {q.name: i for i, q in enumerate(queries)}
-            reports.sort(key=lambda r: order.get(r.name, len(order)))
+        order = {q.name: i for i, q in enumerate(queries)}
+        reports.sort(key=lambda r: order.get(r.name, len(order)))
         return RunReport(
             run_id=run_id, status="ok", queries=reports, new_total=len(new),
             updated_total=len(updated), requests=self._requests(),
@@ -275,6 +372,7 @@ class Runner:
             events=events, new_trials=len(new_trials), updated_trials=len(updated_trials),
             corrections_requests=corrections_requests, corrections=fixes.to_json(),
             watches=len(answers.watches), watch_requests=watch_requests,
+            europepmc_requests=self._europepmc_requests(),
         )
 
     def _ask_watches(self) -> tuple[watching.WatchAnswers, int]:

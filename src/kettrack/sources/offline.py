@@ -1,7 +1,7 @@
 """The offline wiring: the bundled snapshot, served in-process by the stand-ins.
 
 ``--offline`` runs the same clients, parser and store as a real run; only the
-transport differs. The E-utilities and ClinicalTrials.gov stand-ins
+transport differs. The E-utilities, ClinicalTrials.gov and Europe PMC stand-ins
 (:mod:`kettrack.standin`) answer from ``data/`` (``KETTRACK_SNAPSHOT_DIR``)
 through ``httpx.MockTransport``, as the day ``as_of`` saw them, and with no
 throttling: nothing leaves the process, so NCBI's rate limit does not apply.
@@ -18,6 +18,7 @@ import httpx
 from kettrack.errors import ConfigError
 from kettrack.settings import Settings
 from kettrack.sources.ctgov import CtgovClient
+from kettrack.sources.europepmc import EuropePmcClient
 from kettrack.sources.eutils import EutilsClient
 
 #: requests per second offline: the in-process stand-in needs no spacing
@@ -80,3 +81,26 @@ def ctgov_client(settings: Settings, *, offline: bool = False,
     if not offline:
         return CtgovClient(settings)
     return CtgovClient(settings, transport=ctgov_transport(as_of), rate=OFFLINE_RATE)
+
+
+def europepmc_transport(as_of: date | None) -> httpx.BaseTransport:
+    """The bundled Europe PMC records behind the Europe PMC stand-in."""
+    from kettrack.standin.europepmc import (
+        EuropePmcSnapshot,
+        EuropePmcStandin,
+        default_records_path,
+    )
+
+    path = default_records_path()
+    if not path.exists():
+        raise ConfigError(f"{path}: the offline Europe PMC snapshot is missing "
+                          "(KETTRACK_SNAPSHOT_DIR)")
+    return httpx.MockTransport(EuropePmcStandin(EuropePmcSnapshot.load(path), as_of=as_of))
+
+
+def europepmc_client(settings: Settings, *, offline: bool = False,
+                     as_of: date | None = None) -> EuropePmcClient:
+    """The Europe PMC client a command uses: Europe PMC, or the snapshot offline."""
+    if not offline:
+        return EuropePmcClient(settings)
+    return EuropePmcClient(settings, transport=europepmc_transport(as_of), rate=OFFLINE_RATE)
