@@ -35,12 +35,28 @@ def _fail_line(message: str) -> None:
     typer.echo(f"Error: {redact(text, env_secrets())}", err=True)
 
 
+def show_retries(stream: Any) -> None:
+    """On a terminal, say when a request is retried and why (the HTTP layer logs
+    each retry on ``kettrack.http``); elsewhere (cron) stay quiet."""
+    import logging
+
+    if not stream.isatty():
+        return
+    log = logging.getLogger("kettrack.http")
+    if any(getattr(h, "stream", None) is stream for h in log.handlers):
+        return
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("kettrack: %(message)s"))
+    log.addHandler(handler)
+
+
 class KettrackGroup(TyperGroup):
     """The one place exceptions become messages and exit codes."""
 
     def invoke(self, ctx: Any) -> Any:
         import sqlite3
 
+        show_retries(sys.stderr)
         try:
             return super().invoke(ctx)
         except KettrackError as exc:

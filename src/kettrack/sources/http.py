@@ -87,7 +87,9 @@ class _Decoder:
     def _inflate(self, index: int, data: bytes) -> bytes:
         stage = self._stages[index]
         if stage == "deflate":
-            raw = bool(data) and (data[0] & 0x0F) != 8  # no zlib header: raw deflate
+            wrapped = len(data) >= 2 and data[0] & 0x0F == 8 and (
+                (data[0] << 8) | data[1]) % 31 == 0
+            raw = not wrapped  # servers send either; raw deflate has no zlib header
             stage = zlib.decompressobj(-zlib.MAX_WBITS if raw else zlib.MAX_WBITS)
             self._stages[index] = stage
         room = self.limit - self.total + 1
