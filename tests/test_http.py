@@ -187,11 +187,11 @@ def loopback_client(**kw: object) -> HttpClient:
 
 def test_redirect_to_another_host_is_refused_and_the_key_never_goes_there() -> None:
     plan = FaultPlan().on("efetch", "redirect_away")
-    with serve(answer_xml, plan) as base, loopback_client() as http:
-        with pytest.raises(ServiceError) as err:
-            # a long ID list goes by POST, with the key in the body: 307 keeps both
-            http.request("POST", base + "efetch.fcgi", endpoint="efetch",
-                         data={"api_key": "SECRETKEY123", "id": "1,2,3"})
+    with serve(answer_xml, plan) as base, loopback_client() as http, \
+            pytest.raises(ServiceError) as err:
+        # a long ID list goes by POST, with the key in the body: 307 keeps both
+        http.request("POST", base + "efetch.fcgi", endpoint="efetch",
+                     data={"api_key": "SECRETKEY123", "id": "1,2,3"})
     message = str(err.value)
     assert "redirected to another host (http://localhost:" in message
     assert "KETTRACK_EUTILS_URL" in message and "\n" not in message
@@ -210,10 +210,10 @@ def test_same_host_redirect_keeps_the_post_body() -> None:
 
 def test_redirect_loop_is_one_line() -> None:
     plan = FaultPlan().on("esearch", "redirect_loop", times=100)
-    with serve(answer_xml, plan) as base, loopback_client() as http:
-        with pytest.raises(ServiceError) as err:
-            http.request("GET", base + "esearch.fcgi", endpoint="esearch",
-                         params={"api_key": "SECRETKEY123"})
+    with serve(answer_xml, plan) as base, loopback_client() as http, \
+            pytest.raises(ServiceError) as err:
+        http.request("GET", base + "esearch.fcgi", endpoint="esearch",
+                     params={"api_key": "SECRETKEY123"})
     assert "esearch: more than 5 redirects (a redirect loop?)" in str(err.value)
     assert "SECRETKEY123" not in str(err.value)
     assert len(plan.fired) == 6  # the first request and five hops: not retried
@@ -222,9 +222,9 @@ def test_redirect_loop_is_one_line() -> None:
 def test_an_endless_slow_body_meets_the_overall_deadline() -> None:
     # a byte every 50 ms never trips the 2 s read timeout; the deadline ends it
     plan = FaultPlan().on("efetch", "trickle", times=2, seconds=0.05)
-    with serve(answer_xml, plan) as base, loopback_client(deadline=0.5) as http:
-        with pytest.raises(NetworkError) as err:
-            http.request("GET", base + "efetch.fcgi", endpoint="efetch")
+    with serve(answer_xml, plan) as base, loopback_client(deadline=0.5) as http, \
+            pytest.raises(NetworkError) as err:
+        http.request("GET", base + "efetch.fcgi", endpoint="efetch")
     assert "no complete answer within 0.5 s" in str(err.value)
     assert plan.fired == [("efetch", "trickle")] * 2
 
@@ -239,9 +239,9 @@ def test_a_gzip_bomb_is_capped_as_it_is_inflated() -> None:
     plan = FaultPlan().on("efetch", "bomb")
     tracemalloc.start()
     try:
-        with serve(answer_xml, plan) as base, loopback_client(max_bytes=4 << 20) as http:
-            with pytest.raises(ServiceError) as err:
-                http.request("GET", base + "efetch.fcgi", endpoint="efetch")
+        with serve(answer_xml, plan) as base, loopback_client(max_bytes=4 << 20) as http, \
+                pytest.raises(ServiceError) as err:
+            http.request("GET", base + "efetch.fcgi", endpoint="efetch")
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
