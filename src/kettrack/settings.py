@@ -156,10 +156,10 @@ def env_secrets(env: dict[str, str] | None = None) -> list[str]:
 def _secrets(api_key: str | None, smtp_url: str | None) -> list[str]:
     found = [api_key] if api_key else []
     if smtp_url:
-        try:
-            password = urlsplit(smtp_url).password
-        except ValueError:
-            password = None
+        # the password runs to the last "@" (it may hold "/" unescaped), as
+        # kettrack.digest.mail reads it; urlsplit would cut it at the "/"
+        userinfo, at, _ = smtp_url.partition("://")[2].rpartition("@")
+        password = userinfo.partition(":")[2] if at else None
         if password:
             found += [password, unquote(password), quote(password, safe="")]
     return [s for s in found if s]
