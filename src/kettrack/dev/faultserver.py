@@ -39,7 +39,8 @@ __all__ = ["FAULT_HELP", "FAULT_KINDS", "Fault", "FaultPlan", "gzip_bomb", "serv
 
 FAULT_KINDS = frozenset(
     {"429", "500", "502", "503", "reset", "truncate", "stall", "error200", "html", "short",
-     "slow", "trickle", "bomb", "badgzip", "redirect_away", "redirect_loop", "redirect_same"}
+     "slow", "trickle", "bomb", "badgzip", "redirect_away", "redirect_loop", "redirect_same",
+     "dup"}
 )
 #: what each kind does (``seconds`` is the stall, the slow body's whole time, or
 #: the trickle's interval between bytes)
@@ -53,6 +54,7 @@ FAULT_HELP = {
     "html": "HTTP 200 HTML 'service unavailable' page",
     "short": "efetch: a well-formed answer with only half the records",
     "slow": "the right answer, trickled out over `seconds`",
+    "dup": "efetch: the right answer with its first record repeated at the end",
     "trickle": "an endless body, one byte every `seconds` (never completes)",
     "bomb": "a gzip bomb: about 100 KB that inflate to 100 MB",
     "badgzip": "Content-Encoding: gzip on bytes that are not gzip",
@@ -214,6 +216,13 @@ class _RequestHandler(BaseHTTPRequestHandler):
     # An idle keep-alive connection gives up after this, so no thread lingers.
     timeout = 10
 
+    def setup(self) -> None:
+        super().setup()
+        # headers and body go out in separate writes: without NODELAY each answer
+        # waits out the client's delayed ACK (40 ms a request on Linux)
+        with contextlib.suppress(OSError):
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
         pass
 
@@ -314,6 +323,14 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 200,
                 headers={"Content-Type": response.headers.get("Content-Type", "text/xml")},
                 content=_halve_article_set(response.content),
+            )
+        if kind == "dup" and endpoint == "efetch" and response.status_code == 200:
+            records = [raw for _pmid, raw in split_records(response.content)]
+            response = httpx.Response(
+                200,
+                headers={"Content-Type": response.headers.get("Content-Type", "text/xml")},
+                content=PUBMED_SET_HEAD + b"".join(r + b"\n" for r in records + records[:1])
+                + PUBMED_SET_TAIL,
             )
         seconds = fault.seconds if fault is not None and kind == "slow" else None
         self._send(response, truncate=kind == "truncate", slow=seconds)
