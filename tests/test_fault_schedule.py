@@ -57,3 +57,33 @@ def test_random_fault_schedules_converge_to_the_fault_free_library(
     # the schedules really were hostile: most kinds fired, and some runs failed
     assert len(tally.by_kind) >= 10 and tally.faults >= 2 * SCHEDULES
     assert tally.failed_runs > 0
+
+
+def test_the_same_pmid_twice_in_one_efetch_answer_is_stored_once(
+        snapshot: Snapshot, reference: dict[str, Any], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from kettrack.cli import app
+    from kettrack.dev.faultserver import FaultPlan, serve
+    from kettrack.library.store import Library
+    from kettrack.standin.eutils import EutilsStandin
+
+    folder = tmp_path / "queries"
+    folder.mkdir()
+    for query in QUERIES:
+        (folder / f"{query.name}.toml").write_text(f'term = "{query.term}"\n')
+    plan = FaultPlan().on("efetch", "dup", times=1000)
+    with serve(EutilsStandin(snapshot), plan) as base_url:
+        monkeypatch.setenv("KETTRACK_EUTILS_URL", base_url)
+        monkeypatch.setenv("KETTRACK_QUERIES", str(folder))
+        monkeypatch.setenv("KETTRACK_BATCH_SIZE", str(faultschedule.BATCH_SIZE))
+        monkeypatch.setenv("KETTRACK_RATE_LIMIT", "1000000")
+        result = CliRunner().invoke(app, ["run", "--json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert plan.fired and json.loads(result.stdout)["status"] == "ok"
+    library = Library.open(tmp_path / "library.db")
+    try:
+        assert faultschedule.library_state(library) == reference
+    finally:
+        library.close()
