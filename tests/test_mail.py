@@ -343,3 +343,21 @@ def test_encoded_word_with_a_line_break_is_bad_input(address: str,
     result = runner.invoke(app, ["digest", "--email", address])
     assert result.exit_code == 2 and result.stderr.startswith("Error: --email ")
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.output
+
+
+def test_peek_mails_everyone_everything_and_records_nothing(
+        smtp_server: tuple[Inbox, int, dict[str, Any]], monkeypatch: pytest.MonkeyPatch) -> None:
+    inbox, port, options = smtp_server
+    inbox.refuse.add("ben@example.org")
+    options.pop("start")()
+    use_smtp(monkeypatch, f"smtp://127.0.0.1:{port}")
+    stored_library()
+    both = ["digest", "--email", "ana@example.org", "--email", "ben@example.org"]
+    assert runner.invoke(app, [*both, "--peek"]).exit_code == 1
+    inbox.refuse.clear()
+    assert runner.invoke(app, both).exit_code == 0
+    # the peeked mail held nothing back: ana gets the real digest too, in one message
+    assert [(rcpt, pmids_in(raw)) for _, rcpt, raw in inbox.messages] == [
+        (["ana@example.org"], ["1", "2"]),
+        (["ana@example.org", "ben@example.org"], ["1", "2"])]
+    assert marked_digests() == 1

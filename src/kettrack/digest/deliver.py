@@ -114,7 +114,9 @@ def _mail(library: Library, digest: Digest, request: DigestRequest) -> list[str]
     if request.smtp is None or request.sender is None:
         raise ValueError("recipients need an SMTP target and a sender")
     recipients = list(dict.fromkeys(request.recipients))
-    had = library.delivered_pending([address_of(r) for r in recipients])
+    # --peek marks nothing, so it records no delivery either (and holds nothing back)
+    had = ({address_of(r).lower(): set() for r in recipients} if request.peek
+           else library.delivered_pending([address_of(r) for r in recipients]))
     # recipients due the same items share one message
     groups: dict[frozenset[tuple[str, str]], tuple[Digest, list[str]]] = {}
     for recipient in recipients:
@@ -135,7 +137,7 @@ def _mail(library: Library, digest: Digest, request: DigestRequest) -> list[str]
             failures.append(str(exc))
             continue
         accepted = [r for r in group if address_of(r) not in refused]
-        if marks and accepted:
+        if marks and accepted and not request.peek:
             library.record_deliveries([address_of(r) for r in accepted], sorted(marks),
                                       utcnow())
         delivered += accepted
