@@ -296,7 +296,7 @@ def test_retries_are_shown_on_a_terminal_only() -> None:
         with client(transport, clock) as http:
             http.request("GET", "https://x.test/e", endpoint="esearch")
     finally:
-        for handler in [h for h in log.handlers if getattr(h, "stream", None) is terminal]:
+        for handler in [h for h in log.handlers if getattr(h, "kettrack_for", None) is terminal]:
             log.removeHandler(handler)
     assert terminal.getvalue().count("\n") == 1
     assert terminal.getvalue().startswith("kettrack: NCBI E-utilities esearch: connection failed")

@@ -43,9 +43,19 @@ def show_retries(stream: Any) -> None:
     if not stream.isatty():
         return
     log = logging.getLogger("kettrack.http")
-    if any(getattr(h, "stream", None) is stream for h in log.handlers):
+    if any(getattr(h, "kettrack_for", None) is stream for h in log.handlers):
         return
-    handler = logging.StreamHandler(stream)
+    follow = stream is sys.stderr
+
+    class Notices(logging.StreamHandler):  # type: ignore[type-arg]
+        kettrack_for = stream
+
+        def emit(self, record: logging.LogRecord) -> None:
+            if follow:  # rich's progress display swaps sys.stderr while it runs
+                self.stream = sys.stderr
+            super().emit(record)
+
+    handler = Notices(stream)
     handler.setFormatter(logging.Formatter("kettrack: %(message)s"))
     log.addHandler(handler)
 
