@@ -229,6 +229,15 @@ def test_an_endless_slow_body_meets_the_overall_deadline() -> None:
     assert plan.fired == [("efetch", "trickle")] * 2
 
 
+def test_endless_slow_headers_meet_the_overall_deadline_too() -> None:
+    plan = FaultPlan().on("esearch", "slowheaders", times=2, seconds=0.05)
+    with serve(answer_xml, plan) as base, loopback_client(deadline=0.5) as http, \
+            pytest.raises(NetworkError) as err:
+        http.request("GET", base + "esearch.fcgi", endpoint="esearch")
+    assert "no complete answer within 0.5 s" in str(err.value)
+    assert plan.fired == [("esearch", "slowheaders")] * 2
+
+
 def test_a_slow_body_within_the_deadline_is_read() -> None:
     plan = FaultPlan().on("efetch", "slow", seconds=0.2)
     with serve(answer_xml, plan) as base, loopback_client(deadline=30) as http:

@@ -51,11 +51,11 @@ from kettrack.standin.snapshot import Snapshot
 #: what a schedule draws from (the gzip bomb is left to the HTTP tests: it is
 #: one fault that costs a second to build, not a schedule's worth of chaos)
 KINDS = ("429", "500", "502", "503", "reset", "truncate", "short", "stall", "slow", "trickle",
-         "error200", "html", "badgzip", "dup")
+         "slowheaders", "error200", "html", "badgzip", "dup")
 ENDPOINTS = ("esearch", "efetch", "epost", "*")
 #: seconds for the kinds that take time (a stall outlasts the read timeout, a
 #: trickle the overall deadline; a slow body finishes within it)
-SECONDS = {"stall": 0.25, "slow": 0.05, "trickle": 0.02}
+SECONDS = {"stall": 0.25, "slow": 0.05, "trickle": 0.02, "slowheaders": 0.02}
 READ_TIMEOUT = 0.1
 REQUEST_TIMEOUT = 0.3
 MAX_RETRIES = 2

@@ -40,7 +40,7 @@ __all__ = ["FAULT_HELP", "FAULT_KINDS", "Fault", "FaultPlan", "gzip_bomb", "serv
 FAULT_KINDS = frozenset(
     {"429", "500", "502", "503", "reset", "truncate", "stall", "error200", "html", "short",
      "slow", "trickle", "bomb", "badgzip", "redirect_away", "redirect_loop", "redirect_same",
-     "dup"}
+     "dup", "slowheaders"}
 )
 #: what each kind does (``seconds`` is the stall, the slow body's whole time, or
 #: the trickle's interval between bytes)
@@ -56,6 +56,7 @@ FAULT_HELP = {
     "slow": "the right answer, trickled out over `seconds`",
     "dup": "efetch: the right answer with its first record repeated at the end",
     "trickle": "an endless body, one byte every `seconds` (never completes)",
+    "slowheaders": "endless headers, one byte every `seconds` (the body never starts)",
     "bomb": "a gzip bomb: about 100 KB that inflate to 100 MB",
     "badgzip": "Content-Encoding: gzip on bytes that are not gzip",
     "redirect_away": "307 to the same port under another host name (localhost)",
@@ -257,9 +258,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self._send(httpx.Response(302 if kind == "redirect_loop" else 307,
                                       headers={"Location": location}))
             return
-        if kind == "trickle":
+        if kind in ("trickle", "slowheaders"):
             assert fault is not None
-            self._trickle(fault.seconds)
+            self._trickle(fault.seconds, headers=kind == "slowheaders")
             return
         if kind == "bomb":
             self._send(httpx.Response(200, headers={"Content-Type": "text/xml",
@@ -369,18 +370,24 @@ class _RequestHandler(BaseHTTPRequestHandler):
         self.wfile.write(content)
         self.wfile.flush()
 
-    def _trickle(self, interval: float) -> None:
-        """Promise a large body and send it a byte at a time, until the client
-        hangs up or the server stops."""
-        self.send_response(200)
-        self.send_header("Content-Type", "text/xml")
-        self.send_header("Content-Length", str(10**9))
-        self.end_headers()
+    def _trickle(self, interval: float, *, headers: bool = False) -> None:
+        """Promise a large body and send it a byte at a time (or, with
+        ``headers``, never finish the headers), until the client hangs up or
+        the server stops."""
         self.close_connection = True
         try:
-            self.wfile.write(b"<")
+            if headers:
+                self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+                byte = b"a"
+            else:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/xml")
+                self.send_header("Content-Length", str(10**9))
+                self.end_headers()
+                self.wfile.write(b"<")
+                byte = b" "
             while not self.server.stopping.wait(interval):
-                self.wfile.write(b" ")
+                self.wfile.write(byte)
                 self.wfile.flush()
         except OSError:
             pass

@@ -31,6 +31,7 @@ from __future__ import annotations
 import email.utils
 import logging
 import random
+import ssl
 import threading
 import time
 import zlib
@@ -38,6 +39,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Self
 
+import httpcore
 import httpx
 
 from kettrack import __version__
@@ -127,6 +129,80 @@ class TooLarge(Exception):
     def __init__(self, limit: int) -> None:
         super().__init__(f"an answer larger than {limit // (1024 * 1024)} MB decoded "
                          "(KETTRACK_MAX_RESPONSE_MB)")
+
+
+#: the monotonic time by which the current thread's try must be done (None: no deadline)
+_DEADLINE = threading.local()
+
+
+def _clamped(timeout: float | None) -> float | None:
+    """A socket timeout no later than the current try's deadline."""
+    end = getattr(_DEADLINE, "at", None)
+    if end is None:
+        return timeout
+    left = end - time.monotonic()
+    if left <= 0:
+        raise httpcore.ReadTimeout("the request's overall deadline passed")
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection whose every read and write ends by the try's deadline, so a
+    server trickling its headers (not just its body) a byte at a time is cut off."""
+
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, _clamped(timeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, _clamped(timeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
+                  timeout: float | None = None) -> httpcore.NetworkStream:
+        return _DeadlineStream(self._inner.start_tls(ssl_context, server_hostname,
+                                                     _clamped(timeout)))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    def __init__(self, inner: httpcore.NetworkBackend) -> None:
+        self._inner = inner
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None,
+                    local_address: str | None = None,
+                    socket_options: Any = None) -> httpcore.NetworkStream:
+        return _DeadlineStream(self._inner.connect_tcp(host, port, _clamped(timeout),
+                                                       local_address, socket_options))
+
+    def connect_unix_socket(self, path: str, timeout: float | None = None,
+                            socket_options: Any = None) -> httpcore.NetworkStream:
+        return _DeadlineStream(self._inner.connect_unix_socket(path, _clamped(timeout),
+                                                               socket_options))
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+def _with_deadlines(client: httpx.Client) -> bool:
+    """Route the client's sockets through :class:`_DeadlineBackend` (httpx offers
+    no public hook for it; its transports keep an httpcore pool whose backend is
+    replaceable). False when the transport is not httpx's own (a MockTransport):
+    then only the body is held to the deadline, as it arrives."""
+    done = False
+    for transport in [client._transport, *client._mounts.values()]:  # noqa: SLF001
+        pool = getattr(transport, "_pool", None)
+        backend = getattr(pool, "_network_backend", None)
+        if isinstance(backend, httpcore.NetworkBackend):
+            pool._network_backend = _DeadlineBackend(backend)  # type: ignore[union-attr]  # noqa: SLF001
+            done = True
+    return done
 
 
 class RateLimiter:
@@ -224,6 +300,7 @@ class HttpClient:
             transport=transport, timeout=timeout, follow_redirects=False,
             headers={"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate"},
         )
+        _with_deadlines(self._client)
 
     def close(self) -> None:
         self._client.close()
@@ -308,6 +385,23 @@ class HttpClient:
         """One try: send, follow same-host redirects, read the body within the
         deadline and the size cap."""
         start = time.monotonic()
+        _DEADLINE.at = start + self.deadline
+        try:
+            return self._send_within(start, method, url, endpoint, params, data)
+        except httpx.TimeoutException:
+            if time.monotonic() - start < self.deadline:
+                raise
+            raise _Retry(self._past_deadline()) from None
+        finally:
+            _DEADLINE.at = None
+
+    def _past_deadline(self) -> str:
+        return (f"timed out (no complete answer within {self.deadline:g} s; "
+                "KETTRACK_REQUEST_TIMEOUT)")
+
+    def _send_within(self, start: float, method: str, url: str, endpoint: str,
+                     params: Mapping[str, Any] | None,
+                     data: Mapping[str, Any] | None) -> httpx.Response:
         request = self._client.build_request(method, url, params=params, data=data)
         origin = request.url
         for _hop in range(MAX_REDIRECTS + 1):
@@ -367,8 +461,7 @@ class HttpClient:
         try:
             for chunk in response.iter_raw():
                 if time.monotonic() - start > self.deadline:
-                    raise _Retry(f"timed out (no complete answer within {self.deadline:g} s; "
-                                 "KETTRACK_REQUEST_TIMEOUT)")
+                    raise _Retry(self._past_deadline())
                 parts.append(decoder.feed(chunk))
         except TooLarge as exc:
             raise self._fail(endpoint, str(exc)) from None
