@@ -337,3 +337,17 @@ def test_a_good_service_url_passes() -> None:
            "KETTRACK_CTGOV_URL": "https://[::1]:8443/api/v2/", "KETTRACK_MAX_RETRIES": "0"}
     settings = Settings.from_env(env)
     assert settings.eutils_url == env["KETTRACK_EUTILS_URL"] and settings.max_retries == 0
+
+
+def test_redirect_may_upgrade_to_https_but_never_downgrade() -> None:
+    clock = Clock()
+    transport, seen = scripted(
+        httpx.Response(301, headers={"Location": "https://x.test/e?x=1"}),
+        httpx.Response(200, text="ok"),
+        httpx.Response(302, headers={"Location": "http://x.test/e"}))
+    with client(transport, clock) as http:
+        assert http.request("GET", "http://x.test/e", endpoint="esearch").text == "ok"
+        with pytest.raises(ServiceError, match="redirected from https to http"):
+            http.request("GET", "https://x.test/e", endpoint="esearch")
+    assert [str(r.url) for r in seen] == ["http://x.test/e", "https://x.test/e?x=1",
+                                          "https://x.test/e"]

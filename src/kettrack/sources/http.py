@@ -429,14 +429,15 @@ class HttpClient:
         except httpx.InvalidURL as exc:
             raise self._fail(endpoint, f"redirected to a bad address ({_first_line(exc)})"
                              ) from None
-        same_host = (target.host == origin.host
-                     and (target.scheme == origin.scheme
-                          or (origin.scheme, target.scheme) == ("http", "https")))
-        if not same_host:
+        if target.host != origin.host:
             raise self._fail(
                 endpoint, f"redirected to another host ({_where(target)}); not followed, so "
                 f"nothing kettrack sends (the API key included) goes there. If the service "
                 f"has moved, set {self.url_setting} to its new address")
+        if target.scheme != origin.scheme and (origin.scheme, target.scheme) != ("http",
+                                                                                  "https"):
+            raise self._fail(endpoint, f"redirected from {origin.scheme} to {target.scheme} "
+                                       f"({_where(target)}); not followed")
         method = request.method
         if response.status_code == 303 and method != "HEAD" or (
                 response.status_code in (301, 302) and method == "POST"):
