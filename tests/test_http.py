@@ -351,3 +351,17 @@ def test_redirect_may_upgrade_to_https_but_never_downgrade() -> None:
             http.request("GET", "https://x.test/e", endpoint="esearch")
     assert [str(r.url) for r in seen] == ["http://x.test/e", "https://x.test/e?x=1",
                                           "https://x.test/e"]
+
+
+@pytest.mark.parametrize(("name", "value", "message"), [
+    ("KETTRACK_REQUEST_TIMEOUT", "0", "must be more than 0"),
+    ("KETTRACK_MAX_RESPONSE_MB", "0", "must be at least 1"),
+    ("KETTRACK_MAX_RETRIES", "-1", "must be at least 0"),
+])
+def test_limits_that_would_make_every_request_fail_are_refused(name: str, value: str,
+                                                               message: str) -> None:
+    from kettrack.errors import ConfigError
+    from kettrack.settings import Settings
+
+    with pytest.raises(ConfigError, match=message):
+        Settings.from_env({name: value})

@@ -46,6 +46,13 @@ def _int_env(env: dict[str, str], name: str, default: int, minimum: int = 1) -> 
     return value
 
 
+def _positive(env: dict[str, str], name: str, default: float) -> float:
+    value = _float_env(env, name, default)
+    if value == 0:
+        raise ConfigError(f"{name}={env.get(name)!r} must be more than 0")
+    return value
+
+
 def check_service_url(name: str, url: str, secrets: list[str] | None = None) -> str:
     """A service base URL as given, or :class:`ConfigError` naming ``name``
     (with any secret in the URL masked): an ``http://`` or ``https://`` URL
@@ -122,7 +129,7 @@ class Settings:
             lock_timeout=_float_env(env, "KETTRACK_LOCK_TIMEOUT", 10.0),
             connect_timeout=_float_env(env, "KETTRACK_CONNECT_TIMEOUT", 10.0),
             read_timeout=_float_env(env, "KETTRACK_READ_TIMEOUT", 60.0),
-            request_timeout=_float_env(env, "KETTRACK_REQUEST_TIMEOUT", 300.0),
+            request_timeout=_positive(env, "KETTRACK_REQUEST_TIMEOUT", 300.0),
             max_response_mb=_int_env(env, "KETTRACK_MAX_RESPONSE_MB", 256),
             # 0: no retries, one try each
             max_retries=_int_env(env, "KETTRACK_MAX_RETRIES", 5, minimum=0),
