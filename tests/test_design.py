@@ -226,7 +226,8 @@ def test_preprint_says_so_wherever_the_badge_shows() -> None:
     item = ArticleItem(preprint)
     assert badge(item) == "Observational (preprint, not peer reviewed)"
     data = article_json(item)
-    assert data["badge"] == "Observational (preprint, not peer reviewed)" and data["preprint"] is True
+    assert data["badge"] == "Observational (preprint, not peer reviewed)"
+    assert data["preprint"] is True
     assert data["design"] == "observational"  # the vocabulary word is unchanged
     assert design_label(preprint) == "observational, preprint"
     assert article_json(ArticleItem(snapshot_article("25325907")))["preprint"] is False

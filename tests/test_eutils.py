@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 from urllib.parse import parse_qs
 
 import httpx
@@ -183,3 +184,66 @@ def test_slices_that_do_not_add_up_fail_rather_than_miss_records() -> None:
     server = SlicingServer(per_year=3000, years=range(2015, 2025), drop_from_slices=1)
     with make_client(server) as client, pytest.raises(ServiceError, match="add up to"):
         client.search_ids("alcohol")
+
+
+# -- NCBI's errors, classified (issue 9) -------------------------------------------------
+
+def error_answer(root: str, message: str) -> bytes:
+    return (f'<?xml version="1.0" encoding="UTF-8" ?>\n<{root}>\n\t<ERROR>{message}</ERROR>\n'
+            f"</{root}>\n").encode()
+
+
+def test_transient_error_in_http_200_is_retried_like_a_5xx() -> None:
+    answers = [error_answer("eSearchResult", "Search Backend failed: Database is not "
+                                             "supported: pubmed"), fixture_bytes("esearch2.xml")]
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, content=answers.pop(0))
+
+    with make_client(handler) as client:
+        assert client.esearch("cancer", retmax=100).count > 0
+    assert len(seen) == 2
+
+
+def test_persistent_transient_error_fails_in_ncbis_words() -> None:
+    body = error_answer("eFetchResult", "Search Backend failed: out of memory")
+    with make_client(serve(body)) as client, pytest.raises(NetworkError) as err:
+        client.efetch(["1", "2"])
+    assert "after 3 tries (last: NCBI said 'Search Backend failed: out of memory')" in str(
+        err.value)
+
+
+def test_efetch_error_is_reported_in_ncbis_words_not_as_an_unknown_document() -> None:
+    body = error_answer("eFetchResult", "Cannot retrieve query from history &amp; stuff\x1b[2J")
+    seen: list[httpx.Request] = []
+    with make_client(serve(body, seen=seen)) as client, pytest.raises(ServiceError) as err:
+        client.efetch(["1"])
+    assert str(err.value) == "NCBI efetch failed: Cannot retrieve query from history & stuff[2J"
+    assert len(seen) == 1  # an answer, not a blip
+
+
+def test_api_key_echoed_in_an_error_body_is_redacted() -> None:
+    body = b'{"error":"API key invalid","api-key":"0123456789abcdef0123"}'
+    with make_client(serve(body, status=400), api_key="0123456789abcdef0123") as client, \
+            pytest.raises(ServiceError) as err:
+        client.esearch("x")
+    assert '"api-key":"***"' in str(err.value) and "0123456789abcdef" not in str(err.value)
+
+
+def test_api_key_never_reaches_runs_error(tmp_path: Path) -> None:
+    from kettrack.library.store import Library
+    from kettrack.queries import SavedQuery
+    from kettrack.run.runner import Runner
+
+    key = "0123456789abcdef0123"
+    # no key-shaped text at all: the key is masked as a secret too, wherever it sits
+    body = f'{{"error":"API key invalid","detail":"key {key} unknown"}}'.encode()
+    library = Library.open(tmp_path / "lib.db")
+    with make_client(serve(body, status=400), api_key=key) as client, \
+            pytest.raises(ServiceError) as err:
+        Runner(library, client, client.settings).run([SavedQuery(name="q", term="ketamine")])
+    (error,) = library.db.execute("SELECT error FROM runs").fetchone()
+    assert key not in error and key not in str(err.value) and "***" in error
+    library.close()

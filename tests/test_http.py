@@ -1,11 +1,19 @@
-"""The HTTP layer: rate limit, retries, backoff, Retry-After, incomplete answers."""
+"""The HTTP layer: rate limit, retries, backoff, Retry-After, incomplete answers; and a
+hostile server on loopback: redirects, endless bodies, gzip bombs."""
 
 from __future__ import annotations
+
+import gzip
+import io
+import logging
+import tracemalloc
+import zlib
 
 import httpx
 import pytest
 
-from kettrack.errors import NetworkError
+from kettrack.dev.faultserver import FaultPlan, serve
+from kettrack.errors import NetworkError, ServiceError
 from kettrack.sources.http import HttpClient, Incomplete, RateLimiter, retry_after_seconds
 
 from .conftest import scripted
@@ -138,3 +146,222 @@ def test_sends_user_agent() -> None:
     with client(transport, clock) as http:
         http.request("GET", "https://x.test/e", endpoint="einfo")
     assert seen[0].headers["User-Agent"].startswith("kettrack/")
+
+
+def test_no_retries_means_one_try() -> None:
+    clock = Clock()
+    transport, seen = scripted(httpx.Response(503))
+    with client(transport, clock, max_retries=0) as http, pytest.raises(NetworkError) as err:
+        http.request("GET", "https://x.test/esearch.fcgi", endpoint="esearch")
+    assert len(seen) == 1 and clock.sleeps == []
+    assert "after 1 try (last: HTTP 503)" in str(err.value)
+
+
+def test_each_retry_is_logged_with_its_reason(caplog: pytest.LogCaptureFixture) -> None:
+    clock = Clock()
+    transport, _ = scripted(httpx.ConnectError, httpx.Response(200, text="ok"))
+    with caplog.at_level(logging.WARNING, logger="kettrack.http"), client(transport, clock) as http:
+        http.request("GET", "https://x.test/e", endpoint="esearch",
+                     params={"api_key": "SECRETKEY123"})
+    [line] = [r.getMessage() for r in caplog.records]
+    assert line.startswith("NCBI E-utilities esearch: connection failed (ConnectError")
+    assert "retrying in" in line and "try 2 of 6" in line and "SECRETKEY123" not in line
+
+
+# -- a hostile server: redirects, endless bodies, bombs (real sockets) ------------------
+
+def answer_xml(request: httpx.Request) -> httpx.Response:
+    """The whole "service": a small XML answer that echoes how it was asked."""
+    body = f"<r method='{request.method}' query='{request.url.query.decode()}'/>"
+    return httpx.Response(200, headers={"Content-Type": "text/xml"}, content=body.encode())
+
+
+def loopback_client(**kw: object) -> HttpClient:
+    options: dict[str, object] = {"max_retries": 1, "backoff_base": 0, "read_timeout": 2.0,
+                                  "connect_timeout": 2.0}
+    options.update(kw)
+    return HttpClient(service="NCBI E-utilities", rate=0, sleep=lambda s: None,
+                      secrets=["SECRETKEY123"], url_setting="KETTRACK_EUTILS_URL",
+                      **options)  # type: ignore[arg-type]
+
+
+def test_redirect_to_another_host_is_refused_and_the_key_never_goes_there() -> None:
+    plan = FaultPlan().on("efetch", "redirect_away")
+    with serve(answer_xml, plan) as base, loopback_client() as http, \
+            pytest.raises(ServiceError) as err:
+        # a long ID list goes by POST, with the key in the body: 307 keeps both
+        http.request("POST", base + "efetch.fcgi", endpoint="efetch",
+                     data={"api_key": "SECRETKEY123", "id": "1,2,3"})
+    message = str(err.value)
+    assert "redirected to another host (http://localhost:" in message
+    assert "KETTRACK_EUTILS_URL" in message and "\n" not in message
+    assert "SECRETKEY123" not in message
+    assert plan.hosts == [base.split("/")[2]]  # nothing reached "localhost"
+
+
+def test_same_host_redirect_keeps_the_post_body() -> None:
+    plan = FaultPlan().on("efetch", "redirect_same")
+    with serve(answer_xml, plan) as base, loopback_client() as http:
+        response = http.request("POST", base + "efetch.fcgi", endpoint="efetch",
+                                data={"id": "1,2,3"})
+    assert response.text == "<r method='POST' query='redirected=1'/>"
+    assert len(plan.hosts) == 2
+
+
+def test_redirect_loop_is_one_line() -> None:
+    plan = FaultPlan().on("esearch", "redirect_loop", times=100)
+    with serve(answer_xml, plan) as base, loopback_client() as http, \
+            pytest.raises(ServiceError) as err:
+        http.request("GET", base + "esearch.fcgi", endpoint="esearch",
+                     params={"api_key": "SECRETKEY123"})
+    assert "esearch: more than 5 redirects (a redirect loop?)" in str(err.value)
+    assert "SECRETKEY123" not in str(err.value)
+    assert len(plan.fired) == 6  # the first request and five hops: not retried
+
+
+def test_an_endless_slow_body_meets_the_overall_deadline() -> None:
+    # a byte every 50 ms never trips the 2 s read timeout; the deadline ends it
+    plan = FaultPlan().on("efetch", "trickle", times=2, seconds=0.05)
+    with serve(answer_xml, plan) as base, loopback_client(deadline=0.5) as http, \
+            pytest.raises(NetworkError) as err:
+        http.request("GET", base + "efetch.fcgi", endpoint="efetch")
+    assert "no complete answer within 0.5 s" in str(err.value)
+    assert plan.fired == [("efetch", "trickle")] * 2
+
+
+def test_endless_slow_headers_meet_the_overall_deadline_too() -> None:
+    plan = FaultPlan().on("esearch", "slowheaders", times=2, seconds=0.05)
+    with serve(answer_xml, plan) as base, loopback_client(deadline=0.5) as http, \
+            pytest.raises(NetworkError) as err:
+        http.request("GET", base + "esearch.fcgi", endpoint="esearch")
+    assert "no complete answer within 0.5 s" in str(err.value)
+    assert plan.fired == [("esearch", "slowheaders")] * 2
+
+
+def test_a_slow_body_within_the_deadline_is_read() -> None:
+    plan = FaultPlan().on("efetch", "slow", seconds=0.2)
+    with serve(answer_xml, plan) as base, loopback_client(deadline=30) as http:
+        assert http.request("GET", base + "efetch.fcgi", endpoint="efetch").text.startswith("<r")
+
+
+def test_a_gzip_bomb_is_capped_as_it_is_inflated() -> None:
+    plan = FaultPlan().on("efetch", "bomb")
+    tracemalloc.start()
+    try:
+        with serve(answer_xml, plan) as base, loopback_client(max_bytes=4 << 20) as http, \
+                pytest.raises(ServiceError) as err:
+            http.request("GET", base + "efetch.fcgi", endpoint="efetch")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert "efetch: an answer larger than 4 MB decoded" in str(err.value)
+    assert len(plan.fired) == 1  # not retried: the same bomb would come again
+    assert peak < 40 << 20  # the 100 MB it inflates to were never held
+
+
+def test_bad_gzip_is_retried_and_gzip_is_decoded() -> None:
+    plan = FaultPlan().on("efetch", "badgzip")
+    with serve(answer_xml, plan) as base, loopback_client() as http:
+        assert http.request("GET", base + "efetch.fcgi", endpoint="efetch").text.startswith("<r")
+    assert plan.fired == [("efetch", "badgzip")]
+    clock = Clock()
+    for coding, packed in [("gzip", gzip.compress(b"<ok/>")), ("deflate", zlib.compress(b"<ok/>")),
+                           ("deflate", zlib.compress(b"<ok/>")[2:-4])]:
+        # stream=: the body arrives as bytes off the wire, not already decoded
+        transport, _ = scripted(httpx.Response(200, headers={"Content-Encoding": coding},
+                                               stream=httpx.ByteStream(packed)))
+        with client(transport, clock) as http:
+            assert http.request("GET", "https://x.test/e", endpoint="efetch").text == "<ok/>"
+
+
+def test_decoding_errors_and_bad_redirects_never_escape_as_httpx_errors() -> None:
+    clock = Clock()
+    transport, seen = scripted(httpx.DecodingError, httpx.TooManyRedirects,
+                               httpx.Response(200, text="ok"))
+    with client(transport, clock) as http:
+        assert http.request("GET", "https://x.test/e", endpoint="efetch").text == "ok"
+    assert len(seen) == 3
+    transport, _ = scripted(*[httpx.Response(302, headers={"Location": "http://[::1/x"})] * 2)
+    with client(transport, clock, max_retries=1) as http, pytest.raises(NetworkError) as err:
+        http.request("GET", "https://x.test/e", endpoint="efetch")
+    assert "Invalid URL in location header" in str(err.value)
+
+
+def test_retries_are_shown_on_a_terminal_only() -> None:
+    from kettrack.cli import show_retries
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal, pipe = Terminal(), io.StringIO()
+    show_retries(terminal)
+    show_retries(terminal)  # once, however often a command starts
+    show_retries(pipe)
+    log = logging.getLogger("kettrack.http")
+    try:
+        clock = Clock()
+        transport, _ = scripted(httpx.ConnectError, httpx.Response(200, text="ok"))
+        with client(transport, clock) as http:
+            http.request("GET", "https://x.test/e", endpoint="esearch")
+    finally:
+        for handler in [h for h in log.handlers if getattr(h, "kettrack_for", None) is terminal]:
+            log.removeHandler(handler)
+    assert terminal.getvalue().count("\n") == 1
+    assert terminal.getvalue().startswith("kettrack: NCBI E-utilities esearch: connection failed")
+    assert pipe.getvalue() == ""
+
+
+# -- service URLs are checked at start-up ---------------------------------------------
+
+@pytest.mark.parametrize("url", ["eutils.ncbi.nlm.nih.gov/entrez/eutils/", "http://[::1",
+                                 "ftp://example.org/", "http:///path", "http://h:99999/",
+                                 "http://h/x?api_key=SECRETKEY123", "http://h/ x"])
+def test_a_bad_service_url_is_bad_input_before_any_request(url: str) -> None:
+    from typer.testing import CliRunner
+
+    from kettrack.cli import app
+
+    env = {"KETTRACK_EUTILS_URL": url, "NCBI_API_KEY": "SECRETKEY123"}
+    result = CliRunner().invoke(app, ["run"], env=env, catch_exceptions=False)
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: KETTRACK_EUTILS_URL=")
+    assert result.stderr.count("\n") == 1 and "SECRETKEY123" not in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_good_service_url_passes() -> None:
+    from kettrack.settings import Settings
+
+    env = {"KETTRACK_EUTILS_URL": "http://127.0.0.1:8080/entrez/eutils/",
+           "KETTRACK_CTGOV_URL": "https://[::1]:8443/api/v2/", "KETTRACK_MAX_RETRIES": "0"}
+    settings = Settings.from_env(env)
+    assert settings.eutils_url == env["KETTRACK_EUTILS_URL"] and settings.max_retries == 0
+
+
+def test_redirect_may_upgrade_to_https_but_never_downgrade() -> None:
+    clock = Clock()
+    transport, seen = scripted(
+        httpx.Response(301, headers={"Location": "https://x.test/e?x=1"}),
+        httpx.Response(200, text="ok"),
+        httpx.Response(302, headers={"Location": "http://x.test/e"}))
+    with client(transport, clock) as http:
+        assert http.request("GET", "http://x.test/e", endpoint="esearch").text == "ok"
+        with pytest.raises(ServiceError, match="redirected from https to http"):
+            http.request("GET", "https://x.test/e", endpoint="esearch")
+    assert [str(r.url) for r in seen] == ["http://x.test/e", "https://x.test/e?x=1",
+                                          "https://x.test/e"]
+
+
+@pytest.mark.parametrize(("name", "value", "message"), [
+    ("KETTRACK_REQUEST_TIMEOUT", "0", "must be more than 0"),
+    ("KETTRACK_MAX_RESPONSE_MB", "0", "must be at least 1"),
+    ("KETTRACK_MAX_RETRIES", "-1", "must be at least 0"),
+])
+def test_limits_that_would_make_every_request_fail_are_refused(name: str, value: str,
+                                                               message: str) -> None:
+    from kettrack.errors import ConfigError
+    from kettrack.settings import Settings
+
+    with pytest.raises(ConfigError, match=message):
+        Settings.from_env({name: value})

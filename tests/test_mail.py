@@ -167,11 +167,72 @@ def test_refused_recipient_marks_nothing(
     assert "refused every recipient (nobody@example.org: 550" in result.output
     assert inbox.messages == [] and marked_digests() == 0
     assert still_pending() == ["1", "2"]
-    # one good and one bad address: still a failure, so the refused one is not skipped
-    partial = runner.invoke(app, ["digest", "--email", "ana@example.org",
-                                  "--email", "nobody@example.org"])
-    assert partial.exit_code == 1 and "accepted ana@example.org" in partial.output
+
+
+def add_article(pmid: str, title: str) -> None:
+    library = Library.open(os.environ["KETTRACK_DB"])
+    run = library.start_run(offline=True)
+    qv, _ = library.query_version_id(SavedQuery(name="ketamine-aud", term="ketamine"), run)
+    library.store_batch([(Article(pmid=pmid, title=title, design="rct"), None)], {pmid: [qv]},
+                        run)
+    library.close()
+
+
+def pmids_in(raw: bytes) -> list[str]:
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(message, EmailMessage)
+    body = message.get_body(("plain",))
+    assert body is not None
+    text = body.get_content()
+    return sorted(p for p in ("1", "2", "3") if f"pubmed.ncbi.nlm.nih.gov/{p}/" in text)
+
+
+def test_partial_refusal_is_recorded_per_recipient(
+        smtp_server: tuple[Inbox, int, dict[str, Any]], monkeypatch: pytest.MonkeyPatch) -> None:
+    """ana is accepted, ben refused: ana must not get the items again, ben must get
+    them all, and they are marked only once both have them."""
+    inbox, port, options = smtp_server
+    inbox.refuse.add("ben@example.org")
+    options.pop("start")()
+    use_smtp(monkeypatch, f"smtp://127.0.0.1:{port}")
+    stored_library()
+    both = ["digest", "--email", "ana@example.org", "--email", "Ben <ben@example.org>"]
+    first = runner.invoke(app, both)
+    assert first.exit_code == 1 and first.stderr.count("\n") == 1
+    assert "refused ben@example.org: 550 5.1.1 no such mailbox here" in first.stderr
+    assert "sent to ana@example.org" in first.stderr
+    [(_, rcpt, raw)] = inbox.messages
+    assert rcpt == ["ana@example.org"] and pmids_in(raw) == ["1", "2"]
     assert marked_digests() == 0 and still_pending() == ["1", "2"]
+
+    # a week later: one more article, and ben's mailbox works again
+    add_article("3", "Ketamine for alcohol use disorder: a second trial")
+    inbox.refuse.clear()
+    second = runner.invoke(app, both)
+    assert second.exit_code == 0, second.output
+    got = {tuple(rcpt): pmids_in(raw) for _, rcpt, raw in inbox.messages[1:]}
+    assert got == {("ana@example.org",): ["3"], ("ben@example.org",): ["1", "2", "3"]}
+    assert marked_digests() == 1 and still_pending() == []
+
+    # and nobody gets anything twice
+    third = runner.invoke(app, [*both, "--quiet-if-empty"])
+    assert third.exit_code == 0 and len(inbox.messages) == 3
+
+
+def test_a_recipient_who_has_everything_gets_no_mail(
+        smtp_server: tuple[Inbox, int, dict[str, Any]], monkeypatch: pytest.MonkeyPatch) -> None:
+    inbox, port, options = smtp_server
+    inbox.refuse.add("ben@example.org")
+    options.pop("start")()
+    use_smtp(monkeypatch, f"smtp://127.0.0.1:{port}")
+    stored_library()
+    both = ["digest", "--email", "ana@example.org", "--email", "ben@example.org"]
+    assert runner.invoke(app, both).exit_code == 1
+    # ben still refused: ana is not mailed the same items again, and nothing is marked
+    again = runner.invoke(app, both)
+    assert again.exit_code == 1 and "sent to" not in again.stderr
+    assert [rcpt for _, rcpt, _ in inbox.messages] == [["ana@example.org"]]
+    assert marked_digests() == 0
 
 
 def test_server_down_marks_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -248,8 +309,55 @@ def test_parse_smtp_url(url: str, target: tuple[Any, ...]) -> None:
 
 
 @pytest.mark.parametrize("url", ["http://u:hunter22@x", "smtp://u:hunter22@x?tls=1",
-                                 "smtps://u:hunter22@x?starttls=1", "smtp://u:hunter22@x:99999"])
+                                 "smtps://u:hunter22@x?starttls=1", "smtp://u:hunter22@x:99999",
+                                 "smtp://u:hunter22/x@host:bad", "smtp://u:hun/ter22@x:99999",
+                                 "smtp://u:hunter22/@@x?tls=1", "smtp:/u:hunter22@x"])
 def test_bad_smtp_url_hides_password(url: str) -> None:
     with pytest.raises(ConfigError) as caught:
         parse_smtp_url(url)
     assert "hunter22" not in str(caught.value) and "KETTRACK_SMTP_URL" in str(caught.value)
+
+
+def test_password_with_unescaped_slash_is_a_password() -> None:
+    parsed = parse_smtp_url("smtp://digest:pa/ss?w#rd@mail.example.org:2525")
+    assert (parsed.host, parsed.port, parsed.user) == ("mail.example.org", 2525, "digest")
+    assert parsed.password == "pa/ss?w#rd"
+
+
+def test_server_down_with_slash_in_password_hides_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    use_smtp(monkeypatch, f"smtp://digest:hunter/22@127.0.0.1:{free_port()}")
+    stored_library()
+    result = runner.invoke(app, ["digest", "--email", "ana@example.org"])
+    assert result.exit_code == 1 and "cannot connect" in result.stderr
+    assert "hunter" not in result.output and "127.0.0.1" in result.stderr
+
+
+@pytest.mark.parametrize("address", [
+    "=?utf-8?q?Ana=0D=0ABcc:_evil@x.org?= <ana@example.org>",
+    "=?utf-8?b?QW5hDQpCY2M6IGV2aWxAeC5vcmc=?= <ana@example.org>",
+    "=?utf-8?q?=1B]0;pwned=07?= <ana@example.org>",
+])
+def test_encoded_word_with_a_line_break_is_bad_input(address: str,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    use_smtp(monkeypatch, "smtp://127.0.0.1:2525")
+    result = runner.invoke(app, ["digest", "--email", address])
+    assert result.exit_code == 2 and result.stderr.startswith("Error: --email ")
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.output
+
+
+def test_peek_mails_everyone_everything_and_records_nothing(
+        smtp_server: tuple[Inbox, int, dict[str, Any]], monkeypatch: pytest.MonkeyPatch) -> None:
+    inbox, port, options = smtp_server
+    inbox.refuse.add("ben@example.org")
+    options.pop("start")()
+    use_smtp(monkeypatch, f"smtp://127.0.0.1:{port}")
+    stored_library()
+    both = ["digest", "--email", "ana@example.org", "--email", "ben@example.org"]
+    assert runner.invoke(app, [*both, "--peek"]).exit_code == 1
+    inbox.refuse.clear()
+    assert runner.invoke(app, both).exit_code == 0
+    # the peeked mail held nothing back: ana gets the real digest too, in one message
+    assert [(rcpt, pmids_in(raw)) for _, rcpt, raw in inbox.messages] == [
+        (["ana@example.org"], ["1", "2"]),
+        (["ana@example.org", "ben@example.org"], ["1", "2"])]
+    assert marked_digests() == 1

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import socket
 import time
+import zlib
 from collections.abc import Iterator
 from datetime import date
 
@@ -230,3 +231,52 @@ def test_elink_over_loopback_per_id_post_and_error200_shape(client: httpx.Client
     assert b"<eLinkResult>" in failed.content
     with pytest.raises(ServiceError, match="Search Backend failed"):
         entrez_xml.link_sets(failed.content)
+
+
+# -- the hostile kinds (issue 9), as a plain client sees them ---------------------------
+
+def test_dup_repeats_the_first_record(client: httpx.Client, plan: FaultPlan) -> None:
+    plan.on("efetch", "dup")
+    doubled = client.post("efetch.fcgi", data={"db": "pubmed", "id": IDS})
+    assert fetched_pmids(doubled) == [*IDS.split(","), "30000001"]
+
+
+def test_redirect_kinds_and_the_hosts_seen(client: httpx.Client, plan: FaultPlan) -> None:
+    plan.on("efetch", "redirect_away").on("efetch", "redirect_loop").on("efetch", "redirect_same")
+    away = client.get("efetch.fcgi?id=1")
+    port = httpx.URL(str(client.base_url)).port
+    assert away.status_code == 307
+    assert away.headers["location"] == f"http://localhost:{port}/entrez/eutils/efetch.fcgi?id=1"
+    loop = client.get("efetch.fcgi?id=1")
+    assert loop.status_code == 302 and loop.headers["location"] == "/entrez/eutils/efetch.fcgi?id=1"
+    same = client.get("efetch.fcgi?id=1")
+    assert same.headers["location"] == "/entrez/eutils/efetch.fcgi?id=1&redirected=1"
+    assert plan.hosts == [f"127.0.0.1:{port}"] * 3  # httpx's client never follows by itself
+
+
+def test_bomb_is_small_on_the_wire_and_huge_inflated(client: httpx.Client,
+                                                    plan: FaultPlan) -> None:
+    plan.on("efetch", "bomb").on("efetch", "badgzip")
+    with client.stream("GET", "efetch.fcgi") as bomb:
+        assert bomb.headers["content-encoding"] == "gzip"
+        wire = b"".join(bomb.iter_raw())
+    inflate = zlib.decompressobj(47)
+    assert len(wire) < 200_000 and len(inflate.decompress(wire, 10 << 20)) == 10 << 20
+    assert inflate.unconsumed_tail  # and far more to come
+    with pytest.raises(httpx.DecodingError):
+        client.get("efetch.fcgi")
+
+
+def test_slow_finishes_and_trickle_never_does(standin: EutilsStandin) -> None:
+    plan = FaultPlan().on("efetch", "slow", seconds=0.2).on("efetch", "trickle", seconds=0.01)
+    with serve(standin, plan) as base_url, connect(base_url, timeout=2) as client:
+        slow = client.get("efetch.fcgi", params={"db": "pubmed", "id": IDS})
+        assert fetched_pmids(slow) == IDS.split(",")
+        with client.stream("GET", "efetch.fcgi") as endless:
+            assert endless.headers["content-length"] == str(10**9)
+            got = 0
+            for chunk in endless.iter_raw():
+                got += len(chunk)
+                if got >= 5:
+                    break
+    assert got >= 5 and [k for _, k in plan.fired] == ["slow", "trickle"]

@@ -36,12 +36,38 @@ def _fail_line(message: str) -> None:
     typer.echo(f"Error: {redact(text, env_secrets())}", err=True)
 
 
+def show_retries(stream: Any) -> None:
+    """On a terminal, say when a request is retried and why (the HTTP layer logs
+    each retry on ``kettrack.http``); elsewhere (cron) stay quiet."""
+    import logging
+
+    if not stream.isatty():
+        return
+    log = logging.getLogger("kettrack.http")
+    if any(getattr(h, "kettrack_for", None) is stream for h in log.handlers):
+        return
+    follow = stream is sys.stderr
+
+    class Notices(logging.StreamHandler):  # type: ignore[type-arg]
+        kettrack_for = stream
+
+        def emit(self, record: logging.LogRecord) -> None:
+            if follow:  # rich's progress display swaps sys.stderr while it runs
+                self.stream = sys.stderr
+            super().emit(record)
+
+    handler = Notices(stream)
+    handler.setFormatter(logging.Formatter("kettrack: %(message)s"))
+    log.addHandler(handler)
+
+
 class KettrackGroup(TyperGroup):
     """The one place exceptions become messages and exit codes."""
 
     def invoke(self, ctx: Any) -> Any:
         import sqlite3
 
+        show_retries(sys.stderr)
         try:
             return super().invoke(ctx)
         except KettrackError as exc:

@@ -18,6 +18,7 @@ import contextlib
 import socket
 import struct
 import threading
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -34,11 +35,34 @@ from kettrack.standin.eutils import (
 )
 from kettrack.standin.snapshot import split_records
 
-__all__ = ["FAULT_KINDS", "Fault", "FaultPlan", "serve"]
+__all__ = ["FAULT_HELP", "FAULT_KINDS", "Fault", "FaultPlan", "gzip_bomb", "serve"]
 
 FAULT_KINDS = frozenset(
-    {"429", "500", "502", "503", "reset", "truncate", "stall", "error200", "html", "short"}
+    {"429", "500", "502", "503", "reset", "truncate", "stall", "error200", "html", "short",
+     "slow", "trickle", "bomb", "badgzip", "redirect_away", "redirect_loop", "redirect_same",
+     "dup", "slowheaders"}
 )
+#: what each kind does (``seconds`` is the stall, the slow body's whole time, or
+#: the trickle's interval between bytes)
+FAULT_HELP = {
+    "429": "HTTP 429 with Retry-After, NCBI's rate-limit answer",
+    "500": "HTTP 500 HTML page", "502": "HTTP 502 HTML page", "503": "HTTP 503 HTML page",
+    "reset": "connection reset (RST) before any answer",
+    "truncate": "the full Content-Length promised, half the body sent, connection closed",
+    "stall": "sleep `seconds`, then answer normally",
+    "error200": "HTTP 200 <ERROR>Search Backend failed</ERROR>",
+    "html": "HTTP 200 HTML 'service unavailable' page",
+    "short": "efetch: a well-formed answer with only half the records",
+    "slow": "the right answer, trickled out over `seconds`",
+    "dup": "efetch: the right answer with its first record repeated at the end",
+    "trickle": "an endless body, one byte every `seconds` (never completes)",
+    "slowheaders": "endless headers, one byte every `seconds` (the body never starts)",
+    "bomb": "a gzip bomb: about 100 KB that inflate to 100 MB",
+    "badgzip": "Content-Encoding: gzip on bytes that are not gzip",
+    "redirect_away": "307 to the same port under another host name (localhost)",
+    "redirect_loop": "302 to the very same URL",
+    "redirect_same": "307 to the same URL with ?redirected=1 (same host: to be followed)",
+}
 
 #: what NCBI's front end sends when the backend is down: HTML on HTTP 200
 SERVICE_UNAVAILABLE_HTML = (
@@ -97,6 +121,8 @@ class FaultPlan:
 
     faults: list[Fault] = field(default_factory=list)
     fired: list[tuple[str, str]] = field(default_factory=list)
+    #: the Host header of every request the server saw, in order
+    hosts: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -128,6 +154,18 @@ class FaultPlan:
                 chosen.used += 1
                 self.fired.append((endpoint, chosen.kind))
             return chosen
+
+
+_BOMB: list[bytes] = []
+
+
+def gzip_bomb() -> bytes:
+    """About 100 KB of gzip that inflates to 100 MB of spaces (built once)."""
+    if not _BOMB:
+        packer = zlib.compressobj(9, zlib.DEFLATED, zlib.MAX_WBITS | 16)
+        block = b" " * (1024 * 1024)
+        _BOMB.append(b"".join(packer.compress(block) for _ in range(100)) + packer.flush())
+    return _BOMB[0]
 
 
 def _halve_article_set(body: bytes) -> bytes:
@@ -179,6 +217,13 @@ class _RequestHandler(BaseHTTPRequestHandler):
     # An idle keep-alive connection gives up after this, so no thread lingers.
     timeout = 10
 
+    def setup(self) -> None:
+        super().setup()
+        # headers and body go out in separate writes: without NODELAY each answer
+        # waits out the client's delayed ACK (40 ms a request on Linux)
+        with contextlib.suppress(OSError):
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
         pass
 
@@ -199,8 +244,34 @@ class _RequestHandler(BaseHTTPRequestHandler):
             content=body,
         )
         endpoint = endpoint_of(request.url)
+        if self.server.faults is not None:
+            self.server.faults.hosts.append(self.headers.get("Host", ""))
         fault = self.server.faults.pick(endpoint) if self.server.faults else None
         kind = fault.kind if fault else None
+        if kind is not None and kind.startswith("redirect"):
+            if kind == "redirect_away":
+                location = f"http://localhost:{port}{self.path}"
+            elif kind == "redirect_loop":
+                location = self.path
+            else:
+                location = self.path + ("&" if "?" in self.path else "?") + "redirected=1"
+            self._send(httpx.Response(302 if kind == "redirect_loop" else 307,
+                                      headers={"Location": location}))
+            return
+        if kind in ("trickle", "slowheaders"):
+            assert fault is not None
+            self._trickle(fault.seconds, headers=kind == "slowheaders")
+            return
+        if kind == "bomb":
+            self._send(httpx.Response(200, headers={"Content-Type": "text/xml",
+                                                    "Content-Encoding": "gzip"}),
+                       raw=gzip_bomb())
+            return
+        if kind == "badgzip":
+            self._send(httpx.Response(200, headers={"Content-Type": "text/xml",
+                                                    "Content-Encoding": "gzip"}),
+                       raw=b"this is not gzip at all" * 10)
+            return
 
         if kind == "reset":
             self._reset()
@@ -254,13 +325,26 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 headers={"Content-Type": response.headers.get("Content-Type", "text/xml")},
                 content=_halve_article_set(response.content),
             )
-        self._send(response, truncate=kind == "truncate")
+        if kind == "dup" and endpoint == "efetch" and response.status_code == 200:
+            records = [raw for _pmid, raw in split_records(response.content)]
+            response = httpx.Response(
+                200,
+                headers={"Content-Type": response.headers.get("Content-Type", "text/xml")},
+                content=PUBMED_SET_HEAD + b"".join(r + b"\n" for r in records + records[:1])
+                + PUBMED_SET_TAIL,
+            )
+        seconds = fault.seconds if fault is not None and kind == "slow" else None
+        self._send(response, truncate=kind == "truncate", slow=seconds)
 
-    def _send(self, response: httpx.Response, *, truncate: bool = False) -> None:
-        content = response.content
+    def _send(self, response: httpx.Response, *, truncate: bool = False,
+              slow: float | None = None, raw: bytes | None = None) -> None:
+        content = response.content if raw is None else raw
         self.send_response(response.status_code)
+        # response.content is decoded already: its Content-Encoding no longer applies
+        skip = ("content-length", "transfer-encoding", "connection") + (
+            ("content-encoding",) if raw is None else ())
         for name, value in response.headers.items():
-            if name.lower() not in ("content-length", "transfer-encoding", "connection"):
+            if name.lower() not in skip:
                 self.send_header(name, value)
         self.send_header("Content-Length", str(len(content)))
         if truncate:
@@ -274,8 +358,39 @@ class _RequestHandler(BaseHTTPRequestHandler):
             with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
             return
+        if slow is not None:
+            pieces = 20
+            step = max(1, -(-len(content) // pieces))
+            for i in range(0, len(content), step):
+                if self.server.stopping.wait(slow / pieces):
+                    break
+                self.wfile.write(content[i:i + step])
+                self.wfile.flush()
+            return
         self.wfile.write(content)
         self.wfile.flush()
+
+    def _trickle(self, interval: float, *, headers: bool = False) -> None:
+        """Promise a large body and send it a byte at a time (or, with
+        ``headers``, never finish the headers), until the client hangs up or
+        the server stops."""
+        self.close_connection = True
+        try:
+            if headers:
+                self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+                byte = b"a"
+            else:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/xml")
+                self.send_header("Content-Length", str(10**9))
+                self.end_headers()
+                self.wfile.write(b"<")
+                byte = b" "
+            while not self.server.stopping.wait(interval):
+                self.wfile.write(byte)
+                self.wfile.flush()
+        except OSError:
+            pass
 
     def _reset(self) -> None:
         """Close with RST: SO_LINGER 0 makes close() abort the connection."""

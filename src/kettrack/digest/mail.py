@@ -7,24 +7,27 @@ percent-decoded. TLS certificates are verified against the system's trust
 store (``SSL_CERT_FILE`` adds one).
 
 :func:`send` raises :class:`~kettrack.errors.MailError` when the server cannot
-be reached, refuses the login, the sender or any recipient, or fails the
-transfer; the message never contains the password. It returns only once the
-server accepted the message for every recipient, which is when the caller may
-mark the digest as sent.
+be reached, refuses the login, the sender or every recipient, or fails the
+transfer; the message never contains the password. Otherwise it returns the
+recipients the server refused (none, usually): delivery is per recipient, and
+:func:`kettrack.digest.deliver.deliver` records who got which items, so a
+refused address gets them next time and nobody gets them twice.
 """
 
 from __future__ import annotations
 
+import email.policy
 import smtplib
 import socket
 import ssl
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from kettrack.errors import ConfigError, MailError
 from kettrack.settings import redact
+from kettrack.text import one_line
 
 DEFAULT_PORTS = {"smtp": 25, "smtp+starttls": 587, "smtps": 465}
 TIMEOUT = 30.0
@@ -51,24 +54,62 @@ class SmtpTarget:
         return [self.password] if self.password else []
 
 
+def _split_smtp_url(url: str) -> tuple[str, str | None, str | None, str, str]:
+    """(scheme, user, password, host[:port], query) of an SMTP URL, decoded.
+
+    The host is what follows the *last* ``@``, so a password holding ``/``,
+    ``?``, ``#`` or ``@`` unescaped stays a password (``urlsplit`` would read
+    part of it as the host, and show it in an error).
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep or not scheme:
+        raise ConfigError("KETTRACK_SMTP_URL must look like smtp://[user[:password]@]host[:port] "
+                          "(or smtps://...)")
+    userinfo, at, hostpart = rest.rpartition("@")
+    user = password = None
+    if at:
+        raw_user, colon, raw_password = userinfo.partition(":")
+        user = unquote(raw_user) if raw_user else None
+        password = unquote(raw_password) if colon else None
+    hostport, _, query = hostpart.partition("?")
+    return scheme.lower(), user, password, hostport, query
+
+
+def smtp_password(url: str | None) -> str | None:
+    """The password in an SMTP URL, read as :func:`parse_smtp_url` reads it."""
+    if not url:
+        return None
+    try:
+        return _split_smtp_url(url)[2]
+    except ConfigError:
+        return None
+
+
 def parse_smtp_url(url: str | None) -> SmtpTarget:
     """Read ``KETTRACK_SMTP_URL``; a malformed one is a :class:`ConfigError`
     whose message shows the URL with its password masked."""
     if not url:
         raise ConfigError("--email needs KETTRACK_SMTP_URL (smtp://[user[:password]@]host[:port])")
-    parts = urlsplit(url)
-    password = parts.password
-    shown = redact(url, [password, unquote(password)] if password else [])
+    scheme, user, password, hostport, raw_query = _split_smtp_url(url)
+    login = "" if user is None and password is None else (
+        f"{quote(user or '', safe='')}{':***' if password is not None else ''}@")
+    shown = f"{scheme}://{login}{hostport}{'?' + raw_query if raw_query else ''}"
+    shown = redact(shown, [password] if password else [])
+    if any(c.isspace() or ord(c) < 32 for c in hostport):
+        raise ConfigError(f"KETTRACK_SMTP_URL={shown!r}: spaces or control characters in the host")
+    parts = urlsplit("//" + hostport)
     try:
         port = parts.port
     except ValueError:
         raise ConfigError(f"KETTRACK_SMTP_URL={shown!r}: bad port") from None
-    scheme = parts.scheme.lower()
     if scheme not in ("smtp", "smtps"):
         raise ConfigError(f"KETTRACK_SMTP_URL={shown!r}: scheme must be smtp:// or smtps://")
     if not parts.hostname:
         raise ConfigError(f"KETTRACK_SMTP_URL={shown!r}: no host")
-    query = parse_qs(parts.query)
+    if parts.path not in ("", "/"):
+        raise ConfigError(f"KETTRACK_SMTP_URL={shown!r}: no path after the host (a password "
+                          "with '@' must be written %40)")
+    query = parse_qs(raw_query)
     unknown = set(query) - {"starttls"}
     if unknown:
         raise ConfigError(f"KETTRACK_SMTP_URL={shown!r}: unknown option {sorted(unknown)[0]!r} "
@@ -84,20 +125,38 @@ def parse_smtp_url(url: str | None) -> SmtpTarget:
                            "smtp+starttls" if starttls else "smtp"]
     return SmtpTarget(
         host=parts.hostname, port=port or default, ssl=scheme == "smtps", starttls=starttls,
-        user=unquote(parts.username) if parts.username else None,
-        password=unquote(parts.password) if parts.password is not None else None,
+        user=user, password=password,
     )
 
 
 def check_address(address: str, where: str) -> str:
-    """An e-mail address as given, or :class:`ConfigError` naming ``where``."""
+    """An e-mail address as given, or :class:`ConfigError` naming ``where``.
+
+    Read as a mail header reads it, so an encoded word (``=?utf-8?q?...?=``)
+    that decodes to a line break or other control character is refused here,
+    not half-way through building the message.
+    """
     address = address.strip()
+    shown = one_line(address)
+    bad = ConfigError(f"{where} {shown!r} is not an e-mail address")
     name, addr = parseaddr(address)
     local, _, domain = addr.partition("@")
     if (not addr or not local or not domain or any(c in address for c in "\r\n,;")
             or " " in addr):
-        raise ConfigError(f"{where} {address!r} is not an e-mail address")
+        raise bad
+    try:
+        found = email.policy.default.header_factory("To", address).addresses
+    except (ValueError, IndexError, TypeError, AttributeError):
+        raise bad from None
+    if len(found) != 1 or any(one_line(part) != part for part in (
+            found[0].display_name, found[0].addr_spec)) or not found[0].domain:
+        raise bad
     return address
+
+
+def address_of(recipient: str) -> str:
+    """The bare address of a recipient as given (``Ana <ana@x.org>`` -> ``ana@x.org``)."""
+    return parseaddr(recipient)[1]
 
 
 def build_message(*, subject: str, sender: str, recipients: list[str], text: str,
@@ -115,19 +174,25 @@ def build_message(*, subject: str, sender: str, recipients: list[str], text: str
     return message
 
 
-def send(message: EmailMessage, target: SmtpTarget, *, timeout: float = TIMEOUT) -> None:
-    """Deliver ``message`` to its From/To through ``target``; raise :class:`MailError`
-    unless the server accepted it for every recipient."""
+def send(message: EmailMessage, target: SmtpTarget, *,
+         timeout: float = TIMEOUT) -> dict[str, str]:
+    """Deliver ``message`` to its From/To through ``target``.
+
+    Returns the recipients the server refused, each with its reason (empty:
+    accepted for every one). Raises :class:`MailError` when nobody got it (the
+    server cannot be reached, refuses the login, the sender or every
+    recipient, or fails the transfer).
+    """
     sender = parseaddr(str(message["From"]))[1]
     recipients = [parseaddr(a.strip())[1] for a in str(message["To"]).split(",")]
     try:
-        _deliver(message, target, sender, recipients, timeout)
+        return _deliver(message, target, sender, recipients, timeout)
     except MailError as exc:
         raise MailError(redact(str(exc), target.secrets())) from None
 
 
 def _deliver(message: EmailMessage, target: SmtpTarget, sender: str, recipients: list[str],
-             timeout: float) -> None:
+             timeout: float) -> dict[str, str]:
     where = f"SMTP server {target.where}"
     context = ssl.create_default_context()
     client: smtplib.SMTP
@@ -166,12 +231,9 @@ def _deliver(message: EmailMessage, target: SmtpTarget, sender: str, recipients:
             raise MailError(f"{where}: refused sender {sender!r} ({_reason(exc)})") from None
         except (OSError, smtplib.SMTPException) as exc:
             raise MailError(f"{where}: sending failed ({_reason(exc)})") from None
-        if refused:
-            # delivered to some: still a failure, so the digest stays unmarked and
-            # the refused addresses get these items next time
-            accepted = [r for r in recipients if r not in refused]
-            raise MailError(f"{where}: refused {_refused(refused)}; accepted "
-                            f"{', '.join(accepted)}")
+        # delivered to some: the caller records who got it, and the refused
+        # addresses get these items next time
+        return {address: _refused({address: answer}) for address, answer in refused.items()}
     finally:
         try:
             client.quit()

@@ -412,3 +412,26 @@ def m006_europepmc(db: Database) -> None:
         "INSERT INTO work_titles (pmid, title_key) VALUES (?, ?)",
         [(pmid, normalised_title(title or "")) for pmid, title
          in db.execute("SELECT pmid, title FROM articles").fetchall()])
+
+
+@migration("007_deliveries")
+def m007_deliveries(db: Database) -> None:
+    """Who received which digest item: a mail the server accepted for some
+    recipients and refused for others is recorded per recipient, so the next
+    digest gives the refused ones everything and the others nothing twice.
+    ``digest_id`` stays NULL until the items are marked reported (every
+    recipient has them); only those rows hold back an item from a recipient."""
+    db.execute(
+        """
+        CREATE TABLE digest_deliveries (
+            id INTEGER PRIMARY KEY,
+            recipient TEXT NOT NULL,         -- the address, lower case
+            item_type TEXT NOT NULL CHECK (item_type IN ('article', 'trial', 'event')),
+            item_id TEXT NOT NULL,           -- PMID, NCT number, or events.id
+            delivered_at TEXT NOT NULL,
+            digest_id INTEGER REFERENCES digests(id)
+        )
+        """
+    )
+    db.execute("CREATE INDEX idx_digest_deliveries_pending "
+               "ON digest_deliveries(recipient, item_type, item_id)")

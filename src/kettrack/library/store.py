@@ -879,6 +879,11 @@ class Library(Reading):
             conn.executemany(
                 "INSERT OR IGNORE INTO digest_items (digest_id, item_type, item_id, section) "
                 "VALUES (?, ?, ?, ?)", [(digest_id, *row) for row in items])
+            # reported now: earlier partial deliveries of these items hold nothing back
+            conn.executemany(
+                "UPDATE digest_deliveries SET digest_id = ? WHERE digest_id IS NULL "
+                "AND item_type = ? AND item_id = ?",
+                [(digest_id, kind, ident) for kind, ident, _section in items])
         return digest_id
 
     # -- citation watches ------------------------------------------------------
@@ -939,6 +944,27 @@ class Library(Reading):
             self._add_memberships(conn, watch.query_version_id, everyone, run_id)
             self._summarise_query(conn, run_id, watch.query_version_id, count=len(everyone),
                                   new=new, updated=updated)
+
+    def record_deliveries(self, recipients: Sequence[str],
+                          items: Sequence[tuple[str, str]], delivered_at: str) -> None:
+        """Note that the mail server accepted ``items`` (``(item_type, item_id)``)
+        for ``recipients``, in one transaction, before the digest is marked."""
+        with self.transaction("recording who received the digest") as conn:
+            conn.executemany(
+                "INSERT INTO digest_deliveries (recipient, item_type, item_id, delivered_at) "
+                "VALUES (?, ?, ?, ?)",
+                [(r.lower(), kind, ident, delivered_at) for r in recipients
+                 for kind, ident in items])
+
+    def delivered_pending(self, recipients: Sequence[str]) -> dict[str, set[tuple[str, str]]]:
+        """For each recipient, the not yet reported items a mail already brought them."""
+        found: dict[str, set[tuple[str, str]]] = {r.lower(): set() for r in recipients}
+        for chunk, marks in chunks(list(found)):
+            for recipient, kind, ident in self.db.execute(
+                    "SELECT recipient, item_type, item_id FROM digest_deliveries "
+                    f"WHERE digest_id IS NULL AND recipient IN ({marks})", chunk):
+                found[recipient].add((kind, ident))
+        return found
 
 
 def _follow(renamed: dict[str, str], key: str) -> str:

@@ -51,7 +51,7 @@ from kettrack.queries import SavedQuery
 from kettrack.run import registry
 from kettrack.run import watch as watching
 from kettrack.run.corrections import check_library
-from kettrack.settings import Settings
+from kettrack.settings import Settings, redact
 from kettrack.sources import europepmc, pubmed
 from kettrack.sources.ctgov import CtgovClient
 from kettrack.sources.europepmc import EuropePmcClient
@@ -249,7 +249,8 @@ class Runner:
             except BaseException as exc:
                 self.library.finish_run(run_id, status="failed", requests=self._requests(),
                                         new=0, updated=0,
-                                        error=" ".join(str(exc).split())[:300])
+                                        error=redact(" ".join(str(exc).split()),
+                                                     self.settings.secrets())[:300])
                 raise
             self.library.finish_run(run_id, status="ok", requests=report.requests,
                                     new=report.new_total, updated=report.updated_total)

@@ -13,6 +13,7 @@ one LinkSet per paper rather than one merged list. Transport concerns
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -23,9 +24,10 @@ import httpx
 
 from kettrack.errors import QuerySyntaxError, ServiceError
 from kettrack.library.identifiers import valid_pmid
-from kettrack.settings import Settings
+from kettrack.settings import Settings, redact
 from kettrack.sources import entrez_xml
 from kettrack.sources.http import Incomplete, RequestLog, ServiceClient
+from kettrack.text import one_line
 
 #: PubMed's esearch returns at most the first 9,999 IDs of a result
 ESEARCH_CEILING = 9999
@@ -43,6 +45,7 @@ _SYNTAX_ERROR = re.compile(
 )
 _TRANSIENT_ERROR = re.compile(r"backend failed|temporarily|try again|timeout|unavailable",
                               re.IGNORECASE)
+_ERROR_ELEMENT = re.compile(rb"<ERROR>(.*?)</ERROR>", re.DOTALL)
 
 
 @dataclass
@@ -70,17 +73,39 @@ class SearchOutcome:
     slices: int = 1
 
 
+def ncbi_error(body: bytes) -> str | None:
+    """NCBI's own words in an ``<ERROR>`` element of ``body`` (one line, control
+    characters out), or None when there is none."""
+    found = _ERROR_ELEMENT.search(body)
+    if found is None:
+        return None
+    words = one_line(html.unescape(found.group(1).decode("utf-8", "replace")))[:300]
+    return words or "an empty <ERROR>"
+
+
+def is_transient(message: str) -> bool:
+    """Whether an NCBI ``<ERROR>`` is a passing backend failure, worth retrying."""
+    return bool(_TRANSIENT_ERROR.search(message))
+
+
 def _check_xml(closing: bytes) -> Callable[[httpx.Response], None]:
-    """Reject 200 answers that are HTML, JSON errors or XML cut short (retried)."""
+    """Reject 200 answers that are HTML, JSON errors, XML cut short or NCBI's
+    transient ``<ERROR>`` ("Search Backend failed"): each is retried like a 5xx."""
 
     def check(response: httpx.Response) -> None:
         body = response.content.rstrip()
         head = body[:200].lstrip().lower()
         if head.startswith(b"{"):
-            raise Incomplete(f"JSON instead of XML: {body[:120]!r}")
+            shown = one_line(body[:120].decode("utf-8", "replace"))
+            raise Incomplete(f"JSON instead of XML: {shown!r}")
         if head.startswith(b"<!doctype html") or head.startswith(b"<html"):
             raise Incomplete("an HTML page instead of XML")
-        if not body.endswith(closing) and b"<ERROR>" not in body:
+        error = ncbi_error(body) if b"<ERROR>" in body else None
+        if error is not None:
+            if is_transient(error):
+                raise Incomplete(f"NCBI said {error!r}")
+            return  # NCBI's answer, not a blip: the caller reports it
+        if not body.endswith(closing):
             raise Incomplete(f"body cut short ({len(body)} bytes, no {closing.decode()})")
 
     return check
@@ -99,6 +124,7 @@ class EutilsClient(ServiceClient):
     """E-utilities for PubMed, over one :class:`~kettrack.sources.http.HttpClient`."""
 
     service = "NCBI E-utilities"
+    url_setting = "KETTRACK_EUTILS_URL"
 
     def __init__(self, settings: Settings, *, transport: httpx.BaseTransport | None = None,
                  sleep: Callable[[float], None] | None = None,
@@ -129,10 +155,17 @@ class EutilsClient(ServiceClient):
             data=full if method == "POST" else None,
             check=_check_xml(closing),
         )
+        secrets = self.settings.secrets()
         if response.status_code >= 400:
-            detail = " ".join(response.text.split())[:160]
+            detail = redact(one_line(response.text), secrets)[:160]
             raise ServiceError(f"NCBI {utility} answered HTTP {response.status_code}: {detail}")
-        return response.content
+        body = response.content
+        if not body.rstrip().endswith(closing):
+            # only an <ERROR> answer gets here (see _check_xml): NCBI's own words,
+            # not a parser's complaint about an unexpected document
+            error = ncbi_error(body) or "an answer kettrack cannot read"
+            raise ServiceError(redact(f"NCBI {utility} failed: {error}", secrets))
+        return body
 
     # -- esearch ----------------------------------------------------------
 
@@ -149,7 +182,7 @@ class EutilsClient(ServiceClient):
         record = entrez_xml.read(data)
         error = record.get("ERROR")
         if error:
-            message = " ".join(str(error).split())
+            message = redact(one_line(error), self.settings.secrets())
             if _SYNTAX_ERROR.search(message) and not _TRANSIENT_ERROR.search(message):
                 raise QuerySyntaxError(f"NCBI rejected the search: {message}")
             raise ServiceError(f"NCBI esearch failed: {message}")
