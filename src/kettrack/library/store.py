@@ -43,6 +43,7 @@ from kettrack.library.trial import Trial
 from kettrack.library.trial import compare as compare_trials
 from kettrack.library.trial import normalise as normalise_trial
 from kettrack.queries import SavedQuery
+from kettrack.review.model import NewDecision
 
 
 def utcnow() -> str:
@@ -547,6 +548,54 @@ class Library(Reading):
                 "INSERT OR IGNORE INTO digest_items (digest_id, item_type, item_id, section) "
                 "VALUES (?, ?, ?, ?)", [(digest_id, *row) for row in items])
         return digest_id
+
+    # -- living reviews ----------------------------------------------------------
+
+    def create_review(self, name: str, queries: Sequence[str], *, reasons: Sequence[str],
+                      keywords: Sequence[str] = (), description: str = "",
+                      seed: int) -> int:
+        """Record a new review and the saved queries that feed it, in one transaction."""
+        with self.transaction(f"creating review {name}") as conn:
+            cur = conn.execute(
+                "INSERT INTO reviews (name, description, reasons, keywords, seed, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (name, description, json.dumps(list(reasons), ensure_ascii=False),
+                 json.dumps(list(keywords), ensure_ascii=False), seed, utcnow()))
+            review_id = int(cur.lastrowid or 0)
+            conn.executemany("INSERT OR IGNORE INTO review_queries (review_id, query_name) "
+                             "VALUES (?, ?)", [(review_id, q) for q in queries])
+        return review_id
+
+    def record_decisions(self, review_id: int, decisions: Sequence[NewDecision], *,
+                         reviewer: str, via: str) -> list[int]:
+        """Append screening decisions to a review's trail, all in one transaction
+        (an import is stored whole or not at all). Returns the new rows' ids."""
+        now = utcnow()
+        ids = []
+        with self.transaction("recording screening decisions") as conn:
+            for d in decisions:
+                kind, ident = d.key
+                cur = conn.execute(
+                    "INSERT INTO screening_decisions (review_id, item_type, item_id, decision, "
+                    "reason, note, reviewer, decided_at, via) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (review_id, kind, ident, d.decision, d.reason, d.note, reviewer, now, via))
+                ids.append(int(cur.lastrowid or 0))
+        return ids
+
+    def undo_decision(self, review_id: int, decision_id: int, *, reviewer: str,
+                      via: str) -> int:
+        """Withdraw one decision with an ``undo`` row (the withdrawn row is kept)."""
+        with self.transaction("undoing a screening decision") as conn:
+            row = conn.execute("SELECT item_type, item_id FROM screening_decisions "
+                               "WHERE id = ? AND review_id = ?",
+                               (decision_id, review_id)).fetchone()
+            if row is None:
+                raise ValueError(f"decision {decision_id} is not in review {review_id}")
+            cur = conn.execute(
+                "INSERT INTO screening_decisions (review_id, item_type, item_id, decision, "
+                "undoes, reviewer, decided_at, via) VALUES (?, ?, ?, 'undo', ?, ?, ?, ?)",
+                (review_id, row[0], row[1], decision_id, reviewer, utcnow(), via))
+            return int(cur.lastrowid or 0)
 
 
 def _stored_trial(data: str) -> Trial:
