@@ -506,6 +506,13 @@ def export(
     limit: Annotated[int | None, typer.Option(
         "--limit", min=1, show_default=False,
         help="At most this many articles [default: all; atom: the newest 100].")] = None,
+    review: Annotated[str | None, typer.Option(
+        "--review", metavar="NAME", show_default=False,
+        help="Only the articles screened in this review, with the decision, reason, note, "
+             "reviewer and time as fields.")] = None,
+    decision: Annotated[str, typer.Option(
+        "--decision", metavar="include|exclude|maybe|any",
+        help="With --review: which current decisions.")] = "include",
     db: DbOption = None,
 ) -> None:
     """The library, or a slice of it, for reference managers, spreadsheets and feed readers.
@@ -516,8 +523,11 @@ def export(
     """
     from kettrack.tools import export as exports
 
+    if decision != "include" and review is None:
+        raise ConfigError("--decision goes with --review NAME")
     with open_library(settings_for(db)) as library:
-        text = exports.export(library, fmt, filters_for(library, design, since, query), limit)
+        text = exports.export(library, fmt, filters_for(library, design, since, query), limit,
+                              review=review, decision=decision)
     if output is None:
         typer.echo(text, nl=False)
     else:

@@ -21,7 +21,7 @@ from rich.padding import Padding
 from rich.rule import Rule
 from rich.text import Text
 
-from kettrack.digest.collect import Digest, DigestEntry, headline
+from kettrack.digest.collect import Digest, DigestEntry, headline, screening_lines
 from kettrack.library.article import conclusion_of
 from kettrack.library.identifiers import doi_url, pubmed_url, trial_url
 from kettrack.library.items import FLAG_WORDS, ArticleItem, Item, TrialItem
@@ -155,6 +155,7 @@ def _text_item(entry: DigestEntry) -> Iterator[str]:
 def render_text(digest: Digest) -> str:
     """Plain text for a terminal-less reader or a cron mail: no colour, 78 columns."""
     lines = [f"kettrack digest: {headline(digest)}", _since_line(digest)]
+    lines += screening_lines(digest)
     if digest.is_empty:
         lines += ["", "Nothing new."]
     for name, items in digest.sections.items():
@@ -181,6 +182,7 @@ def md(text: Any) -> str:
 def render_markdown(digest: Digest) -> str:
     """GitHub-flavoured Markdown: a heading per section, a subheading per item."""
     out = [f"# kettrack digest: {headline(digest)}", "", f"_{md(_since_line(digest))}_"]
+    out += [f"\n**{md(line)}**" for line in screening_lines(digest)]
     if digest.is_empty:
         out += ["", "Nothing new."]
     for name, items in digest.sections.items():
@@ -280,6 +282,7 @@ def render_html(digest: Digest) -> str:
            '<div style="max-width:760px;margin:0 auto;">',
            f'<h1 style="{_STYLE["h1"]}">{_e(title)}</h1>',
            f'<p style="{_STYLE["since"]}">{_e(_since_line(digest))}</p>']
+    out += [f'<p style="{_STYLE["update"]}">{_e(line)}</p>' for line in screening_lines(digest)]
     if digest.is_empty:
         out.append("<p>Nothing new.</p>")
     for name, items in digest.sections.items():
@@ -326,6 +329,8 @@ def print_rich(digest: Digest, console: Console) -> None:
     """The digest on a terminal: a rule per section, one block per item."""
     console.print(Text(f"kettrack digest: {headline(digest)}", style="bold"))
     console.print(Text(_since_line(digest), style="dim"))
+    for line in screening_lines(digest):
+        console.print(Text(line, style="bold yellow"))
     if digest.is_empty:
         console.print("Nothing new.")
     for name, items in digest.sections.items():

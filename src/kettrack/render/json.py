@@ -192,6 +192,7 @@ _shape(Shape("digest", "`digest --format json`", {
     "counts": "entries per section: {trials, studies, reviews, updates}",
     "sections": "{\"trials\": [...], \"studies\": [...], \"reviews\": [...], "
                 "\"updates\": [...]}: lists of digest entries",
+    "screening": "per living review with new records to screen: {review, new, awaiting}",
 }))
 _shape(Shape("digest_entry", "each entry of a digest section (an article or a trial, plus these)",
              {"section": "trials, studies, reviews or updates",
@@ -446,7 +447,9 @@ def digest_json(digest: Digest) -> dict[str, Any]:
 
     return {"since": digest.since, "created_at": digest.created_at, "counts": digest.counts(),
             "sections": {name: [entry_json(e) for e in digest.sections.get(name, [])]
-                         for name in SECTIONS}}
+                         for name in SECTIONS},
+            "screening": [{"review": name, "new": n, "awaiting": total}
+                          for name, n, total in digest.screening]}
 
 
 def run_json(report: RunReport) -> dict[str, Any]:
