@@ -607,16 +607,12 @@ def review_list(db: DbOption = None, as_json: JsonOption = False) -> None:
 def review_show(name: ReviewArgument, db: DbOption = None, as_json: JsonOption = False) -> None:
     """One review: its queries, exclusion reasons, progress and how its queue is ordered."""
     from kettrack.review.decide import get_review
-    from kettrack.review.queue import Screening
+    from kettrack.review.queue import Screening, ranking_note
 
     with open_library(settings_for(db)) as library:
         review = get_review(library, name)
-        screening = Screening(library, review)
-        done = screening.progress()
-        note = screening.queue(limit=0).note if done.can_learn else None
-    from kettrack.review.ranking import CAVEAT, RANDOM_NOTE
-
-    note = note or (RANDOM_NOTE + " " + CAVEAT)
+        done = Screening(library, review).progress()
+    note = ranking_note(done.include, done.exclude)
     if as_json:
         from kettrack.render.review import review_json
 

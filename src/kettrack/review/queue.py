@@ -41,9 +41,15 @@ class Queue:
         """What the order means, and what it cannot promise."""
         if self.ranked_by == "random":
             return RANDOM_NOTE
-        inc, exc = self.trained_on
-        return (f"Ordered by a model trained on {inc} inclusion(s) and {exc} exclusion(s). "
-                + CAVEAT)
+        return ranking_note(*self.trained_on)
+
+
+def ranking_note(included: int, excluded: int) -> str:
+    """How a queue is ordered once there is something to learn from, and the caveat."""
+    if not (included and excluded):
+        return f"{RANDOM_NOTE} {CAVEAT}"
+    return (f"Ordered by a model trained on {included} inclusion(s) and {excluded} "
+            f"exclusion(s). {CAVEAT}")
 
 
 class Screening:
