@@ -38,6 +38,7 @@ import time
 from pathlib import Path
 
 from kettrack.dev.faultserver import serve
+from kettrack.dev.replicate import replicate
 from kettrack.library.store import Library
 from kettrack.queries import SavedQuery, load_queries
 from kettrack.run.runner import Runner, batched
@@ -59,7 +60,7 @@ def serve_snapshot(n: int) -> None:
     """Child process: serve an n-record replica on loopback until stdin closes."""
     folder = default_snapshot_dir() / "pubmed"
     base = Snapshot.load(folder / "snapshot.xml", folder / "pending_indexing.json")
-    standin = EutilsStandin(base.replicate(n))
+    standin = EutilsStandin(replicate(base, n))
     with serve(standin) as url:
         print(url, flush=True)
         sys.stdin.read()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+
 import pytest
 
 from kettrack.library import design
@@ -18,7 +20,10 @@ def article(title: str, abstract: str = "", **kw: object) -> Article:
 
 
 def real(name: str, pmid: str) -> Article:
-    for item in pubmed.parse_efetch(fixture_bytes(name)):
+    data = fixture_bytes(name)
+    if name.endswith(".gz"):
+        data = gzip.decompress(data)
+    for item in pubmed.parse_efetch(data):
         if isinstance(item, Article) and item.pmid == pmid:
             return item
     raise AssertionError(f"{pmid} not in {name}")
@@ -126,3 +131,154 @@ def test_classify_sets_all_three() -> None:
     record = design.classify(article("Ketamine for AUD: a randomized trial",
                                      "We enrolled 96 patients."))
     assert (record.design, record.species, record.sample_size) == ("rct", "human", 96)
+
+
+# --- issue 10: study design, sample size and flags on the records the issue names -------
+
+
+def snapshot_article(pmid: str) -> Article:
+    """A bundled snapshot record, indexed (pending ones revealed), classified as stored."""
+    from kettrack.standin.snapshot import Snapshot
+
+    snap = Snapshot.load_default()
+    raw = snap.revealed(pmid) if pmid in snap.pending else snap.raw(pmid)
+    return design.classify(pubmed.article_from_raw(raw))
+
+
+def test_editorial_about_an_rct_is_not_an_rct() -> None:
+    # 10.1176/appi.ajp.2019.19121242: types Editorial + Comment, text names a randomized trial
+    from kettrack.digest.collect import section_of
+    from kettrack.library.items import ArticleItem
+
+    editorial = snapshot_article("9900000002")
+    assert editorial.doi == "10.1176/appi.ajp.2019.19121242"
+    assert "randomized" in editorial.abstract
+    assert design.indexed_design(editorial) == "other"
+    assert editorial.design == "other"
+    assert section_of(ArticleItem(editorial)) == "studies"
+
+
+def test_real_editorial_comment_types_decide_other() -> None:
+    record = real("34529508.xml", "34529508")  # Editorial, Comment (real NCBI answer)
+    assert design.indexed_design(record) == "other"
+
+
+def test_a_design_type_still_decides_beside_letter() -> None:
+    record = article("A research letter", "We randomized 40 adults.",
+                     publication_types=[PublicationType("Letter"),
+                                        PublicationType("Randomized Controlled Trial")])
+    assert design.design_of(record) == "rct"
+
+
+def test_qualitative_interview_study_within_a_trial_is_not_a_trial() -> None:
+    study = snapshot_article("34483991")  # "A Qualitative Study of Patients' Experiences in a
+    assert "randomized trial" in study.abstract  # Clinical Trial": no design type
+    assert study.design == "observational"
+
+
+@pytest.mark.parametrize("pmid, sample, studies", [
+    ("25325907", 23, None),     # "Of 235 patients screened, 23 were included."
+    ("37273364", 854, 11),      # "Eleven studies including 854 adults ... were included."
+    ("31772157", 90, None),     # "90 hazardous or harmful drinkers ... were randomized"
+    ("36087563", 634, 8),       # "Eight studies with 634 participants were included."
+])
+def test_sample_size_on_the_issues_records(pmid: str, sample: int, studies: int | None) -> None:
+    record = snapshot_article(pmid)
+    assert (record.sample_size, record.studies) == (sample, studies)
+
+
+def test_review_is_not_flagged_small_for_its_study_count() -> None:
+    from kettrack.library.items import article_flags
+    from kettrack.render.json import size_words
+
+    review = snapshot_article("37273364")
+    assert "small-sample" not in article_flags(review)
+    assert size_words(review) == "n=854 in 11 studies"
+    assert "small-sample" in article_flags(snapshot_article("25325907"))  # 23 included
+
+
+@pytest.mark.parametrize("abstract, sample, studies", [
+    ("Sixty of 288 articles were included.", None, 60),
+    ("Of 204 records screened, 10 studies were included.", None, 10),
+    ("A total of 1,234 records were identified; 12 trials (n = 850) met the criteria.", 850, 12),
+])
+def test_review_counts(abstract: str, sample: int | None, studies: int | None) -> None:
+    record = article("t", abstract)
+    record.design = "systematic-review"
+    assert (design.sample_size_of(record), design.studies_of(record)) == (sample, studies)
+
+
+@pytest.mark.parametrize("abstract, expected", [
+    ("Two hundred patients were screened and 120 were randomised.", 120),
+    ("Of 500 adults assessed for eligibility, 64 were enrolled.", 64),
+])
+def test_screened_is_not_the_sample(abstract: str, expected: int) -> None:
+    assert design.sample_size_of(article("t", abstract)) == expected
+
+
+def test_preprint_says_so_wherever_the_badge_shows() -> None:
+    from kettrack.library.items import ArticleItem
+    from kettrack.render.digest import badge
+    from kettrack.render.json import article_json, design_label
+
+    preprint = snapshot_article("9900000037")
+    assert [p.name for p in preprint.publication_types] == ["Preprint"]
+    item = ArticleItem(preprint)
+    assert badge(item) == "Observational (preprint)"
+    data = article_json(item)
+    assert data["badge"] == "Observational (preprint)" and data["preprint"] is True
+    assert data["design"] == "observational"  # the vocabulary word is unchanged
+    assert design_label(preprint) == "observational, preprint"
+    assert article_json(ArticleItem(snapshot_article("25325907")))["preprint"] is False
+
+
+@pytest.mark.parametrize("title, abstract, expected", [
+    # other work is not this paper's design
+    ("Ketamine and craving", "Randomized controlled trials have left doubts about ketamine. "
+     "We measured craving in 40 inpatients before and after detoxification.", "other"),
+    ("Ketamine in withdrawal", "Withdrawal is common. Larger randomized studies are needed to "
+     "settle the question.", "other"),
+    ("Ketamine for depression", "Ketamine has shown benefits in randomized trials.", "other"),
+    ("Ketamine therapy", "The clinical studies it summarises were not placebo-controlled.",
+     "other"),
+    # this paper's own randomisation, in the filters' words
+    ("Ketamine and drinking", "Thirty drinkers were enrolled for a randomized crossover trial "
+     "testing an additional ketamine session.", "rct"),
+    ("Ketamine and drinking", "A total of 80 patients were randomly divided into two groups.",
+     "rct"),
+    ("Mediators of ketamine's effect", "This secondary analysis of a randomized, placebo-"
+     "controlled trial examined mediators.", "rct"),
+    # case reports, also without the words "case report"
+    ("Ketamine-induced cystitis", "We present a rare case of cystitis after ketamine misuse.",
+     "case-report"),
+    ("Ketamine in delirium tremens", "Ketamine was given to a 52-yr-old man.", "case-report"),
+    ("Ketamine in withdrawal", "We describe the case of a patient with severe withdrawal.",
+     "case-report"),
+    ("Ketamine in withdrawal", "Three veterans with refractory withdrawal are described.",
+     "case-report"),
+    ("Alcohol and liver cancer: report of a case-control study", "Cases were interviewed.",
+     "observational"),
+    # reviews, and reviews that are not review articles
+    ("Ketamine and addiction", "Studies of ketamine in addiction are summarized in this review.",
+     "review"),
+    ("Ketamine in alcohol withdrawal: a retrospective review of 65 patients",
+     "A retrospective review was performed of 65 patients treated between 2012 and 2016.",
+     "observational"),
+    ("Patients' experiences", "We conducted semi-structured interviews with 14 participants of "
+     "a randomized trial and used thematic analysis.", "observational"),
+    ("Ketamine for drinking", "This editorial discusses the randomized trial in this issue.",
+     "other"),
+])
+def test_text_rules_read_this_papers_own_voice(title: str, abstract: str, expected: str) -> None:
+    assert design.text_design(article(title, abstract)) == expected
+
+
+@pytest.mark.parametrize("name, pmid, family", [
+    ("pubmed-29768149.xml", "29768149", {"rct"}),
+    ("medline16n0902_sample.xml", "25998582", {"rct"}),
+    ("test_current_medline.xml.gz", "28786991", {"meta-analysis", "systematic-review"}),
+])
+def test_real_records_with_indexing_hidden(name: str, pmid: str, family: set[str]) -> None:
+    record = real(name, pmid)
+    record.publication_types, record.mesh = [], []
+    assert design.text_design(record) in family

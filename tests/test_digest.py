@@ -314,3 +314,26 @@ def test_conclusion_prefers_labelled_section() -> None:
                                               "vs. placebo. Ketamine may help.")
     assert conclusion_of(plain) == "Ketamine may help."
     assert re.match(r"^[A-Z]", conclusion_of(plain))
+
+
+def test_conclusion_only_when_the_abstract_concludes() -> None:
+    from kettrack.sources import pubmed
+    from kettrack.standin.snapshot import Snapshot
+
+    snap = Snapshot.load_default()
+    objective_only = pubmed.article_from_raw(snap.raw("22978511"))  # OBJECTIVE: To examine...
+    assert objective_only.abstract.startswith("OBJECTIVE: To examine whether")
+    assert conclusion_of(objective_only) == ""
+    no_conclusions = pubmed.article_from_raw(snap.raw("18996507"))  # OBJECTIVE + METHODS
+    assert conclusion_of(no_conclusions) == ""
+    labelled = pubmed.article_from_raw(snap.raw("26025607"))
+    assert conclusion_of(labelled).startswith("A family history of alcoholism was associated")
+    aim = make_article("72", "t", abstract="Ketamine is an anaesthetic. To examine whether it "
+                                           "reduces drinking.")
+    assert conclusion_of(aim) == ""
+
+    library = open_library()
+    store(library, make_article("73", "Objective only", abstract="To examine whether ketamine "
+                                                                 "reduces drinking."))
+    text = render(digests.collect(library), "text")
+    assert "Objective only" in text and "Conclusion:" not in text

@@ -18,5 +18,6 @@ def test_cli_reference_matches_help() -> None:
 def test_every_command_is_documented() -> None:
     text = (ROOT / "docs" / "cli.md").read_text()
     for command in ("run", "digest", "search", "check", "show", "export", "stats",
-                    "queries list", "queries check"):
+                    "queries list", "queries check", "watch add", "watch list", "watch remove",
+                    "similar"):
         assert f"## `kettrack {command}`" in text

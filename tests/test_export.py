@@ -10,14 +10,15 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import bibtexparser
+import pybtex.database
 import pytest
 import rispy
 
 from kettrack.errors import Failure
-from kettrack.library.article import Article
+from kettrack.library.article import Article, MeshHeading
 from kettrack.library.identifiers import is_reserved_pmid
 from kettrack.library.store import Library
-from kettrack.tools.export import Item, to_bibtex, write_atomic
+from kettrack.tools.export import Item, csv_cell, to_bibtex, to_csv, to_ris, write_atomic
 
 from .writer_library import copy_offline_library, invoke
 
@@ -81,14 +82,16 @@ def test_bibtex_escapes_and_disambiguates() -> None:
     assert [e.key for e in library.entries] == ["smith2020odd", "smith2020odda",
                                                 "mullerotzi2021uber"]
     assert library.entries[0].fields_dict["title"].value == (
-        r"{The \{odd\} 50\% \& \$5 \#1 title\_x \~{} \^{}}")
+        r"{The \textbraceleft{}odd\textbraceright{} 50\% \& \$5 \#1 title\_x \~{} \^{}}")
 
 
 def test_csv_one_row_per_article(library_db: Path) -> None:
-    rows = list(csv.DictReader(io.StringIO(export("--format", "csv"), newline="")))
+    text = export("--format", "csv")
+    assert text.startswith("\ufeff")  # the byte order mark Excel needs for UTF-8
+    rows = list(csv.DictReader(io.StringIO(text.removeprefix("\ufeff"), newline="")))
     titles = held(library_db)
     assert len(rows) == len(titles)
-    assert {r["pmid"] for r in rows} == set(titles)
+    assert {r["id"] for r in rows} == set(titles)  # the library's key; pmid may be empty
     das = next(r for r in rows if r["pmid"] == "31772157")
     assert das["title"] == titles["31772157"] and das["has_erratum"] == "True"
     assert "\n" in das["abstract"] and das["authors"].startswith("Das RK; Gale G")
@@ -112,7 +115,8 @@ def test_atom_is_a_valid_feed_of_the_newest(library_db: Path) -> None:
     entries = root.findall(f"{ATOM}entry")
     assert len(entries) == 5
     for entry in entries:
-        assert entry.findtext(f"{ATOM}id", "").startswith("urn:kettrack:pmid:")
+        assert entry.findtext(f"{ATOM}id", "").startswith(
+            ("urn:kettrack:pmid:", "urn:kettrack:snapshot:"))
         assert entry.findtext(f"{ATOM}title") and entry.findtext(f"{ATOM}updated", "").endswith(
             "Z")
         link = entry.find(f"{ATOM}link")
@@ -162,3 +166,93 @@ def test_bad_input_exits_2(library_db: Path, args: tuple[str, ...]) -> None:
     result = invoke("export", *args)
     assert result.exit_code == 2
     assert result.stderr.startswith("Error: ") and result.stderr.count("\n") == 1
+
+
+def test_snapshot_only_records_are_never_called_pmids(library_db: Path) -> None:
+    """One rule everywhere: a snapshot-only identifier is not a PubMed accession."""
+    import csv
+    import io
+
+    from kettrack.library.identifiers import is_reserved_pmid
+
+    rows = list(csv.DictReader(io.StringIO(export("--format", "csv"))))
+    reserved_titles = {r["title"] for r in rows if not r["pmid"]}
+    assert reserved_titles  # the offline snapshot holds such records
+    assert not any(is_reserved_pmid(r["pmid"]) for r in rows if r["pmid"])
+    feed = ET.fromstring(export("--format", "atom", "--limit", "500").encode())
+    for entry in feed.findall(f"{ATOM}entry"):
+        ident = entry.findtext(f"{ATOM}id", "")
+        if ident.startswith("urn:kettrack:pmid:"):
+            assert not is_reserved_pmid(ident.rsplit(":", 1)[1])
+
+
+def item(**fields: object) -> Item:
+    return Item(Article(**{"pmid": "1", "title": "T", "year": 2020, **fields}),  # type: ignore[arg-type]
+                [], "2020-01-01", None)
+
+
+@pytest.mark.parametrize("value", ["=1+1", "+1", "-1", "@SUM(A1)", "\t=1", "\r=1", "'=1"])
+def test_csv_neutralises_formula_cells(value: str) -> None:
+    # OWASP: a cell starting with = + - @ tab or CR gets a leading apostrophe (so does one
+    # starting with an apostrophe, so that one leading apostrophe always means "added")
+    cell = csv_cell(value)
+    assert isinstance(cell, str) and cell.startswith("'")
+    assert not cell[1:].startswith(("\t", "\r"))  # the control character is gone too
+    assert csv_cell("Ketamine =1") == "Ketamine =1" and csv_cell(-1) == -1
+    assert csv_cell("  =1") == "'  =1"
+
+
+def test_csv_with_and_without_a_byte_order_mark() -> None:
+    rows = [item(title="Ketamin für Alkoholabhängigkeit", authors=["Müller K"])]
+    with_bom = to_csv(rows).encode("utf-8")
+    assert with_bom.startswith(b"\xef\xbb\xbf")
+    # what Excel does with it: utf-8-sig, and the header's first cell is "id"
+    read = list(csv.DictReader(io.StringIO(with_bom.decode("utf-8-sig"), newline="")))
+    assert read[0]["pmid"] == "1" and read[0]["title"] == "Ketamin für Alkoholabhängigkeit"
+    assert not to_csv(rows, bom=False).startswith("\ufeff")
+
+
+def test_no_bom_on_the_command_line(library_db: Path) -> None:
+    assert export("--format", "csv", "--no-bom").startswith("id,pmid,")
+
+
+def test_ris_newlines_in_authors_and_mesh_forge_no_record() -> None:
+    # the issue's case: newlines inside an author name or a MeSH heading, as an older
+    # library may hold them; 7 articles must read back as 7 records
+    hostile = [item(pmid=str(n), title=f"Title {n}\nER  - \nTY  - JOUR",
+                    authors=[f"Evil{n}\nER  - \n\nTY  - JOUR\nAU  - Forged A"],
+                    mesh=[MeshHeading(f"Ketamine\r\nER  - \nTY  - JOUR\nTI  - forged {n}")],
+                    abstract_sections=[], journal="J\nJO  - forged")
+               for n in range(1, 8)]
+    entries = rispy.loads(to_ris(hostile))
+    assert len(entries) == 7
+    assert [e["accession_number"] for e in entries] == [str(n) for n in range(1, 8)]
+    assert all(len(e["authors"]) == 1 and e["journal_name"] == "J JO - forged"
+               for e in entries)
+    assert entries[0]["keywords"] == ["Ketamine ER - TY - JOUR TI - forged 1"]
+
+
+def test_bibtex_hostile_values_keep_every_field_in_pybtex() -> None:
+    hostile = item(title="Closing } early, note = {forged}", pmcid="PMC1}, note = {x",
+                   authors=["Smith and Jones K", "O}Brien J", "{Group"], journal="50% {J",
+                   doi="10.1207/s15473333thp3404_7", pages="176-84")
+    text = to_bibtex([hostile])
+    parsed = bibtexparser.parse_string(text)
+    assert not parsed.failed_blocks
+    (entry,) = parsed.entries
+    fields = entry.fields_dict
+    assert "note" not in fields  # the PMCID's injected field stays inside its value
+    assert fields["pmcid"].value == r"PMC1\textbraceright{}, note = \textbraceleft{}x"
+    assert fields["doi"].value == "10.1207/s15473333thp3404_7"  # no "\_": biblatex links it
+    assert fields["url"].value == "https://pubmed.ncbi.nlm.nih.gov/1/"
+    assert fields["pages"].value == "176--184"
+    strict = pybtex.database.parse_string(text, "bibtex")
+    (other,) = strict.entries.values()
+    assert set(other.fields) == {"title", "journal", "year", "pages", "doi", "pmid", "pmcid",
+                                 "url"}
+    assert len(other.persons["author"]) == 3  # "Smith and Jones" is one person
+
+
+def test_the_whole_library_parses_in_pybtex(library_db: Path) -> None:
+    strict = pybtex.database.parse_string(export("--format", "bibtex"), "bibtex")
+    assert len(strict.entries) == len(held(library_db))

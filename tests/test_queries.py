@@ -111,3 +111,14 @@ def test_select_by_name_and_unknown_lists_known() -> None:
     assert select(queries, []) == queries
     with pytest.raises(UnknownQuery, match=r"no saved query named 'c' \(known: a, b\)"):
         select(queries, ["c"])
+
+
+def test_deeply_nested_toml_is_a_one_line_error(tmp_path: Path) -> None:
+    (tmp_path / "deep.toml").write_text("x = " + "[" * 100_000 + "]" * 100_000 + "\n")
+    with pytest.raises(QueryFileError, match="deep.toml: nested too deeply"):
+        load_queries(tmp_path)
+
+
+def test_an_empty_queries_folder_is_said(tmp_path: Path) -> None:
+    with pytest.raises(QueryFileError, match="no saved queries"):
+        load_queries(tmp_path)

@@ -263,7 +263,8 @@ def test_killed_process_leaves_a_consistent_library_that_converges(
         if stored:
             break
         time.sleep(0.01)
-    if proc.poll() is None:
+    killed = proc.poll() is None
+    if killed:
         proc.send_signal(signal.SIGKILL)
     proc.wait()
     with sqlite3.connect(db) as conn:
@@ -274,6 +275,10 @@ def test_killed_process_leaves_a_consistent_library_that_converges(
     done = subprocess.run([sys.executable, "-m", "kettrack", "run", "--offline"],
                           env=offline_env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+    with sqlite3.connect(db) as conn:
+        statuses = [r[0] for r in conn.execute("SELECT status FROM runs ORDER BY id")]
+    assert "running" not in statuses  # the killed run was closed by the next one
+    assert statuses[-1] == "ok" and (not killed or statuses[0] == "interrupted")
     resumed = Library.open(db)
     reference = Library.memory()
     run_once(reference, Snapshot.load(default_snapshot_dir() / "pubmed" / "snapshot.xml",

@@ -216,3 +216,17 @@ def test_a_failing_handler_answers_500() -> None:
         response = client.get("esearch.fcgi")
     assert response.status_code == 500
     assert "KeyError" in response.text
+
+
+def test_elink_over_loopback_per_id_post_and_error200_shape(client: httpx.Client,
+                                                            plan: FaultPlan) -> None:
+    # Separate id= parameters in a form body reach the stand-in as separate LinkSets.
+    posted = client.post("elink.fcgi", data={"dbfrom": "pubmed", "linkname":
+                                             "pubmed_pubmed_citedin", "id": IDS.split(",")})
+    assert posted.status_code == 200
+    assert [s.ids for s in entrez_xml.link_sets(posted.content)] == [[i] for i in IDS.split(",")]
+    plan.on("elink", "error200")
+    failed = client.get("elink.fcgi", params={"dbfrom": "pubmed", "id": "30000001"})
+    assert b"<eLinkResult>" in failed.content
+    with pytest.raises(ServiceError, match="Search Backend failed"):
+        entrez_xml.link_sets(failed.content)

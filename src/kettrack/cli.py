@@ -29,8 +29,9 @@ if TYPE_CHECKING:
 
 def _fail_line(message: str) -> None:
     from kettrack.settings import env_secrets, redact
+    from kettrack.text import one_line
 
-    text = " ".join(message.split())
+    text = one_line(message)  # a server's words may hold escape sequences
     typer.echo(f"Error: {redact(text, env_secrets())}", err=True)
 
 
@@ -70,6 +71,9 @@ app = typer.Typer(
 )
 queries_app = typer.Typer(help="The saved queries.", no_args_is_help=True)
 app.add_typer(queries_app, name="queries")
+watch_app = typer.Typer(help="Citation watches: follow the papers that cite a key paper.",
+                        no_args_is_help=True)
+app.add_typer(watch_app, name="watch")
 
 
 def _version(value: bool) -> None:
@@ -187,7 +191,8 @@ def run(
     """Run saved queries, store and deduplicate their hits, and summarise.
 
     Prints, per query, its hit count at the source, how many hits were new to
-    the library, and how many stored records NCBI had revised.
+    the library, and how many stored records NCBI had revised. With no NAME the
+    citation watches run too (see `kettrack watch`): one line each, cited-by:NAME.
     """
     from kettrack.queries import load_queries, select
     from kettrack.render.console import Output
@@ -206,7 +211,7 @@ def run(
         observer = out.run_observer()
         try:
             report = Runner(library, client, settings, observer=observer, offline=offline,
-                            today=when, ctgov=ctgov).run(selected)
+                            today=when, ctgov=ctgov, watches=not names).run(selected)
         finally:
             observer.close()
     if as_json:
@@ -294,9 +299,9 @@ def show(
     the abstract with its section labels, registered trials, corrections and
     retractions, the saved queries that found it and its history. A DOI may be
     written doi:10..., https://doi.org/10... or in any case; an NCT number shows
-    the trial's registry record when the library has one (its citation with
-    --cite), else the publications that name it. An unknown or malformed ID
-    exits 2.
+    the trial's registry record when the library has one, else the publications
+    that name it (--cite always cites the registry entry). An unknown or
+    malformed ID exits 2.
     """
     from kettrack.tools.cite import check_style
     from kettrack.tools.show import PublicationsOf, lookup
@@ -305,16 +310,20 @@ def show(
         check_style(cite)
     with open_library(settings_for(db)) as library:
         found = lookup(library, identifier)
-    works = found.items if isinstance(found, PublicationsOf) else [found]
     if cite is not None:
         from kettrack.render.json import citation_json
+        from kettrack.tools.cite import registry_entry
 
-        citations = [citation_json(w, cite) for w in works]
+        if isinstance(found, PublicationsOf):  # an NCT number names the registry entry
+            typer.echo(f"note: the library holds no registry record of {found.nct_id}; cited "
+                       "by its number (`kettrack show` without --cite lists its papers)",
+                       err=True)
+        citation = citation_json(
+            registry_entry(found.nct_id) if isinstance(found, PublicationsOf) else found, cite)
         if as_json:
-            emit_json(citations if isinstance(found, PublicationsOf) else citations[0])
+            emit_json(citation)
         else:
-            for c in citations:
-                typer.echo(c["citation"])
+            typer.echo(citation["citation"])
         return
     if as_json:
         from kettrack.render.json import item_json, publications_json
@@ -489,8 +498,11 @@ def _check_online(library: Library, settings: Settings, saved: Any, offline: boo
     with eutils_client(settings, offline=offline) as client:
         report = Runner(library, client, settings, offline=offline).run([saved])
     if sys.stderr.isatty() or not offline:
-        typer.echo(f"PubMed: {report.queries[0].count if report.queries else 0} hits for "
-                   f"{saved.name}, {report.new_total} new to the library", err=True)
+        from kettrack.text import plural
+
+        hits = plural(report.queries[0].count if report.queries else 0, "hit")
+        typer.echo(f"PubMed: {hits} for {saved.name}, {report.new_total} new to the library",
+                   err=True)
 
 
 @app.command()
@@ -506,6 +518,9 @@ def export(
     limit: Annotated[int | None, typer.Option(
         "--limit", min=1, show_default=False,
         help="At most this many articles [default: all; atom: the newest 100].")] = None,
+    bom: Annotated[bool, typer.Option(
+        "--bom/--no-bom",
+        help="csv: start with a UTF-8 byte order mark, so Excel reads non-ASCII text.")] = True,
     review: Annotated[str | None, typer.Option(
         "--review", metavar="NAME", show_default=False,
         help="Only the articles screened in this review, with the decision, reason, note, "
@@ -519,7 +534,9 @@ def export(
 
     ris (Zotero, EndNote, Mendeley), bibtex, csv (one row per article), json
     (the article shape of docs/json.md) or atom (a feed of the newest articles,
-    for a feed reader subscribed to a file a cron job refreshes with -o).
+    for a feed reader subscribed to a file a cron job refreshes with -o). In
+    csv, a cell that starts with = + - @ or ' gets a ' in front, so no
+    spreadsheet runs it as a formula (docs/export.md).
     """
     from kettrack.tools import export as exports
 
@@ -527,13 +544,113 @@ def export(
         raise ConfigError("--decision goes with --review NAME")
     with open_library(settings_for(db)) as library:
         text = exports.export(library, fmt, filters_for(library, design, since, query), limit,
-                              review=review, decision=decision)
+                              bom=bom, review=review, decision=decision)
     if output is None:
         typer.echo(text, nl=False)
     else:
         exports.write_atomic(output, text)
 
 
+@watch_app.command("add")
+def watch_add(
+    identifier: Annotated[str, typer.Argument(metavar="ID", help="PMID, DOI or PMCID.")],
+    name: Annotated[str | None, typer.Option(
+        "--name", metavar="NAME", show_default=False,
+        help="The watch's name; its citing papers get the membership cited-by:NAME "
+             "[default: first author and year, e.g. grabski2022].")] = None,
+    offline: OfflineOption = False,
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """Watch a paper: each run adds the papers that cite it (membership cited-by:NAME).
+
+    The ID is looked up in the library first; a DOI or PMCID it does not hold is
+    resolved to a PMID with one PubMed search, and the paper is fetched once for
+    its label ("Grabski 2022"). Who cites it is asked by every `kettrack run`
+    that names no query (NCBI ELink, pubmed_pubmed_citedin). An ID PubMed does
+    not know, or a paper or name already watched, exits 2.
+    """
+    from kettrack.sources.offline import eutils_client
+    from kettrack.tools.watch import add_watch, resolve
+
+    settings = settings_for(db)
+    with open_library(settings) as library, \
+            eutils_client(settings, offline=offline) as client:
+        added = add_watch(library, resolve(library, client, identifier, offline=offline), name)
+    if as_json:
+        from kettrack.render.json import watch_json
+
+        emit_json(watch_json(added))
+        return
+    typer.echo(f"watching {added.label} as {added.name}: papers citing it get the membership "
+               f"{added.membership} from the next run")
+
+
+@watch_app.command("list")
+def watch_list(as_json: JsonOption = False, db: DbOption = None) -> None:
+    """The watched papers: name, label, PMID, and citing papers seen so far."""
+    with open_library(settings_for(db)) as library:
+        found = [(w, library.citing_count(w.pmid)) for w in library.watches()]
+    if as_json:
+        from kettrack.render.json import watch_json
+
+        emit_json([watch_json(w, citing=n) for w, n in found])
+        return
+    from kettrack.library.identifiers import pmid_label
+
+    if not found:
+        typer.echo("no watches (add one with: kettrack watch add ID)")
+    for w, n in found:
+        typer.echo(f"{w.name}: {w.label} ({pmid_label(w.pmid)}, added as {w.given}); "
+                   f"{n} citing paper{'s' if n != 1 else ''} seen")
+
+
+@watch_app.command("remove")
+def watch_remove(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The watch's name.")],
+    db: DbOption = None,
+) -> None:
+    """Stop watching NAME. Papers it brought in keep their cited-by:NAME membership."""
+    with open_library(settings_for(db)) as library:
+        gone = library.remove_watch(name)
+    typer.echo(f"stopped watching {gone.label} ({gone.name}); its papers stay in the library")
+
+
+@app.command()
+def similar(
+    identifier: Annotated[str, typer.Argument(metavar="ID", help="PMID, DOI or PMCID.")],
+    limit: Annotated[int, typer.Option("--limit", min=1, max=500,
+                                       help="At most this many suggestions.")] = 10,
+    add: Annotated[bool, typer.Option(
+        "--add", help="Store the suggestions in the library (membership similar:PMID).")
+    ] = False,
+    offline: OfflineOption = False,
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """PubMed's similar articles not yet in the library, best score first.
+
+    A suggestion, not an alert: asks NCBI ELink (pubmed_pubmed, cmd=neighbor_score)
+    once, leaves out what the library holds, and fetches the rest once for their
+    titles. With --add they are stored like a run's records.
+    """
+    from kettrack.sources.offline import eutils_client
+    from kettrack.tools.watch import resolve
+    from kettrack.tools.watch import similar as find_similar
+
+    settings = settings_for(db)
+    with open_library(settings) as library, \
+            eutils_client(settings, offline=offline) as client:
+        found = resolve(library, client, identifier, offline=offline)
+        answer = find_similar(library, client, found, limit=limit, add=add, offline=offline)
+    if as_json:
+        from kettrack.render.json import similar_json
+
+        emit_json(similar_json(answer))
+        return
+    from kettrack.render.records import print_similar
+
+    print_similar(answer, sys.stdout)
 # -- living reviews ------------------------------------------------------------
 
 review_app = typer.Typer(help="Living reviews: screening fed by saved queries.",

@@ -99,6 +99,8 @@ def load_query(path: Path) -> SavedQuery:
         raise QueryFileError(f"{where}: cannot read ({exc.strerror})") from None
     try:
         data = tomllib.loads(text)
+    except RecursionError:
+        raise QueryFileError(f"{where}: nested too deeply to be a saved query") from None
     except tomllib.TOMLDecodeError as exc:
         # Python 3.11's message ends "(at line 2, column 15)"; say it first
         msg = str(exc)
@@ -128,6 +130,8 @@ def load_query(path: Path) -> SavedQuery:
             lint_term(term)
         except QuerySyntaxError as exc:
             raise QueryFileError(f"{where}: term: {exc}") from None
+        except RecursionError:
+            raise QueryFileError(f"{where}: term: parentheses nested too deeply") from None
     return SavedQuery(name=name, term=" ".join(term.split()), source=source,
                       description=description, tags=tuple(tags), path=path)
 
@@ -136,7 +140,11 @@ def load_queries(folder: Path) -> list[SavedQuery]:
     """Every ``*.toml`` query in ``folder``, sorted by name."""
     if not folder.is_dir():
         raise QueryFileError(f"{folder}: no such queries folder (set KETTRACK_QUERIES)")
-    return sorted((load_query(p) for p in folder.glob("*.toml")), key=lambda q: q.name)
+    found = sorted((load_query(p) for p in folder.glob("*.toml")), key=lambda q: q.name)
+    if not found:
+        raise QueryFileError(f"{folder}: no saved queries (*.toml files) in this folder "
+                             "(set KETTRACK_QUERIES)")
+    return found
 
 
 def select(queries: Sequence[SavedQuery], names: Iterable[str]) -> list[SavedQuery]:

@@ -79,3 +79,8 @@ def sentences(text: str) -> list[str]:
     if tail:
         out.append(tail)
     return out
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``n`` and the word, in the number's form: "1 hit", "2 hits", "1 new study"."""
+    return f"{n} {word if n == 1 else many or word + 's'}"

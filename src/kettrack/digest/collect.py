@@ -6,6 +6,9 @@
   ``since=DATE``, those first seen on or after DATE); each article goes to the
   section its design belongs to: trials = rct, trial, protocol and registered
   trials; reviews = meta-analysis, systematic-review, review; studies = the rest;
+- new works that cite a watched paper (``watch add``) stay in their sections and
+  are also grouped per watched paper (:meth:`Digest.citing_watched`: "3 new
+  papers cite Grabski 2022");
 - **updates** are events no marked digest has reported (retractions, errata,
   expressions of concern, design / status / publication-type changes,
   deletions, trial status, results and completion changes) on works reported
@@ -29,6 +32,8 @@ from datetime import UTC, date, datetime
 from kettrack.errors import NotInLibrary
 from kettrack.library.items import ArticleItem, Event, Item
 from kettrack.library.store import Library
+from kettrack.library.watches import Watch
+from kettrack.text import plural
 
 SECTIONS = ("trials", "studies", "reviews", "updates")
 TRIAL_DESIGNS = ("rct", "trial", "protocol")
@@ -90,6 +95,16 @@ class Digest:
         for name in SECTIONS:
             yield from self.sections.get(name, [])
 
+    def citing_watched(self) -> list[tuple[Watch, list[DigestEntry]]]:
+        """The new works (not updates) citing each watched paper, by watch name."""
+        groups: dict[str, tuple[Watch, list[DigestEntry]]] = {}
+        for name in ("trials", "studies", "reviews"):
+            for entry in self.sections.get(name, []):
+                if isinstance(entry.item, ArticleItem):
+                    for watch in entry.item.cites_watched:
+                        groups.setdefault(watch.name, (watch, []))[1].append(entry)
+        return [groups[name] for name in sorted(groups)]
+
     def marks(self) -> list[tuple[str, str, str]]:
         """What marking this digest records: each work and each event it reports."""
         rows: list[tuple[str, str, str]] = []
@@ -100,22 +115,18 @@ class Digest:
         return rows
 
 
-def _plural(n: int, word: str, plural: str | None = None) -> str:
-    return f"{n} {word if n == 1 else plural or word + 's'}"
-
-
 def headline(digest: Digest) -> str:
     """The counts in words, for titles and mail subjects:
     "3 new trials, 5 new studies, 1 new review, 2 updates" (or "nothing new")."""
     c = digest.counts()
     if digest.is_empty:
         return "nothing new"
-    parts = [_plural(c["trials"], "new trial"), _plural(c["studies"], "new study",
+    parts = [plural(c["trials"], "new trial"), plural(c["studies"], "new study",
                                                          "new studies")]
     if c["reviews"]:
-        parts.append(_plural(c["reviews"], "new review"))
+        parts.append(plural(c["reviews"], "new review"))
     if c["updates"]:
-        parts.append(_plural(c["updates"], "update"))
+        parts.append(plural(c["updates"], "update"))
     return ", ".join(parts)
 
 

@@ -90,7 +90,8 @@ class Article:
     # decided by kettrack.library.design
     design: str = "other"
     species: str | None = None  # "human", "animal", or None when unknown
-    sample_size: int | None = None
+    sample_size: int | None = None  # participants (or animals) randomised or included
+    studies: int | None = None  # for a review: the studies it included
 
     @property
     def abstract(self) -> str:
@@ -105,6 +106,11 @@ class Article:
         return any(c.ref_type in RETRACTION_TYPES for c in self.corrections) or any(
             pt.name == "Retracted Publication" for pt in self.publication_types
         )
+
+    @property
+    def is_preprint(self) -> bool:
+        """Not peer reviewed: the record has the publication type Preprint."""
+        return any(pt.name == "Preprint" for pt in self.publication_types)
 
     @property
     def has_erratum(self) -> bool:
@@ -176,7 +182,8 @@ class Article:
     def to_record(self) -> dict[str, Any]:
         """What the library stores: the source's fields and kettrack's judgements."""
         record = self.source_fields()
-        record.update(design=self.design, species=self.species, sample_size=self.sample_size)
+        record.update(design=self.design, species=self.species, sample_size=self.sample_size,
+                      studies=self.studies)
         return record
 
     @classmethod
@@ -199,7 +206,7 @@ class Article:
 
 
 #: the fields kettrack decides (``kettrack.library.design``), not the source
-DERIVED_FIELDS = ("design", "species", "sample_size")
+DERIVED_FIELDS = ("design", "species", "sample_size", "studies")
 
 
 # sentences and labelled sections that close an abstract without concluding anything
@@ -214,23 +221,42 @@ def _concluding(text: str) -> list[str]:
     return [s for s in sentences(text) if not _NOT_A_CONCLUSION.search(s)]
 
 
-def conclusion_of(article: Article) -> str:
-    """The CONCLUSIONS section when the abstract is labelled, else its last sentence.
+#: labelled sections that conclude (NLM category CONCLUSIONS, or these labels)
+_CONCLUDING_LABELS = ("CONCLUSION", "INTERPRETATION", "IMPLICATION", "SUMMARY AND CONCLUSION",
+                      "MAIN CONCLUSION", "CLINICAL RELEVANCE", "CONCLUSIONS AND RELEVANCE")
+# a last sentence that states an aim or a method, not a finding
+_NOT_CONCLUDING = re.compile(
+    r"^(?:to (?:examine|evaluate|assess|determine|investigate|compare|explore|describe|test|"
+    r"identify|review|estimate)|(?:the|our|this) (?:aim|objective|purpose|goal)s?\b|"
+    r"(?:this|the present|the current|our) (?:study|trial|review|paper|article) "
+    r"(?:aims?|aimed|will|seeks?|sought|examines|examined|evaluates|evaluated|investigates|"
+    r"investigated|describes|protocol)\b|we (?:aim|aimed|will|sought|seek|examined|"
+    r"investigated|evaluated|assessed|enrolled|recruited|randomi[sz]ed)\b)",
+    re.IGNORECASE)
 
-    Registration numbers, funding and copyright lines are not conclusions and are
-    left out.
+
+def conclusion_of(article: Article) -> str:
+    """The abstract's conclusion, or "" when it states none.
+
+    A structured abstract's CONCLUSIONS (or INTERPRETATION...) section; a
+    structured abstract without one has no conclusion to show (its last
+    section is an objective, a method or a result). An unstructured abstract's
+    last sentence, unless it states an aim or a method ("To examine
+    whether...", "We enrolled..."). Registration numbers, funding and
+    copyright lines are never conclusions.
     """
+    structured = any(s.label or s.category for s in article.abstract_sections)
     for section in reversed(article.abstract_sections):
         category = (section.category or "").upper()
         label = (section.label or "").upper()
-        if category == "CONCLUSIONS" or label.startswith(("CONCLUSION", "INTERPRETATION")):
+        if category == "CONCLUSIONS" or label.startswith(_CONCLUDING_LABELS):
             kept = _concluding(section.text)
             if kept:
                 return " ".join(kept)
+    if structured:
+        return ""
     for section in reversed(article.abstract_sections):
-        if section.label and _NOT_A_CONCLUSION.search(section.label):
-            continue
         kept = _concluding(section.text)
         if kept:
-            return kept[-1]
+            return "" if _NOT_CONCLUDING.search(kept[-1]) else kept[-1]
     return ""

@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 from kettrack.library.article import Article
 from kettrack.library.identifiers import public_pmid
 from kettrack.library.trial import REGISTERED_DESIGN, Trial, evidence_note, trial_flags
+from kettrack.library.watches import Watch
 
 #: fewer than this many participants is flagged ``small-sample``
 SMALL_SAMPLE = 30
@@ -160,6 +161,11 @@ class ArticleItem:
     trials: list[TrialLink] = field(default_factory=list)
     #: another work in the library reports results of a trial this protocol registered
     protocol_has_results: bool = False
+    #: the watched papers (``watch add``) this work cites, as the watch runs saw it
+    cites_watched: list[Watch] = field(default_factory=list)
+    #: the watch on this work itself, and how many citing papers its runs have seen
+    watched_as: Watch | None = None
+    cited_by_count: int = 0
 
     @property
     def id(self) -> str:

@@ -309,8 +309,44 @@ def m004_trials_fts(db: Database) -> None:
     )
 
 
-@migration("005_reviews")
-def m005_reviews(db: Database) -> None:
+@migration("005_watches")
+def m005_watches(db: Database) -> None:
+    """Citation watches (``watch add``) and the citing relations their runs saw.
+
+    A watch's memberships are ordinary ``memberships`` rows under a query
+    version named ``cited-by:NAME`` (source ``watch``), so ``queries`` lists,
+    ``--query`` filters and digests treat it like a saved query. ``citations``
+    keeps who cites whom, per source, whether or not the citing paper could be
+    fetched yet (it is asked for again next run until it is stored).
+    """
+    db.execute(
+        """
+        CREATE TABLE watches (
+            name TEXT PRIMARY KEY,           -- NAME of the membership cited-by:NAME
+            pmid TEXT NOT NULL UNIQUE,       -- the watched paper
+            given TEXT NOT NULL,             -- what the user typed (PMID, DOI or PMCID)
+            label TEXT NOT NULL,             -- how digests name it: "Grabski 2022"
+            query_version_id INTEGER NOT NULL REFERENCES query_versions(id),
+            created_at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE citations (
+            citing_pmid TEXT NOT NULL,
+            cited_pmid TEXT NOT NULL,
+            source TEXT NOT NULL,            -- pubmed_pubmed_citedin, europepmc, ...
+            run_id INTEGER REFERENCES runs(id),  -- the run that first saw it
+            PRIMARY KEY (citing_pmid, cited_pmid, source)
+        )
+        """
+    )
+    db.execute("CREATE INDEX idx_citations_cited ON citations(cited_pmid)")
+
+
+@migration("007_reviews")
+def m007_reviews(db: Database) -> None:
     """Living reviews: the saved queries that feed each, and its screening decisions
     (an audit trail: a change of mind is a new row, an undo a row naming the one it
     withdraws; nothing is updated or deleted)."""

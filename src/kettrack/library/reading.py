@@ -28,6 +28,7 @@ from kettrack.library.items import (
     TrialLink,
 )
 from kettrack.library.trial import Trial
+from kettrack.library.watches import Watch
 from kettrack.review.model import Decision, Review
 
 #: IDs per ``IN (...)`` list: well under SQLite's limit of bound parameters
@@ -107,6 +108,12 @@ class Reading:
             found[pmid].queries = names
         for pmid, links in self._trials_for_articles(held).items():
             found[pmid].trials = links
+        for pmid, watched in self._watches_cited_by(held).items():
+            found[pmid].cites_watched = watched
+        for watch in self.watches():
+            if watch.pmid in found:
+                found[watch.pmid].watched_as = watch
+                found[watch.pmid].cited_by_count = self.citing_count(watch.pmid)
         protocols = [p for p in held if found[p].article.design == "protocol"]
         for pmid in self._protocols_with_results(protocols):
             found[pmid].protocol_has_results = True
@@ -559,6 +566,46 @@ class Reading:
             "last_run": dict(zip(("id", "started_at", "finished_at", "status", "new", "updated"),
                                  last, strict=True)) if last else None,
         }
+
+    # -- citation watches -----------------------------------------------------
+
+    def watches(self) -> list[Watch]:
+        """Every watch, by name."""
+        return [Watch(*row) for row in self.db.execute(
+            "SELECT name, pmid, given, label, query_version_id, created_at FROM watches "
+            "ORDER BY name")]
+
+    def watch(self, name: str) -> Watch | None:
+        """The watch called ``name``, or None."""
+        row = self.db.execute(
+            "SELECT name, pmid, given, label, query_version_id, created_at FROM watches "
+            "WHERE name = ?", (name,)).fetchone()
+        return Watch(*row) if row else None
+
+    def watches_cited_by(self, pmid: str) -> list[Watch]:
+        """The watched papers ``pmid`` cites, by any source's account."""
+        return [Watch(*row) for row in self.db.execute(
+            "SELECT DISTINCT w.name, w.pmid, w.given, w.label, w.query_version_id, "
+            "w.created_at FROM citations c JOIN watches w ON w.pmid = c.cited_pmid "
+            "WHERE c.citing_pmid = ? ORDER BY w.name", (pmid,))]
+
+    def _watches_cited_by(self, pmids: Sequence[str]) -> dict[str, list[Watch]]:
+        """PMID -> the watched papers it cites (only PMIDs that cite one)."""
+        out: dict[str, list[Watch]] = {}
+        for chunk, marks in chunks(list(pmids)):
+            for citing, *row in self.db.execute(
+                    "SELECT DISTINCT c.citing_pmid, w.name, w.pmid, w.given, w.label, "
+                    "w.query_version_id, w.created_at FROM citations c JOIN watches w "
+                    f"ON w.pmid = c.cited_pmid WHERE c.citing_pmid IN ({marks}) "
+                    "ORDER BY w.name", chunk):
+                out.setdefault(citing, []).append(Watch(*row))
+        return out
+
+    def citing_count(self, pmid: str) -> int:
+        """How many papers the library's watch runs saw citing ``pmid``."""
+        return int(self.db.execute(
+            "SELECT count(DISTINCT citing_pmid) FROM citations WHERE cited_pmid = ?",
+            (pmid,)).fetchone()[0])
 
 
 def _json_list_text(snippet: str) -> str:

@@ -27,21 +27,22 @@ import os
 import sqlite3
 import time
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from kettrack.errors import ConfigError, Failure, LibraryBusy
+from kettrack.errors import ConfigError, Failure, LibraryBusy, NotInLibrary
 from kettrack.library import migrations
 from kettrack.library.article import Article
-from kettrack.library.identifiers import RESERVED_PMID_START
+from kettrack.library.identifiers import RESERVED_PMID_START, pmid_label
 from kettrack.library.reading import Reading, chunks
 from kettrack.library.trial import Trial
 from kettrack.library.trial import compare as compare_trials
 from kettrack.library.trial import normalise as normalise_trial
+from kettrack.library.watches import MEMBERSHIP_PREFIX, WATCH_SOURCE, Watch
 from kettrack.queries import SavedQuery
 from kettrack.review.model import NewDecision
 
@@ -549,6 +550,64 @@ class Library(Reading):
                 "VALUES (?, ?, ?, ?)", [(digest_id, *row) for row in items])
         return digest_id
 
+    # -- citation watches ------------------------------------------------------
+
+    def add_watch(self, name: str, pmid: str, *, given: str, label: str) -> Watch:
+        """Watch ``pmid`` under ``name``, in one transaction. A name in use, or a
+        paper already watched under another name, is bad input. Re-adding a
+        removed watch reuses its ``cited-by:NAME`` query version, so earlier
+        memberships stay attached."""
+        with self.writer_lock(), self.transaction("adding a watch") as conn:
+            taken = conn.execute("SELECT name, pmid FROM watches WHERE name = ? OR pmid = ?",
+                                 (name, pmid)).fetchone()
+            if taken:
+                what = (f"watch {name!r} already exists" if taken[0] == name
+                        else f"{pmid_label(pmid)} is already watched as {taken[0]!r}")
+                raise ConfigError(f"{what}; see 'kettrack watch list'")
+            membership = MEMBERSHIP_PREFIX + name
+            version = f"{WATCH_SOURCE}:{pmid}"
+            row = conn.execute("SELECT id FROM query_versions WHERE name = ? AND version = ?",
+                               (membership, version)).fetchone()
+            if row:
+                qv_id = int(row[0])
+            else:
+                qv_id = int(conn.execute(
+                    "INSERT INTO query_versions (name, version, source, term, description) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (membership, version, WATCH_SOURCE, f"cited by {pmid_label(pmid)}",
+                     f"papers citing {label}")).lastrowid or 0)
+            now = utcnow()
+            conn.execute("INSERT INTO watches (name, pmid, given, label, query_version_id, "
+                         "created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                         (name, pmid, given, label, qv_id, now))
+        return Watch(name, pmid, given, label, qv_id, now)
+
+    def remove_watch(self, name: str) -> Watch:
+        """Stop watching ``name``. The papers it brought in, their ``cited-by:NAME``
+        memberships and the citing relations seen stay in the library."""
+        with self.writer_lock(), self.transaction("removing a watch") as conn:
+            found = self.watch(name)
+            if found is None:
+                raise NotInLibrary(f"no watch named {name!r}; see 'kettrack watch list'")
+            conn.execute("DELETE FROM watches WHERE name = ?", (name,))
+        return found
+
+    def record_watch(self, run_id: int, watch: Watch, citing: Mapping[str, Sequence[str]], *,
+                     new: int, updated: int) -> None:
+        """One watch's step in a run, in one transaction: the citing relations
+        each source reported (``{source: [citing PMID...]}``), the membership
+        ``cited-by:NAME`` for every citing paper the library holds, and the
+        watch's per-run summary (its count: distinct citing papers)."""
+        everyone = list(dict.fromkeys(p for pmids in citing.values() for p in pmids))
+        with self.transaction("recording a watch") as conn:
+            conn.executemany(
+                "INSERT OR IGNORE INTO citations (citing_pmid, cited_pmid, source, run_id) "
+                "VALUES (?, ?, ?, ?)",
+                [(p, watch.pmid, source, run_id) for source, pmids in citing.items()
+                 for p in pmids])
+            self._add_memberships(conn, watch.query_version_id, everyone, run_id)
+            self._summarise_query(conn, run_id, watch.query_version_id, count=len(everyone),
+                                  new=new, updated=updated)
     # -- living reviews ----------------------------------------------------------
 
     def create_review(self, name: str, queries: Sequence[str], *, reasons: Sequence[str],

@@ -3,7 +3,9 @@ plain lines otherwise.
 
 Library modules return data; the ``render`` package is the only one that imports rich.
 Plain output is what cron mails and pipes see: no colour, no progress bars,
-one fact per line.
+one fact per line. Record and query text is never rich markup (``[tiab]`` shows
+as ``[tiab]``): it is passed as :class:`rich.text.Text`; a server's words
+(NCBI's translation and warnings) are printed without control characters.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from kettrack.text import one_line, plural
+
 if TYPE_CHECKING:
     from kettrack.queries import SavedQuery
     from kettrack.run.runner import RunReport
@@ -25,6 +29,7 @@ if TYPE_CHECKING:
 
 
 def _notes_line(errors: dict[str, list[str]], warnings: dict[str, list[str]]) -> list[str]:
+    """NCBI's notes on a term, one line each (a server's words: control characters out)."""
     lines = []
     for kind, terms in errors.items():
         lines.append(f"{kind}: {', '.join(terms)} (NCBI ignored these terms; the search "
@@ -34,7 +39,7 @@ def _notes_line(errors: dict[str, list[str]], warnings: dict[str, list[str]]) ->
             lines.append("; ".join(terms))
         else:
             lines.append(f"{kind}: {', '.join(terms)}")
-    return lines
+    return [one_line(line) for line in lines]
 
 
 class _Writable(Protocol):
@@ -47,11 +52,11 @@ class _PlainObserver:
 
     def searched(self, query: SavedQuery, outcome: SearchOutcome) -> None:
         # warnings are printed once, with the summary
-        print(f"searched {query.name}: {outcome.count} hits", file=self.stream)
+        print(f"searched {query.name}: {plural(outcome.count, 'hit')}", file=self.stream)
 
     def fetching(self, total: int) -> None:
         if total:
-            print(f"fetching {total} records", file=self.stream)
+            print(f"fetching {plural(total, 'record')}", file=self.stream)
 
     def fetched(self, count: int) -> None:
         pass
@@ -70,7 +75,8 @@ class _RichObserver:
         self.task: Any = None
 
     def searched(self, query: SavedQuery, outcome: SearchOutcome) -> None:
-        self.console.print(Text(query.name, style="bold") + Text(f": {outcome.count} hits"))
+        hits = plural(outcome.count, "hit")
+        self.console.print(Text(query.name, style="bold") + Text(f": {hits}"))
 
     def fetching(self, total: int) -> None:
         if total:
@@ -122,7 +128,8 @@ class Output:
         else:
             for q in report.queries:
                 extra = " (backfill)" if q.backfill else ""
-                print(f"{q.name}: {q.count} hits, {q.new} new, {q.updated} updated{extra}",
+                hits = plural(q.count, "hit")
+                print(f"{q.name}: {hits}, {q.new} new, {q.updated} updated{extra}",
                       file=self.stream)
         for q in report.queries:
             for line in _notes_line(q.errors, {k: v for k, v in q.warnings.items()
@@ -132,7 +139,10 @@ class Output:
         if report.new_trials or report.updated_trials:
             tail += (f"; registered trials: {report.new_trials} new, "
                      f"{report.updated_trials} updated")
-        tail += f" ({report.requests} requests"
+        tail += f" ({plural(report.requests, 'request')}"
+        if report.watches:
+            tail += (f", {report.watch_requests} of them for {report.watches} "
+                     f"watch{'es' if report.watches != 1 else ''}")
         if report.missing:
             tail += f"; {len(report.missing)} not returned by NCBI, retried next run"
         if report.deleted:
@@ -143,7 +153,7 @@ class Output:
         lines = [f"articles: {data['articles']} ({data['retracted']} retracted)"]
         lines.append("by design: " + ", ".join(f"{d} {n}" for d, n in data["designs"].items()))
         for q in data["queries"]:
-            lines.append(f"query {q['name']}: {q['articles']} articles")
+            lines.append(f"query {q['name']}: {plural(q['articles'], 'article')}")
         lines.append(f"registered trials: {data['trials']}")
         lines.append(f"events: {data['events']}, deleted at NCBI: {data['deleted']}, "
                      f"runs: {data['runs']}")
@@ -169,8 +179,8 @@ class Output:
 
     def queries_check(self, results: list[dict[str, Any]]) -> None:
         for r in results:
-            print(f"{r['name']}: {r['count']} hits", file=self.stream)
-            print(f"  translation: {r['translation']}", file=self.stream)
+            print(f"{r['name']}: {plural(r['count'], 'hit')}", file=self.stream)
+            print(f"  translation: {one_line(r['translation'])}", file=self.stream)
             for line in _notes_line(r["errors"], r["warnings"]):
                 print(f"  warning: {line}", file=self.stream)
 

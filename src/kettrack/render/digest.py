@@ -15,10 +15,12 @@ import re
 import textwrap
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote
 
 from rich.console import Console, Group, RenderableType
 from rich.padding import Padding
 from rich.rule import Rule
+from rich.style import Style
 from rich.text import Text
 
 from kettrack.digest.collect import Digest, DigestEntry, headline, screening_lines
@@ -26,8 +28,16 @@ from kettrack.library.article import conclusion_of
 from kettrack.library.identifiers import doi_url, pubmed_url, trial_url
 from kettrack.library.items import FLAG_WORDS, ArticleItem, Item, TrialItem
 from kettrack.library.trial import status_words
-from kettrack.render.json import BADGES, digest_json, dumps, first_authors
+from kettrack.render.json import (
+    BADGES,
+    badge_of,
+    digest_json,
+    dumps,
+    first_authors,
+    size_words,
+)
 from kettrack.render.records import phases_words
+from kettrack.text import one_line, strip_control
 
 FORMATS = ("rich", "text", "markdown", "html", "json")
 SECTION_TITLES = {"trials": "Trials", "studies": "Studies", "reviews": "Reviews",
@@ -40,6 +50,13 @@ def _since_line(digest: Digest) -> str:
     if digest.since:
         return f"New since {digest.since}"
     return "Everything in the library (first digest)"
+
+
+def citing_lines(digest: Digest) -> list[str]:
+    """"3 new papers cite Grabski 2022", one line per watched paper."""
+    return [f"{len(entries)} new paper{'s cite' if len(entries) != 1 else ' cites'} "
+            f"{watch.label} (watch {watch.name})"
+            for watch, entries in digest.citing_watched()]
 
 
 def render(digest: Digest, fmt: str) -> str:
@@ -68,6 +85,8 @@ def render_json(digest: Digest) -> str:
 
 def badge(item: Item) -> str:
     """The design as a badge shows it."""
+    if isinstance(item, ArticleItem):
+        return badge_of(item.article)
     return BADGES.get(item.design, item.design)
 
 
@@ -87,7 +106,7 @@ def _facts(item: Item) -> list[str]:
         return facts
     a = item.article
     facts = [a.species or "species not stated",
-             f"n={a.sample_size}" if a.sample_size else "n not stated"]
+             size_words(a) or "n not stated"]
     facts += [FLAG_WORDS[f] for f in item.flags if f in ("erratum", "expression-of-concern")]
     return facts
 
@@ -155,6 +174,7 @@ def _text_item(entry: DigestEntry) -> Iterator[str]:
 def render_text(digest: Digest) -> str:
     """Plain text for a terminal-less reader or a cron mail: no colour, 78 columns."""
     lines = [f"kettrack digest: {headline(digest)}", _since_line(digest)]
+    lines += citing_lines(digest)
     lines += screening_lines(digest)
     if digest.is_empty:
         lines += ["", "Nothing new."]
@@ -166,22 +186,39 @@ def render_text(digest: Digest) -> str:
         for item in items:
             lines.append("")
             lines.extend(_text_item(item))
-    return "\n".join(lines) + "\n"
+    # normalisation strips control characters; a library stored before it may hold some
+    return "\n".join(strip_control(line) for line in lines) + "\n"
 
 
 # ----------------------------------------------------------------------------- markdown
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~&])")
+#: characters left as they are in a link target (the rest is percent-encoded;
+#: an existing %XX escape stays as it is)
+_URL_SAFE = "/:?#=;,.-_~%@!$*+()"
 
 
 def md(text: Any) -> str:
-    """Record text made inert in Markdown (CommonMark backslash escapes)."""
-    return _MD_SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
+    """Record text made inert in Markdown (CommonMark backslash escapes, one line,
+    control characters out)."""
+    return _MD_SPECIAL.sub(r"\\\1", one_line(text))
+
+
+def md_link(label: str, url: str) -> str:
+    """``[label](<url>)`` that no record can break out of: the label escaped, the
+    target percent-encoded wherever CommonMark or HTML would read it as syntax
+    (``<``, ``>``, quotes, spaces, backslashes, brackets), so a DOI holding
+    ``"><script>`` or a SICI ``<...>`` stays one inert link."""
+    target = quote(one_line(url), safe=_URL_SAFE)
+    return f"[{md(label)}](<{target}>)"
 
 
 def render_markdown(digest: Digest) -> str:
     """GitHub-flavoured Markdown: a heading per section, a subheading per item."""
     out = [f"# kettrack digest: {headline(digest)}", "", f"_{md(_since_line(digest))}_"]
+    cites = citing_lines(digest)
+    if cites:
+        out += ["", *(f"- {md(line)}" for line in cites)]
     out += [f"\n**{md(line)}**" for line in screening_lines(digest)]
     if digest.is_empty:
         out += ["", "Nothing new."]
@@ -209,7 +246,7 @@ def render_markdown(digest: Digest) -> str:
                 out.append(f"- conclusion: {md(conclusion)}")
             links = _links(item)
             if links:
-                out.append("- " + " · ".join(f"[{md(label)}](<{url}>)" for label, url in links))
+                out.append("- " + " · ".join(md_link(label, url) for label, url in links))
     return "\n".join(out) + "\n"
 
 
@@ -238,7 +275,7 @@ _STYLE = {
 
 
 def _e(text: Any) -> str:
-    return html.escape(str(text), quote=True)
+    return html.escape(strip_control(str(text), keep_newlines=True), quote=True)
 
 
 def _html_item(entry: DigestEntry) -> list[str]:
@@ -282,6 +319,7 @@ def render_html(digest: Digest) -> str:
            '<div style="max-width:760px;margin:0 auto;">',
            f'<h1 style="{_STYLE["h1"]}">{_e(title)}</h1>',
            f'<p style="{_STYLE["since"]}">{_e(_since_line(digest))}</p>']
+    out += [f'<p style="{_STYLE["meta"]}">{_e(line)}</p>' for line in citing_lines(digest)]
     out += [f'<p style="{_STYLE["update"]}">{_e(line)}</p>' for line in screening_lines(digest)]
     if digest.is_empty:
         out.append("<p>Nothing new.</p>")
@@ -319,7 +357,7 @@ def _rich_item(entry: DigestEntry) -> RenderableType:
         lines.append(Text(conclusion, style="italic"))
     for label, url in _links(item):
         link = Text()
-        link.append(label, style=f"link {url}")
+        link.append(label, style=Style(link=url))  # a Style, never parsed from text
         link.append(f" {url}", style="blue")
         lines.append(link)
     return Group(head, Padding(Group(*lines), (0, 0, 0, 2)))
@@ -329,6 +367,8 @@ def print_rich(digest: Digest, console: Console) -> None:
     """The digest on a terminal: a rule per section, one block per item."""
     console.print(Text(f"kettrack digest: {headline(digest)}", style="bold"))
     console.print(Text(_since_line(digest), style="dim"))
+    for line in citing_lines(digest):
+        console.print(Text(line, style="bold"))
     for line in screening_lines(digest):
         console.print(Text(line, style="bold yellow"))
     if digest.is_empty:

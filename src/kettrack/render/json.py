@@ -19,23 +19,49 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from kettrack.library.article import conclusion_of
+from kettrack.library.article import Article, conclusion_of
 from kettrack.library.identifiers import doi_url, public_pmid, pubmed_url, trial_url
 from kettrack.library.items import ArticleItem, Event, Item, TrialItem, TrialLink
 
 if TYPE_CHECKING:
     from kettrack.digest.collect import Digest, DigestEntry
+    from kettrack.library.watches import Watch
     from kettrack.queries import SavedQuery
     from kettrack.run.runner import RunReport
     from kettrack.tools.check import CheckResult, Evidence
     from kettrack.tools.search import SearchHit
     from kettrack.tools.show import PublicationsOf
+    from kettrack.tools.watch import Similar
 
 #: how each design is named where a badge is shown
 BADGES = {"rct": "RCT", "trial": "Trial", "protocol": "Protocol", "meta-analysis": "Meta-analysis",
           "systematic-review": "Systematic review", "review": "Review",
           "observational": "Observational", "case-report": "Case report",
           "preclinical": "Preclinical", "other": "Other", "registered-trial": "Registered trial"}
+
+
+def badge_of(article: Article) -> str:
+    """The design as a badge shows it, saying so when the work is a preprint
+    ("Observational (preprint)")."""
+    badge = BADGES.get(article.design, article.design)
+    return f"{badge} (preprint)" if article.is_preprint else badge
+
+
+def design_label(article: Article) -> str:
+    """The design in terminal lines: the vocabulary word, and "preprint" when it is one."""
+    return f"{article.design}, preprint" if article.is_preprint else article.design
+
+
+def size_words(article: Article) -> str | None:
+    """The sample as a reader sees it: "n=90"; for a review "n=854 in 11 studies"
+    or "11 studies"; None when the abstract states none."""
+    n = f"n={article.sample_size}" if article.sample_size else None
+    if article.studies:
+        studies = f"{article.studies} {'study' if article.studies == 1 else 'studies'}"
+        return f"{n} in {studies}" if n else studies
+    return n
+
+
 #: how many authors are named before "et al."
 FIRST_AUTHORS = 3
 
@@ -99,16 +125,22 @@ _shape(Shape("article", "a published work, wherever one is printed", {
     "nct_ids": "NCT numbers the record names",
     "retracted": "true when retracted",
     "url": "PubMed page, or the DOI link for a snapshot-only record",
-    "badge": "the design as a badge shows it (\"RCT\", \"Case report\")",
+    "badge": "the design as a badge shows it (\"RCT\", \"Case report\"; \"RCT (preprint)\" "
+             "for a preprint)",
     "species": "human, animal, or null when not stated",
-    "sample_size": "participants (or animals) randomised or included, when stated",
+    "sample_size": "participants (or animals) randomised or included, when stated; for a "
+                   "review, the participants of its included studies",
+    "studies": "for a review or meta-analysis, the studies it included, when stated",
+    "preprint": "true when the work is a preprint (publication type Preprint), not peer "
+                "reviewed",
     "flags": "what a writer must know: retracted, erratum, expression-of-concern, "
              "animal-only, small-sample, protocol-without-results",
     "has_erratum": "an erratum was published",
     "has_concern": "an expression of concern was published",
     "abstract": "the abstract as one text, section labels kept",
     "abstract_sections": "list of {text, label, category}",
-    "conclusion": "the abstract's conclusion (its CONCLUSIONS section, or last sentence)",
+    "conclusion": "the abstract's conclusion: its CONCLUSIONS section, or the last sentence of "
+                  "an unstructured abstract unless it states an aim or method; \"\" when none",
     "first_authors": "the first three authors and \"et al.\"",
     "journal_iso": "NLM's ISO journal abbreviation",
     "volume": "volume", "issue": "issue", "pages": "pages as printed (\"152-162\")",
@@ -127,6 +159,10 @@ _shape(Shape("article", "a published work, wherever one is printed", {
     "is_book": "a book or book chapter",
     "trials": "registered trials linked to it: list of {nct_id, title, overall_status, "
               "has_results, ongoing, in_library, url, via}",
+    "cites_watched": "the watched papers it cites (see docs/watch.md): list of "
+                     "{name, label, pmid}",
+    "watched_as": "the watch on this paper itself: {name, citing} (citing papers seen), "
+                  "or null",
     **_LIBRARY_KEYS,
 }))
 _shape(Shape("trial", "a registered trial, wherever one is printed", {
@@ -192,6 +228,8 @@ _shape(Shape("digest", "`digest --format json`", {
     "counts": "entries per section: {trials, studies, reviews, updates}",
     "sections": "{\"trials\": [...], \"studies\": [...], \"reviews\": [...], "
                 "\"updates\": [...]}: lists of digest entries",
+    "citing_watched": "new works citing a watched paper, per watch: list of "
+                      "{name, label, pmid, ids} (the works are in the sections too)",
     "screening": "per living review with new records to screen: {review, new, awaiting}",
 }))
 _shape(Shape("digest_entry", "each entry of a digest section (an article or a trial, plus these)",
@@ -214,17 +252,36 @@ _shape(Shape("run", "`run --json`", {
     "events": "events recorded",
     "corrections_requests": "requests the retraction / erratum / concern check cost",
     "corrections": "that check: {checked, found, refetched, events, skipped}",
+    "watches": "citation watches asked (0 when the run named queries)",
+    "watch_requests": "requests the watch step's citation sources sent (ELink: one per "
+                      "200 watched papers)",
 }))
 _shape(Shape("run_query", "each of `run --json`'s queries", {
     "name": "the saved query",
     "count": "its hit count at the source",
     "new": "hits that were not in the library before this run",
     "updated": "hits their source revised in this run",
-    "source": "pubmed or clinicaltrials",
+    "source": "pubmed, clinicaltrials, or watch (a citation watch, named cited-by:NAME)",
     "translation": "how the source read the term (NCBI's translation; CT.gov's parameters)",
     "errors": "terms NCBI could not find and dropped: {PhraseNotFound: [...], ...}",
     "warnings": "NCBI's warnings: {OutputMessage: [...], ...}",
     "backfill": "this run was the query version's first",
+}))
+_shape(Shape("watch", "each item of `watch list --json`; `watch add --json`", {
+    "name": "the watch's name (its citing papers have the membership cited-by:NAME)",
+    "membership": "cited-by:NAME",
+    "id": "the watched paper's library key (its PMID, or a snapshot identifier offline)",
+    "pmid": "its PMID (null for a snapshot-only identifier)",
+    "given": "what was typed to add it (PMID, DOI or PMCID)",
+    "label": "how digests name it (\"Grabski 2022\")",
+    "created_at": "when it was added (ISO 8601, UTC)",
+    "citing": "citing papers the watch's runs have seen (watch list only)",
+}))
+_shape(Shape("similar", "`similar ID --json`", {
+    "id": "the paper asked about (library key)", "pmid": "its PMID (null: snapshot-only)",
+    "held": "how many of PubMed's similar articles the library already holds",
+    "added": "PMIDs stored by --add (membership similar:PMID)",
+    "similar": "the others, best first: list of {id, pmid, score, title, year, url}",
 }))
 _shape(Shape("query", "each item of `queries list --json`", {
     "name": "the query's name (its file name)", "source": "pubmed or clinicaltrials",
@@ -303,9 +360,11 @@ def article_json(item: ArticleItem) -> dict[str, Any]:
         "nct_ids": list(a.nct_ids),
         "retracted": a.retracted,
         "url": a.url,
-        "badge": BADGES.get(a.design, a.design),
+        "badge": badge_of(a),
         "species": a.species,
         "sample_size": a.sample_size,
+        "studies": a.studies,
+        "preprint": a.is_preprint,
         "flags": item.flags,
         "has_erratum": a.has_erratum,
         "has_concern": a.has_concern,
@@ -334,6 +393,10 @@ def article_json(item: ArticleItem) -> dict[str, Any]:
         "publication_status": a.publication_status,
         "is_book": a.is_book,
         "trials": [_trial_link_json(t) for t in item.trials],
+        "cites_watched": [{"name": w.name, "label": w.label, "pmid": public_pmid(w.pmid)}
+                          for w in item.cites_watched],
+        "watched_as": ({"name": item.watched_as.name, "citing": item.cited_by_count}
+                       if item.watched_as else None),
         **_library_keys(item),
     }
 
@@ -448,6 +511,9 @@ def digest_json(digest: Digest) -> dict[str, Any]:
     return {"since": digest.since, "created_at": digest.created_at, "counts": digest.counts(),
             "sections": {name: [entry_json(e) for e in digest.sections.get(name, [])]
                          for name in SECTIONS},
+            "citing_watched": [{"name": w.name, "label": w.label, "pmid": public_pmid(w.pmid),
+                                "ids": [e.item.id for e in entries]}
+                               for w, entries in digest.citing_watched()],
             "screening": [{"review": name, "new": n, "awaiting": total}
                           for name, n, total in digest.screening]}
 
@@ -472,6 +538,8 @@ def run_json(report: RunReport) -> dict[str, Any]:
         "events": report.events,
         "corrections_requests": report.corrections_requests,
         "corrections": report.corrections,
+        "watches": report.watches,
+        "watch_requests": report.watch_requests,
     }
 
 
@@ -510,3 +578,25 @@ def reference() -> str:
         parts.extend(f"| `{key}` | {meaning.replace('|', '/')} |\n"
                      for key, meaning in shape.keys.items())
     return "".join(parts)
+
+
+def watch_json(watch: Watch, *, citing: int | None = None) -> dict[str, Any]:
+    """One item of ``watch list --json`` (and ``watch add --json``)."""
+    out: dict[str, Any] = {"name": watch.name, "membership": watch.membership,
+                           "id": watch.pmid, "pmid": public_pmid(watch.pmid),
+                           "given": watch.given, "label": watch.label,
+                           "created_at": watch.created_at}
+    if citing is not None:
+        out["citing"] = citing
+    return out
+
+
+def similar_json(answer: Similar) -> dict[str, Any]:
+    """``similar ID --json``."""
+    return {"id": answer.pmid, "pmid": public_pmid(answer.pmid), "held": answer.held,
+            "added": list(answer.added),
+            "similar": [{"id": s.pmid, "pmid": public_pmid(s.pmid), "score": s.score,
+                         "title": s.article.title if s.article else None,
+                         "year": s.article.year if s.article else None,
+                         "url": s.article.url if s.article else pubmed_url(s.pmid)}
+                        for s in answer.suggestions]}

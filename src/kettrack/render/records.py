@@ -24,11 +24,14 @@ from rich.text import Text
 from kettrack.library.identifiers import pmid_label, public_pmid
 from kettrack.library.items import FLAG_WORDS, ArticleItem, Item, TrialItem, TrialLink
 from kettrack.library.trial import status_words
+from kettrack.render.json import design_label, size_words
+from kettrack.text import one_line, strip_control
 
 if TYPE_CHECKING:
     from kettrack.tools.check import CheckResult, Evidence
     from kettrack.tools.search import SearchHit
     from kettrack.tools.show import PublicationsOf
+    from kettrack.tools.watch import Similar
 
 #: how a registered trial is headed wherever it is listed with articles
 TRIAL_HEAD = "[registered trial]"
@@ -42,6 +45,8 @@ class Lines:
         self.console = Console(file=stream, highlight=False, soft_wrap=False) if rich else None
 
     def line(self, text: str | Text = "", style: str = "") -> None:
+        if isinstance(text, str):  # normalisation strips them; a library stored before may not
+            text = strip_control(text, keep_newlines=True)
         if self.console is not None:
             shown = text if isinstance(text, Text) else Text(text, style=style)
             self.console.print(shown)
@@ -124,7 +129,8 @@ def print_search(hits: Sequence[SearchHit], text: str, stream: TextIO, *, rich: 
             continue
         a = item.article
         out.line(f"{n}. {a.title or '(no title)'}", "bold")
-        meta = " · ".join(str(x) for x in (a.design, a.journal, a.year, ids_line(item)) if x)
+        meta = " · ".join(str(x) for x in (design_label(a), a.journal, a.year, ids_line(item))
+                          if x)
         out.line(f"   {meta}" + ("" if rich else f"  score {hit.score}"), "dim")
         short = [f for f in item.flags if f in ("retracted", "erratum", "expression-of-concern")]
         if short:
@@ -147,8 +153,8 @@ def _evidence_entry(out: Lines, n: int, found: Evidence, rich: bool) -> None:
         out.line(f"   {'' if rich else 'cite: '}{cite_item(item)}", "italic")
         return
     a = item.article
-    size = f"n={a.sample_size}" if a.sample_size else "n=?"
-    out.line(f"{n}. [{a.design}] {a.title}", "bold")
+    size = size_words(a) or "n=?"
+    out.line(f"{n}. [{design_label(a)}] {a.title}", "bold")
     meta = " · ".join(str(x) for x in (a.species or "species ?", size, a.year, a.journal) if x)
     out.line(f"   {meta} · relevance {found.relevance:.2f} ({matched})", "dim")
     if item.flags:
@@ -227,8 +233,9 @@ def article_lines(item: ArticleItem) -> list[tuple[str, str]]:
     lines.append(("dim", ids_line(item) or pmid_label(a.pmid)))
     if a.url:
         lines.append(("dim", a.url))
-    lines.append(("", f"design: {a.design} · species: {a.species or '?'} · "
-                      f"sample size: {a.sample_size or '?'}"))
+    lines.append(("", f"design: {design_label(a)} · species: {a.species or '?'} · "
+                      f"sample size: {a.sample_size or '?'}"
+                      + (f" · studies: {a.studies}" if a.studies else "")))
     if a.publication_types:
         lines.append(("", "publication types: " + ", ".join(p.name for p in a.publication_types)))
     dates = [f"entered PubMed {a.entrez_date}" if a.entrez_date else "",
@@ -246,6 +253,14 @@ def article_lines(item: ArticleItem) -> list[tuple[str, str]]:
         lines.append(("", "registered trials: " + ", ".join(others)))
     if item.queries:
         lines.append(("", "found by: " + ", ".join(item.queries)))
+    if item.cites_watched:
+        lines.append(("", "cites watched papers: " + ", ".join(
+            f"{w.label} (watch {w.name})" for w in item.cites_watched)))
+    if item.watched_as:
+        n = item.cited_by_count
+        lines.append(("", f"watched as {item.watched_as.name}: {n} citing paper"
+                          f"{'s' if n != 1 else ''} seen (membership "
+                          f"{item.watched_as.membership})"))
     mesh = [m.descriptor + ("*" if m.major else "") for m in a.mesh]
     if mesh:
         lines.append(("", "MeSH: " + "; ".join(mesh)))
@@ -302,7 +317,7 @@ def trial_lines(item: TrialItem) -> list[tuple[str, str]]:
         how = " and ".join(f"named by the {w}" for w in p.via)
         a = p.article
         year = f" ({a.year})" if a and a.year else ""
-        design = f" [{a.design}]" if a else ""
+        design = f" [{design_label(a)}]" if a else ""
         lines.append(("", f"  {pmid_label(p.pmid)}{year}{design}: "
                           f"{a.title if a else '(not in the library)'}"
                           + (f"; {how}" if how else "")))
@@ -343,6 +358,18 @@ def print_found(found: Item | PublicationsOf, stream: TextIO, *, rich: bool) -> 
             out.line(line, style)
 
 
-def print_citation(citation: str, stream: TextIO) -> None:
-    """A citation, alone on its line (for pasting)."""
-    print(citation, file=stream)
+def print_similar(answer: Similar, stream: TextIO) -> None:
+    """``similar ID``: one line per suggestion, best first."""
+    if not answer.suggestions:
+        stream.write(f"no similar articles outside the library ({answer.held} already held)\n")
+        return
+    for s in answer.suggestions:
+        a = s.article
+        title = one_line(a.title) if a else "(not returned by efetch)"
+        year = f" ({a.year})" if a and a.year else ""
+        stream.write(f"{s.score:>10}  {pmid_label(s.pmid)}  {title}{year}\n")
+    stream.write(f"{len(answer.suggestions)} suggested, {answer.held} similar articles already "
+                 "in the library\n")
+    if answer.added:
+        stream.write(f"added {len(answer.added)} to the library "
+                     f"(membership similar:{answer.pmid})\n")

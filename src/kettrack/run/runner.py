@@ -18,6 +18,10 @@ The order of work, and why:
    (:func:`kettrack.run.corrections.check_library`).
 3. Each query's step (memberships for hits already held, its summary) is one
    transaction.
+   With ``watches``, the citation watch step (:mod:`kettrack.run.watch`) asks
+   ELink (and any other citation source) who cites each watched paper before
+   this pass, and the citing papers not yet held join it, with the membership
+   ``cited-by:NAME``; each watch's step is then one transaction.
 4. Saved registry queries (``source = "clinicaltrials"``) run through the
    ClinicalTrials.gov client when the Runner has one
    (:func:`kettrack.library.trial.run_registry_queries`): a backfill for a new query
@@ -40,6 +44,7 @@ from kettrack.library.article import Article
 from kettrack.library.store import Library
 from kettrack.queries import SavedQuery
 from kettrack.run import registry
+from kettrack.run import watch as watching
 from kettrack.run.corrections import check_library
 from kettrack.settings import Settings
 from kettrack.sources import pubmed
@@ -102,6 +107,9 @@ class RunReport:
     #: the corrections check (epost + esearch per 9,999 PMIDs, efetch of what changed)
     corrections_requests: int = 0
     corrections: dict[str, Any] = field(default_factory=dict)
+    #: the watch step: watches asked, and the requests the citation sources sent
+    watches: int = 0
+    watch_requests: int = 0
 
 
 def batched(items: Sequence[str], size: int) -> Iterable[list[str]]:
@@ -131,7 +139,9 @@ class Runner:
 
     def __init__(self, library: Library, client: EutilsClient, settings: Settings, *,
                  observer: RunObserver | None = None, offline: bool = False,
-                 today: date | None = None, ctgov: CtgovClient | None = None) -> None:
+                 today: date | None = None, ctgov: CtgovClient | None = None,
+                 watches: bool = False,
+                 citation_sources: Sequence[watching.CitationSource] | None = None) -> None:
         self.library = library
         self.client = client
         #: runs the ``source = "clinicaltrials"`` queries; without it they are skipped
@@ -142,6 +152,9 @@ class Runner:
         self.offline = offline
         self.today = today
         self._sent_before = 0
+        #: run the citation watches too (``kettrack run`` with no NAME)
+        self.watches = watches
+        self.citation_sources = citation_sources
 
     def run(self, queries: Sequence[SavedQuery]) -> RunReport:
         """Run ``queries`` (PubMed ones) and store what they find."""
@@ -184,6 +197,9 @@ class Runner:
         for _, qv_id, _, outcome in searched:
             for pmid in outcome.ids:
                 found_by.setdefault(pmid, []).append(qv_id)
+        answers, watch_requests = self._ask_watches()
+        for pmid, qv_ids in answers.found_by().items():
+            found_by.setdefault(pmid, []).extend(qv_ids)
         known = lib.known_pmids(found_by)
         to_fetch = [p for p in found_by if p not in known]
         wanted = set(to_fetch)
@@ -229,6 +245,12 @@ class Runner:
                 translation=outcome.translation, errors=outcome.errors,
                 warnings=outcome.warnings, backfill=is_new_version,
             ))
+        for step in watching.record(lib, answers, run_id, new=new, updated=updated):
+            reports.append(QueryReport(
+                name=step.watch.membership, count=step.count, new=step.new,
+                updated=step.updated, source="watch",
+                translation=f"papers citing {step.watch.label}",
+            ))
         new_trials: set[str] = set()
         updated_trials: set[str] = set()
         if self.ctgov is not None:
@@ -252,7 +274,20 @@ class Runner:
             fetched=len(to_fetch), refetched=len(refetch), missing=missing, deleted=deleted,
             events=events, new_trials=len(new_trials), updated_trials=len(updated_trials),
             corrections_requests=corrections_requests, corrections=fixes.to_json(),
+            watches=len(answers.watches), watch_requests=watch_requests,
         )
+
+    def _ask_watches(self) -> tuple[watching.WatchAnswers, int]:
+        """Who cites each watched paper (nothing when watches are off), and the
+        requests that took."""
+        if not self.watches:
+            return watching.WatchAnswers([]), 0
+        sources = self.citation_sources
+        if sources is None:
+            sources = [watching.ElinkCitations(self.client, include_reserved=self.offline)]
+        before = [s.requests() for s in sources]
+        answers = watching.ask(self.library, sources)
+        return answers, sum(s.requests() - b for s, b in zip(sources, before, strict=True))
 
     def _prefetched(self, pmids: list[str]) -> Iterator[tuple[list[str], Future[bytes]]]:
         """The efetch batches, each with its request already under way: batch k+1

@@ -39,6 +39,7 @@ import httpx
 from kettrack.errors import BadIdentifier, BadInput, QuerySyntaxError, ServiceError
 from kettrack.settings import Settings
 from kettrack.sources.http import Incomplete, RequestLog, ServiceClient
+from kettrack.text import one_line
 
 #: CT.gov asks API users to stay under about 50 requests a minute
 CTGOV_RATE = 50 / 60
@@ -151,7 +152,7 @@ def _check_json(response: httpx.Response) -> None:
     """Reject 200 answers that are not a whole JSON object (retried, like a cut body)."""
     body = response.content.lstrip()
     if body[:1] != b"{":
-        head = body[:60].decode("utf-8", "replace")
+        head = one_line(body[:60].decode("utf-8", "replace"))
         raise Incomplete(f"not JSON: {head!r}")
     if not response.content.rstrip().endswith(b"}"):
         raise Incomplete(f"body cut short ({len(response.content)} bytes)")
@@ -263,5 +264,7 @@ class CtgovClient(ServiceClient):
 
 
 def _text(response: httpx.Response) -> str:
-    """The plain-text error CT.gov sends, on one short line."""
-    return " ".join(response.text.split())[:200] or f"HTTP {response.status_code}"
+    """The plain-text error CT.gov sends, on one short line, control characters out
+    (it reaches a terminal); the studies themselves are normalised, control
+    characters out, by :func:`kettrack.library.trial.normalise`."""
+    return one_line(response.text)[:200] or f"HTTP {response.status_code}"

@@ -8,6 +8,10 @@ it refuses old ``http://`` DOCTYPEs outright. kettrack parses with a
 - loads only DTDs that Biopython ships (or that sit in ``KETTRACK_DTD_DIR``);
 - reads a newer ``pubmed_YYMMDD.dtd`` than Biopython knows with the newest one
   it ships (NCBI adds one each January; the element model changes little);
+- reads an ``eLink_YYMMDD.dtd`` it does not ship (NCBI's 2002 ``eLink_020511``,
+  still named by old recordings) with the newest eLink DTD it ships: the
+  elements ELink answers with (LinkSet, IdList, LinkSetDb, Link, Id, Score,
+  Info, LinkSetDbHistory, WebEnv) are the same;
 - treats any other unknown DTD as a service error, and never opens a URL.
 
 Since the 2025 DTD, ``PubmedArticleSet`` may end in a ``DeleteCitation``, which
@@ -22,6 +26,7 @@ import io
 import os
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 from urllib.parse import urlparse
@@ -31,6 +36,9 @@ from Bio.Entrez import Parser
 from kettrack.errors import ServiceError
 
 _PUBMED_DTD = re.compile(r"^pubmed_(\d{6})\.dtd$")
+_ELINK_DTD = re.compile(r"^eLink_(\d{6})\.dtd$")
+#: the eLink DTD an unknown ``eLink_YYMMDD.dtd`` is read with (the one ``elink.dtd`` names)
+ELINK_FALLBACK_DTD = "eLink_101123.dtd"
 
 
 @lru_cache(maxsize=1)
@@ -64,6 +72,8 @@ class DataHandler(Parser.DataHandler):  # type: ignore[misc]
         handle = super().open_dtd_file(filename)
         if handle is None and _PUBMED_DTD.match(filename):
             handle = super().open_dtd_file(_newest_pubmed_dtd())
+        if handle is None and _ELINK_DTD.match(filename):
+            handle = super().open_dtd_file(ELINK_FALLBACK_DTD)
         if handle is None:
             raise ServiceError(f"response uses DTD {filename}, which this Biopython does not ship")
         return handle
@@ -105,6 +115,45 @@ def parse(data: bytes) -> Iterator[Any]:
         if not yielded and "does not represent a list" in str(exc):
             return  # an empty <PubmedArticleSet/>: efetch's answer for IDs it no longer has
         raise ServiceError(f"unreadable E-utilities XML: {_one_line(exc)}") from None
+
+
+@dataclass
+class LinkSet:
+    """One ELink LinkSet: the IDs it answers for, and per LinkSetDb name the
+    linked IDs in NCBI's order with their scores (None where none is sent)."""
+
+    dbfrom: str
+    ids: list[str]
+    links: dict[str, list[tuple[str, int | None]]] = field(default_factory=dict)
+
+
+def link_sets(data: bytes) -> list[LinkSet]:
+    """The LinkSets of an eLinkResult. A top-level ``<ERROR>`` (or one inside
+    a LinkSet that has no links) is a :class:`ServiceError`; a LinkSetDb whose
+    ``<Info>`` says "Empty result" is an empty list."""
+    record = read(data)
+    if isinstance(record, dict):  # <eLinkResult><ERROR>...</ERROR></eLinkResult>
+        error = record.get("ERROR")
+        raise ServiceError(f"NCBI elink failed: {' '.join(str(error or record).split())[:200]}")
+    found: list[LinkSet] = []
+    for item in record:
+        if not isinstance(item, dict):  # a top-level <ERROR> next to (or instead of) LinkSets
+            if str(item).strip():
+                raise ServiceError(f"NCBI elink failed: {' '.join(str(item).split())[:200]}")
+            continue
+        ids = [str(i) for i in item.get("IdList", [])]
+        linkset = LinkSet(str(item.get("DbFrom", "")), ids)
+        for db in item.get("LinkSetDb", []):
+            name = str(db.get("LinkName", ""))
+            pairs = linkset.links.setdefault(name, [])
+            for link in db.get("Link", []):
+                score = link.get("Score")
+                pairs.append((str(link["Id"]), int(score) if score is not None else None))
+        errors = [str(e) for e in item.get("ERROR", []) if str(e).strip()]
+        if errors and not linkset.links:
+            raise ServiceError(f"NCBI elink failed: {' '.join(errors[0].split())[:200]}")
+        found.append(linkset)
+    return found
 
 
 def _one_line(exc: BaseException) -> str:

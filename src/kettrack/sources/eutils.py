@@ -5,8 +5,10 @@ NCBI etiquette lives here and nowhere else: ``tool=kettrack`` on every request,
 the history server (``usehistory=y``) for searches, and the 9,999-record
 ceiling of PubMed's esearch, which :meth:`EutilsClient.search_ids` works around
 by splitting a large search into entrez-date slices whose counts must add up
-to the total. Transport concerns (timeouts, retries, rate limit) are in
-:mod:`kettrack.sources.http`.
+to the total. ELink (:meth:`EutilsClient.elink_citedin`,
+:meth:`EutilsClient.elink_similar`) sends one ``id=`` per PMID, so NCBI answers
+one LinkSet per paper rather than one merged list. Transport concerns
+(timeouts, retries, rate limit) are in :mod:`kettrack.sources.http`.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 import httpx
 
 from kettrack.errors import QuerySyntaxError, ServiceError
+from kettrack.library.identifiers import valid_pmid
 from kettrack.settings import Settings
 from kettrack.sources import entrez_xml
 from kettrack.sources.http import Incomplete, RequestLog, ServiceClient
@@ -28,6 +31,12 @@ from kettrack.sources.http import Incomplete, RequestLog, ServiceClient
 ESEARCH_CEILING = 9999
 #: above this many characters of parameters, NCBI wants POST
 POST_THRESHOLD = 1800
+#: PMIDs per ELink request (one ``id=`` each, POSTed once the list is long)
+ELINK_BATCH = 200
+#: the LinkSetDb of papers citing a paper (from PMC full texts and publishers' lists)
+CITEDIN = "pubmed_pubmed_citedin"
+#: the LinkSetDb of PubMed's similar articles
+SIMILAR = "pubmed_pubmed"
 #: esearch errors that mean the query itself is wrong (NCBI words and the stand-in's)
 _SYNTAX_ERROR = re.compile(
     r"parenthes|quot|operator|empty|syntax|invalid query|unbalanced|unexpected", re.IGNORECASE
@@ -75,6 +84,15 @@ def _check_xml(closing: bytes) -> Callable[[httpx.Response], None]:
             raise Incomplete(f"body cut short ({len(body)} bytes, no {closing.decode()})")
 
     return check
+
+
+def _check_elink(response: httpx.Response) -> None:
+    """ELink answers as XML; a transient backend ``<ERROR>`` on HTTP 200 ("Search
+    Backend failed", "temporarily unavailable") is retried like a 503."""
+    _check_xml(b"</eLinkResult>")(response)
+    match = re.search(rb"<ERROR>([^<]*)</ERROR>", response.content)
+    if match and _TRANSIENT_ERROR.search(match.group(1).decode("utf-8", "replace")):
+        raise Incomplete(f"ELink backend error: {match.group(1)[:120]!r}")
 
 
 class EutilsClient(ServiceClient):
@@ -137,7 +155,7 @@ class EutilsClient(ServiceClient):
             raise ServiceError(f"NCBI esearch failed: {message}")
         return SearchPage(
             count=int(record.get("Count", 0)),
-            ids=[str(i) for i in record.get("IdList", [])],
+            ids=_pmids(record.get("IdList", [])),
             webenv=record.get("WebEnv"),
             query_key=record.get("QueryKey"),
             translation=str(record.get("QueryTranslation", "")),
@@ -206,6 +224,87 @@ class EutilsClient(ServiceClient):
         if record.get("ERROR") and not record.get("WebEnv"):
             raise ServiceError(f"NCBI epost failed: {' '.join(str(record['ERROR']).split())}")
         return str(record["WebEnv"]), str(record["QueryKey"])
+
+    # -- elink --------------------------------------------------------------
+
+
+    def elink_citedin(self, pmids: Sequence[str], *,
+                      batch_size: int = ELINK_BATCH) -> dict[str, list[str]]:
+        """The PMIDs of papers citing each of ``pmids`` (``pubmed_pubmed_citedin``).
+
+        One ``id=`` per PMID, so the answer is one LinkSet per paper; at most
+        ``batch_size`` PMIDs per request, POSTed when the parameters are long.
+        Every asked PMID is a key (an empty list when nothing cites it, or when
+        NCBI gave no LinkSet for it). IDs that are not PMIDs are never sent.
+        """
+        from kettrack.library.identifiers import valid_pmid
+
+        wanted = list(dict.fromkeys(p for p in pmids if valid_pmid(p)))
+        found: dict[str, list[str]] = {p: [] for p in wanted}
+        for start in range(0, len(wanted), batch_size):
+            batch = wanted[start:start + batch_size]
+            data = self._call_links(batch, linkname=CITEDIN)
+            for linkset in entrez_xml.link_sets(data):
+                source = linkset.ids[0] if len(linkset.ids) == 1 else None
+                if source is None or source not in found:
+                    continue  # a merged or foreign LinkSet cannot be attributed
+                citing = linkset.links.get(CITEDIN, [])
+                found[source] = list(dict.fromkeys(
+                    [*found[source], *(i for i, _ in citing if valid_pmid(i) and i != source)]))
+        return found
+
+    def elink_similar(self, pmid: str, limit: int = 20) -> list[tuple[str, int]]:
+        """PubMed's similar articles for ``pmid`` (``cmd=neighbor_score``), best
+        first, as (PMID, score); the paper itself (NCBI lists it first, with
+        the top score) is left out."""
+        data = self._call_links([pmid], linkname=SIMILAR, cmd="neighbor_score")
+        from kettrack.library.identifiers import valid_pmid
+
+        scores: dict[str, int] = {}
+        for linkset in entrez_xml.link_sets(data):
+            for other, score in linkset.links.get(SIMILAR, []):
+                if other != pmid and valid_pmid(other):
+                    scores.setdefault(other, score or 0)
+        ranked = sorted(scores.items(), key=lambda pair: -pair[1])  # stable: NCBI's order on ties
+        return ranked[:limit]
+
+    def _call_links(self, ids: Sequence[str], *, linkname: str,
+                    cmd: str = "neighbor") -> bytes:
+        """One ELink request with one ``id=`` per PMID. GET while the parameters
+        are short, POST otherwise; a 414 (URI too long) to a GET is sent again
+        as POST, once."""
+        # db (the target) and dbfrom are both pubmed; a list value is sent as repeated id=
+        params: dict[str, Any] = {**self._params(dbfrom="pubmed", cmd=cmd, linkname=linkname),
+                                  "id": list(ids)}
+        size = sum(len(k) + len(str(v)) + 2 for k, v in params.items() if k != "id")
+        size += sum(len(i) + 4 for i in ids)
+        url = self.base + "elink.fcgi"
+        method = "POST" if size > POST_THRESHOLD else "GET"
+        for attempt in (method, "POST"):
+            response = self.http.request(
+                attempt, url, endpoint="elink",
+                params=params if attempt == "GET" else None,
+                data=params if attempt == "POST" else None,
+                check=_check_elink,
+            )
+            if response.status_code == 414 and attempt == "GET":
+                continue
+            break
+        if response.status_code >= 400:
+            detail = " ".join(response.text.split())[:160]
+            raise ServiceError(f"NCBI elink answered HTTP {response.status_code}: {detail}")
+        return response.content
+
+
+def _pmids(values: Iterable[Any]) -> list[str]:
+    """esearch's IdList, each checked: an ID that is not a PMID (``../../x``) is no
+    NCBI answer and never becomes a row or a URL."""
+    ids = [str(v).strip() for v in values]
+    for pmid in ids:
+        if not valid_pmid(pmid):
+            shown = "".join(c if c.isprintable() else "?" for c in pmid)[:40]
+            raise ServiceError(f"NCBI esearch answered an ID that is not a PMID: {shown!r}")
+    return ids
 
 
 def _notes(element: Any) -> dict[str, list[str]]:

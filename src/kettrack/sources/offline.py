@@ -10,6 +10,8 @@ throttling: nothing leaves the process, so NCBI's rate limit does not apply.
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -33,7 +35,23 @@ def eutils_transport(as_of: date | None) -> httpx.BaseTransport:
         raise ConfigError(f"{xml}: the offline snapshot is missing (KETTRACK_SNAPSHOT_DIR)")
     pending = folder / "pubmed" / "pending_indexing.json"
     snapshot = Snapshot.load(xml, pending if pending.exists() else None)
-    return httpx.MockTransport(EutilsStandin(snapshot, as_of=as_of))
+    return httpx.MockTransport(EutilsStandin(snapshot, as_of=as_of,
+                                             links=citation_graph(folder, snapshot)))
+
+
+def citation_graph(folder: Path, snapshot: Any) -> Any:
+    """The snapshot's citing relations (``source/citations.toml``), for ELink; none
+    when the folder has no such file. A file naming papers the snapshot lacks is
+    a configuration error."""
+    from kettrack.standin.links import CitationGraph
+
+    path = folder / "source" / "citations.toml"
+    if not path.exists():
+        return None
+    try:
+        return CitationGraph.load(path, snapshot)
+    except (ValueError, KeyError, OSError) as exc:
+        raise ConfigError(f"{path}: {' '.join(str(exc).split())[:200]}") from None
 
 
 def ctgov_transport(as_of: date | None) -> httpx.BaseTransport:

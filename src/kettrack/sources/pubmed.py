@@ -14,6 +14,13 @@ each record is turned into an :class:`Article` by :func:`article_from_record`:
 :func:`split_records` cuts the same response into each record's raw XML bytes
 (kept by the store for audit and re-normalisation).
 
+Server data is hostile: every text field goes through :func:`clean_text` or
+``_text``, which strip control characters (C1 controls such as CSI, a CR written
+``&#13;``, bidirectional overrides) and collapse whitespace, so no field holds a
+newline or an escape sequence; identifiers are checked where they enter (a
+record whose PMID is not a PMID is a :class:`~kettrack.errors.ServiceError`, a
+PMCID or CommentsCorrections PMID that is not one is dropped).
+
 Text fields go through :func:`clean_text`. Bio.Entrez, as kettrack runs it
 (``escape=False``), does *not* strip inline markup: it hands back the element's
 content with ``<i>``, ``<b>``, ``<sup>``, ``<sub>``, ``<u>`` written back as
@@ -31,6 +38,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from kettrack.errors import ServiceError
 from kettrack.library.article import (
     AbstractSection,
     Article,
@@ -38,8 +46,9 @@ from kettrack.library.article import (
     MeshHeading,
     PublicationType,
 )
-from kettrack.library.identifiers import normalise_doi
+from kettrack.library.identifiers import normalise_doi, valid_pmcid, valid_pmid
 from kettrack.sources import entrez_xml
+from kettrack.text import strip_control
 
 __all__ = [
     "CURRENT_PROLOG",
@@ -74,7 +83,7 @@ def parse_efetch(data: bytes) -> Iterator[Article | Deletion]:
     for record in entrez_xml.parse(data):
         tag = getattr(record, "tag", None)
         if tag == "DeleteCitation":
-            yield Deletion([str(pmid) for pmid in record])
+            yield Deletion([_checked_pmid(pmid, "DeleteCitation") for pmid in record])
         elif tag in ("PubmedArticle", "PubmedBookArticle"):
             yield article_from_record(record)
         # Anything else (a future DTD's new sibling) is not a record we can store.
@@ -135,6 +144,16 @@ def article_from_raw(raw: bytes, prolog: bytes = CURRENT_PROLOG) -> Article:
 # --------------------------------------------------------------------------- one record
 
 
+def _checked_pmid(value: Any, where: str) -> str:
+    """``value`` as a PMID, or :class:`ServiceError`: an identifier that is not one
+    never becomes a row or a URL (``../../x``)."""
+    pmid = str(value).strip()
+    if not valid_pmid(pmid):
+        shown = "".join(c if c.isprintable() else "?" for c in pmid)[:40]
+        raise ServiceError(f"efetch answered a {where} PMID that is not a PMID: {shown!r}")
+    return pmid
+
+
 def article_from_record(record: Any) -> Article:
     """Build an :class:`Article` from one Bio.Entrez ``PubmedArticle`` or
     ``PubmedBookArticle`` element.
@@ -163,12 +182,12 @@ def _journal_article(record: Any) -> Article:
     nct_ids, other_ids = _trial_ids(art.get("DataBankList"), title, sections)
 
     return Article(
-        pmid=str(citation["PMID"]),
+        pmid=_checked_pmid(citation["PMID"], "record"),
         title=title,
         abstract_sections=sections,
         doi=normalise_doi(ids.get("doi") or elocations.get("doi")),
         pmcid=_pmcid(ids.get("pmc")),
-        pii=ids.get("pii") or elocations.get("pii"),
+        pii=_text(ids.get("pii") or elocations.get("pii")),
         authors=_authors(art.get("AuthorList")),
         journal=clean_text(journal.get("Title")) or None,
         journal_iso=clean_text(journal.get("ISOAbbreviation")) or None,
@@ -178,7 +197,7 @@ def _journal_article(record: Any) -> Article:
         pub_date=pub_date,
         year=year,
         entrez_date=_entrez_date(pubmed_data.get("History")),
-        languages=[str(lang) for lang in _each(art.get("Language"))],
+        languages=[lang for x in _each(art.get("Language")) if (lang := _text(x))],
         publication_types=_publication_types(art.get("PublicationTypeList")),
         mesh=_mesh(citation.get("MeshHeadingList")),
         keywords=_keywords(citation.get("KeywordList")),
@@ -217,12 +236,12 @@ def _book_article(record: Any) -> Article:
             authors.extend(_authors(author_list))
 
     return Article(
-        pmid=str(doc["PMID"]),
+        pmid=_checked_pmid(doc["PMID"], "record"),
         title=title,
         abstract_sections=sections,
         doi=normalise_doi(ids.get("doi") or elocations.get("doi")),
         pmcid=_pmcid(ids.get("pmc")),
-        pii=ids.get("pii") or elocations.get("pii"),
+        pii=_text(ids.get("pii") or elocations.get("pii")),
         authors=authors,
         # a chapter's container is its book; a whole book has none
         journal=(book_title or None) if chapter_title else None,
@@ -231,7 +250,7 @@ def _book_article(record: Any) -> Article:
         pub_date=pub_date,
         year=year,
         entrez_date=_entrez_date(book_data.get("History")),
-        languages=[str(lang) for lang in _each(doc.get("Language"))],
+        languages=[lang for x in _each(doc.get("Language")) if (lang := _text(x))],
         publication_types=_publication_types(doc.get("PublicationType")),
         keywords=_keywords(doc.get("KeywordList")),
         nct_ids=nct_ids,
@@ -262,9 +281,10 @@ def _each(value: Any) -> list[Any]:
 
 
 def _text(value: Any) -> str | None:
+    """One line of plain text (control characters out), or None."""
     if value is None:
         return None
-    text = " ".join(str(value).split())
+    text = " ".join(strip_control(str(value)).split())
     return text or None
 
 
@@ -273,17 +293,19 @@ def _article_ids(elements: Any, attr: str = "IdType") -> dict[str, str]:
     ids: dict[str, str] = {}
     for element in _each(elements):
         kind = _attr(element, attr)
-        value = str(element).strip()
+        value = _text(element)
         if kind and value and kind not in ids:
             ids[kind] = value
     return ids
 
 
 def _pmcid(value: str | None) -> str | None:
+    """``PMC`` and digits, or None for anything else a server sends."""
     if not value:
         return None
     value = value.strip().upper()
-    return value if value.startswith("PMC") else f"PMC{value}"
+    value = value if value.startswith("PMC") else f"PMC{value}"
+    return value if valid_pmcid(value) else None
 
 
 def _abstract(abstract: Any) -> list[AbstractSection]:
@@ -294,7 +316,8 @@ def _abstract(abstract: Any) -> list[AbstractSection]:
         text = clean_text(part)
         label = _attr(part, "Label")
         if text or label:
-            sections.append(AbstractSection(text, label or None, _attr(part, "NlmCategory")))
+            sections.append(AbstractSection(text, _text(label),
+                                            _text(_attr(part, "NlmCategory"))))
     return sections
 
 
@@ -307,8 +330,8 @@ def _authors(author_list: Any) -> list[str]:
         if last is None:
             name = clean_text(author.get("CollectiveName"))
         else:
-            initials = author.get("Initials")
-            name = f"{last.strip()} {initials.strip()}" if initials else last.strip()
+            initials = _text(author.get("Initials"))
+            name = " ".join(x for x in (_text(last), initials) if x)
         if name:
             names.append(name)
     return names
@@ -382,7 +405,8 @@ def _entrez_date(history: Any) -> str | None:
 
 
 def _publication_types(elements: Any) -> list[PublicationType]:
-    return [PublicationType(str(pt).strip(), _attr(pt, "UI")) for pt in _each(elements)]
+    return [PublicationType(name, _text(_attr(pt, "UI")))
+            for pt in _each(elements) if (name := _text(pt))]
 
 
 def _mesh(heading_list: Any) -> list[MeshHeading]:
@@ -390,14 +414,17 @@ def _mesh(heading_list: Any) -> list[MeshHeading]:
     for heading in heading_list or ():
         descriptor = heading["DescriptorName"]
         attributes = descriptor.attributes
+        name = _text(descriptor)
+        if not name:
+            continue
         headings.append(
             MeshHeading(
-                str(descriptor),
-                attributes.get("UI"),
+                name,
+                _text(attributes.get("UI")),
                 attributes.get("MajorTopicYN") == "Y",
                 [
-                    (str(q), q.attributes.get("MajorTopicYN") == "Y")
-                    for q in _each(heading.get("QualifierName"))
+                    (q_name, q.attributes.get("MajorTopicYN") == "Y")
+                    for q in _each(heading.get("QualifierName")) if (q_name := _text(q))
                 ],
             )
         )
@@ -421,12 +448,13 @@ _NOT_CORRECTIONS = frozenset({"Cites"})
 def _corrections(comments: Any) -> list[Correction]:
     corrections = []
     for item in comments or ():
-        ref_type = _attr(item, "RefType")
+        ref_type = _text(_attr(item, "RefType"))
         if not ref_type or ref_type in _NOT_CORRECTIONS:
             continue
-        pmid = item.get("PMID")
+        pmid = _text(item.get("PMID"))
         corrections.append(
-            Correction(ref_type, str(pmid).strip() if pmid else None, _text(item.get("RefSource")))
+            Correction(ref_type, pmid if valid_pmid(pmid) else None,
+                       _text(item.get("RefSource")))
         )
     return corrections
 
@@ -514,12 +542,12 @@ def clean_text(value: Any) -> str:
     formula with its tokens run together, drops line breaks that a
     pretty-printed file put before a sub/superscript or punctuation, and
     collapses every run of whitespace (newlines, tabs, no-break spaces) to one
-    space. Literal ``<`` in the text (``P < 0.001``) is left alone. ``None``
-    gives ``""``.
+    space. Control characters go (:func:`kettrack.text.strip_control`). Literal
+    ``<`` in the text (``P < 0.001``) is left alone. ``None`` gives ``""``.
     """
     if value is None:
         return ""
-    text = value if isinstance(value, str) else str(value)
+    text = strip_control(value if isinstance(value, str) else str(value), keep_newlines=True)
     if "<" in text:
         if "math" in text:
             text = _MATH_PADDING.sub("", _MATH.sub(_math_text, text))

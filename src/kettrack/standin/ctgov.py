@@ -111,12 +111,6 @@ class RegistrySnapshot:
             for item in data["studies"]
         })
 
-    @classmethod
-    def from_studies(cls, studies: list[dict[str, Any]]) -> RegistrySnapshot:
-        """A snapshot of undated studies (tests): each is one version, always visible."""
-        return cls({s["protocolSection"]["identificationModule"]["nctId"]: [Version(None, s)]
-                    for s in studies})
-
     def view(self, as_of: date) -> dict[str, dict[str, Any]]:
         """NCT number -> the study as posted on ``as_of`` (absent if not yet posted)."""
         out = {}

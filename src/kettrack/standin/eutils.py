@@ -2,12 +2,17 @@
 
 :class:`EutilsStandin` is an httpx handler: ``httpx.MockTransport(standin)``
 makes it an in-process transport, and :func:`kettrack.dev.faultserver.serve`
-puts it on a loopback socket. It answers ``esearch``, ``efetch``, ``epost``
-and ``einfo`` for ``db=pubmed`` with the bytes NCBI would send: the same
+puts it on a loopback socket. It answers ``esearch``, ``efetch``, ``epost``,
+``einfo`` and ``elink`` for ``db=pubmed`` with the bytes NCBI would send: the same
 DOCTYPEs, element order, ``<ERROR>`` bodies on HTTP 200, the 9,999-record
 ceiling on PubMed searches, the history server (``usehistory``, ``WebEnv``,
 ``query_key``, ``#N`` in terms) and, on request, the 3-or-10-per-second rate
-limit with NCBI's 429 JSON body.
+limit with NCBI's 429 JSON body. ELink answers from a
+:class:`~kettrack.standin.links.CitationGraph` (``pubmed_pubmed_citedin``,
+``pubmed_pubmed_refs``) and :func:`~kettrack.standin.links.neighbor_scores`
+(``pubmed_pubmed``), one LinkSet per ``id=`` parameter as NCBI does. A GET
+whose request line passes Apache's 8,190 bytes answers 414, as NCBI's front end
+does.
 
 What is approximated is listed in :data:`APPROXIMATIONS`.
 """
@@ -16,7 +21,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import re
 import threading
 import time
 from collections import deque
@@ -29,6 +33,7 @@ from xml.sax.saxutils import escape
 import httpx
 
 from kettrack.errors import QuerySyntaxError
+from kettrack.standin.links import CitationGraph, neighbor_scores
 from kettrack.standin.pubmed_query import SearchResult
 from kettrack.standin.snapshot import Snapshot, SnapshotView
 
@@ -63,6 +68,17 @@ APPROXIMATIONS: tuple[str, ...] = (
     "WebEnv values never expire.",
     "The 429 body echoes the api_key (as NCBI does) or 127.0.0.1 in place of the "
     "caller's IP address.",
+    "elink serves dbfrom=db=pubmed with cmd neighbor, neighbor_score and neighbor_history, "
+    "and the link names pubmed_pubmed, pubmed_pubmed_citedin and pubmed_pubmed_refs (all "
+    "three when none is named); other commands answer an <ERROR>, other link names an empty "
+    "LinkSet.",
+    "pubmed_pubmed_citedin comes from data/source/citations.toml (real reference lists, and "
+    "assumed relations marked as such); a citation shows from the citing paper's entrez "
+    "date, while both papers are visible.",
+    "pubmed_pubmed scores are a shared-MeSH/keyword/title-word cosine scaled to integers, "
+    "not PubMed's model; the paper itself comes first with 2147483647, as on NCBI.",
+    "A GET whose request line is longer than 8,190 bytes answers HTTP 414 with an HTML page "
+    "(Apache's LimitRequestLine, which NCBI's front end enforces).",
 )
 
 _XML_HEAD = b'<?xml version="1.0" encoding="UTF-8" ?>\n'
@@ -100,8 +116,24 @@ RETSTART_TOO_LARGE = (
 )
 
 _XML_TYPE = "text/xml; charset=UTF-8"
-_HISTORY_REF = re.compile(r"#(\d+)")
-_ENDPOINTS = ("esearch", "efetch", "epost", "einfo")
+_ENDPOINTS = ("esearch", "efetch", "epost", "einfo", "elink")
+_ELINK_DOCTYPE = (
+    b'<!DOCTYPE eLinkResult PUBLIC "-//NLM//DTD elink 20101123//EN" '
+    b'"https://eutils.ncbi.nlm.nih.gov/eutils/dtd/20101123/elink.dtd">\n'
+)
+#: the link names the stand-in serves, in the order NCBI lists them
+_LINK_NAMES = ("pubmed_pubmed", "pubmed_pubmed_citedin", "pubmed_pubmed_refs")
+#: Apache's default LimitRequestLine: a longer GET request line is refused with 414
+MAX_REQUEST_LINE = 8190
+_URI_TOO_LONG = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 '
+    b'Strict//EN"\n  "http://www.w3.org/TR/xhtml1/DTD/xhtml1-strict.dtd">\n<html '
+    b'xmlns="http://www.w3.org/1999/xhtml" lang="en" xml:lang="en">\n<head>\n<title>'
+    b"Submitted URI too large!</title>\n</head>\n\n<body>\n<h1>Submitted URI too large!</h1>"
+    b"\n<p>\n\n\n    The length of the requested URL exceeds the capacity limit for\n\tthis "
+    b"server. The request cannot be processed.\n   \n</p>\n<h2>Error 414</h2>\n</body>\n"
+    b"</html>\n\n"
+)
 
 
 class RecordedRequest(NamedTuple):
@@ -135,6 +167,17 @@ def request_params(request: httpx.Request) -> dict[str, str]:
     return params
 
 
+def id_groups(request: httpx.Request) -> list[list[str]]:
+    """The ``id`` parameters as sent: one list per ``id=`` (a comma list is one group)."""
+    pairs = parse_qsl(request.url.query.decode("latin-1"), keep_blank_values=True)
+    if request.method == "POST" and "application/x-www-form-urlencoded" in request.headers.get(
+            "content-type", ""):
+        pairs += parse_qsl(request.read().decode("utf-8"), keep_blank_values=True)
+    groups = [[i.strip() for i in value.split(",") if i.strip()] for key, value in pairs
+              if key == "id"]
+    return [g for g in groups if g]
+
+
 def _xml(body: bytes, status: int = 200) -> httpx.Response:
     return httpx.Response(status, headers={"Content-Type": _XML_TYPE}, content=body)
 
@@ -145,6 +188,7 @@ _ERROR_SHAPES = {
     "epost": ("ePostResult", _EPOST_DOCTYPE),
     "einfo": ("eInfoResult", _EINFO_DOCTYPE),
     "efetch": ("eFetchResult", _EFETCH_ERROR_DOCTYPE),
+    "elink": ("eLinkResult", _ELINK_DOCTYPE),
 }
 
 
@@ -192,16 +236,12 @@ def _int_param(params: Mapping[str, str], name: str, default: int) -> int:
         return default
 
 
-class _Combined(NamedTuple):
-    ids: set[str]
-    translation: str
-
-
 class EutilsStandin:
     """An E-utilities server over a snapshot, as an httpx handler.
 
     ``source`` is a :class:`Snapshot` (viewed on ``as_of``, today by default)
-    or a ready :class:`SnapshotView`. With ``enforce_rate_limit``, more than 3
+    or a ready :class:`SnapshotView`; ``links`` is the citation graph ELink
+    answers from (none: nothing cites anything). With ``enforce_rate_limit``, more than 3
     requests in any one-second window (10 with an ``api_key``) answer HTTP 429.
     Safe to call from several threads (the loopback server does).
     """
@@ -213,6 +253,7 @@ class EutilsStandin:
         as_of: date | None = None,
         enforce_rate_limit: bool = False,
         clock: Callable[[], float] = time.monotonic,
+        links: CitationGraph | None = None,
     ) -> None:
         if isinstance(source, SnapshotView):
             if as_of is not None and as_of != source.as_of:
@@ -221,6 +262,7 @@ class EutilsStandin:
         else:
             self.view = source.view(as_of)
         self.enforce_rate_limit = enforce_rate_limit
+        self.links = links or CitationGraph()
         self.clock = clock
         self.requests: list[RecordedRequest] = []
         self._lock = threading.Lock()
@@ -243,6 +285,9 @@ class EutilsStandin:
             limited = self._rate_limited(params) if self.enforce_rate_limit else None
         if limited is not None:
             return limited
+        if request.method == "GET" and len(request.url.raw_path) + 16 > MAX_REQUEST_LINE:
+            return httpx.Response(414, headers={"Content-Type": "text/html; charset=utf-8"},
+                                  content=_URI_TOO_LONG)
         if endpoint not in _ENDPOINTS:
             return httpx.Response(
                 404, headers={"Content-Type": "text/plain"}, content=b"404 Not Found\n"
@@ -252,6 +297,8 @@ class EutilsStandin:
             return _xml(self._einfo_list())
         if db != "pubmed":
             return _xml(error_body(endpoint, f"Invalid db name specified: {db}"))
+        if endpoint == "elink":
+            return self._elink(params, id_groups(request))
         handler = {
             "esearch": self._esearch,
             "efetch": self._efetch,
@@ -365,71 +412,13 @@ class EutilsStandin:
         mindate: str | None,
         maxdate: str | None,
     ) -> SearchResult:
-        """A search whose term may name history sets (``#1 AND (...)``)."""
-        if not _HISTORY_REF.search(_unquoted(term)):
-            return self.view.search(term, datetype=datetype, mindate=mindate, maxdate=maxdate)
-        report = SearchResult(ids=[], count=0, translation="")
-        combined = self._combine(term, webenv, report)
-        ids, translation = combined.ids, combined.translation
-        if mindate or maxdate:
-            if not (mindate and maxdate):
-                raise QuerySyntaxError("mindate and maxdate must be given together")
-            kind = (datetype or "pdat").strip().lower()
-            tag = {"pdat": "dp", "edat": "edat"}.get(kind)
-            if tag is None:
-                raise QuerySyntaxError(f"datetype {datetype!r} is not supported")
-            window = self.view.search(f"{mindate}:{maxdate}[{tag}]")
-            ids &= set(window.ids)
-            translation = f"({translation}) AND {window.translation}"
-        ordered = self.view.order(ids)
-        report.ids, report.count, report.translation = ordered, len(ordered), translation
-        return report
+        """A search whose term may name history sets (``#1 AND (...)``): one
+        parser (:func:`kettrack.standin.pubmed_query.parse`) reads both."""
+        def stored(number: int) -> list[str] | None:
+            return self.history(webenv, number) if webenv else None
 
-    def _combine(self, term: str, webenv: str | None, report: SearchResult) -> _Combined:
-        """Evaluate ``term`` left to right, as PubMed does, splitting at top-level
-        AND/OR/NOT; operands without ``#N`` go to the search index whole."""
-        operands, operators = _split_boolean(term)
-        result: _Combined | None = None
-        for i, operand in enumerate(operands):
-            value = self._operand(operand, webenv, report)
-            if value is None:
-                continue  # NCBI drops a term it cannot find, widening the query
-            if result is None:
-                result = value
-                continue
-            op = operators[i - 1]
-            if op == "AND":
-                ids = result.ids & value.ids
-            elif op == "OR":
-                ids = result.ids | value.ids
-            else:
-                ids = result.ids - value.ids
-            result = _Combined(ids, f"{result.translation} {op} {value.translation}")
-        return result if result is not None else _Combined(set(), "")
-
-    def _operand(self, operand: str, webenv: str | None, report: SearchResult) -> _Combined | None:
-        ref = re.fullmatch(r"#(\d+)", operand)
-        if ref:
-            stored = self.history(webenv or "", int(ref.group(1))) if webenv else None
-            if stored is None:
-                raise LookupError(f"Unable to obtain query #{ref.group(1)}")
-            return _Combined(set(stored), operand)
-        if _HISTORY_REF.search(_unquoted(operand)):
-            if operand.startswith("(") and _closing(operand, 0) == len(operand) - 1:
-                inner = self._combine(operand[1:-1], webenv, report)
-                return _Combined(inner.ids, f"({inner.translation})") if inner.translation else None
-            raise QuerySyntaxError(f"cannot combine history reference in {operand!r}")
-        found = self.view.search(operand)
-        for mine, theirs in (
-            (report.phrases_not_found, found.phrases_not_found),
-            (report.fields_not_found, found.fields_not_found),
-            (report.quoted_phrases_not_found, found.quoted_phrases_not_found),
-            (report.warnings, found.warnings),
-        ):
-            mine.extend(x for x in theirs if x not in mine)
-        if not found.translation:
-            return None
-        return _Combined(set(found.ids), f"({found.translation})")
+        return self.view.search(term, datetype=datetype, mindate=mindate, maxdate=maxdate,
+                                history=stored)
 
     # ------------------------------------------------------------------ efetch
 
@@ -486,6 +475,73 @@ class EutilsStandin:
         body = "<ePostResult>\n" + "".join(parts) + "</ePostResult>\n"
         return _xml(_XML_HEAD + _EPOST_DOCTYPE + body.encode())
 
+    # ------------------------------------------------------------------ elink
+
+    def _elink(self, params: Mapping[str, str], groups: list[list[str]]) -> httpx.Response:
+        dbfrom = params.get("dbfrom", "pubmed").strip() or "pubmed"
+        if dbfrom != "pubmed":
+            return _xml(error_body("elink", f"Invalid dbfrom name specified: {dbfrom}"))
+        cmd = params.get("cmd", "neighbor").strip() or "neighbor"
+        if cmd not in ("neighbor", "neighbor_score", "neighbor_history"):
+            return _xml(error_body("elink", f"stand-in serves cmd neighbor, neighbor_score "
+                                            f"and neighbor_history, not {cmd}"))
+        if not groups:
+            return _xml(error_body("elink", "Empty id list - nothing todo"))
+        wanted = params.get("linkname", "").strip()
+        names = [wanted] if wanted else list(_LINK_NAMES)
+        scored = cmd == "neighbor_score"
+        parts = [b"<eLinkResult>\n"]
+        webenv = params.get("WebEnv", "").strip() or None
+        for group in groups:
+            parts.append(b"\n  <LinkSet>\n    <DbFrom>pubmed</DbFrom>\n    <IdList>\n")
+            parts.extend(f"      <Id>{escape(i)}</Id>\n".encode() for i in group)
+            parts.append(b"    </IdList>\n")
+            histories = []
+            for name in names:
+                links = self._links(name, group)
+                if not links:
+                    continue
+                if cmd == "neighbor_history":
+                    webenv, key = self._store(webenv, [p for p, _ in links])
+                    histories.append((name, key))
+                    continue
+                parts.append(f"    <LinkSetDb>\n      <DbTo>pubmed</DbTo>\n      <LinkName>"
+                             f"{name}</LinkName>\n".encode())
+                for pmid, score in links:
+                    shown = f"\n\t\t\t\t<Score>{score}</Score>" if scored and score else ""
+                    parts.append(f"        <Link>\n\t\t\t\t<Id>{pmid}</Id>{shown}\n"
+                                 "\t\t\t</Link>\n".encode())
+                parts.append(b"    </LinkSetDb>\n")
+            for name, key in histories:
+                parts.append(f"    <LinkSetDbHistory>\n      <DbTo>pubmed</DbTo>\n      "
+                             f"<LinkName>{name}</LinkName>\n      <QueryKey>{key}</QueryKey>\n"
+                             "    </LinkSetDbHistory>\n".encode())
+            if histories and webenv:
+                parts.append(f"    <WebEnv>{escape(webenv)}</WebEnv>\n".encode())
+            parts.append(b"  </LinkSet>\n")
+        parts.append(b"</eLinkResult>\n")
+        return _xml(_XML_HEAD + _ELINK_DOCTYPE + b"".join(parts))
+
+    def _links(self, name: str, group: list[str]) -> list[tuple[str, int | None]]:
+        """One LinkSetDb's links for the IDs of one ``id=`` (merged when several)."""
+        view = self.view
+        merged: dict[str, int | None] = {}
+        for pmid in group:
+            if name == "pubmed_pubmed":
+                found: list[tuple[str, int | None]] = list(neighbor_scores(view, pmid))
+            elif name == "pubmed_pubmed_citedin":
+                found = [(p, None) for p in self.links.cited_by(pmid, view)]
+            elif name == "pubmed_pubmed_refs":
+                found = [(p, None) for p in self.links.references(pmid, view)]
+            else:
+                found = []
+            for other, score in found:
+                best = merged.get(other)
+                merged[other] = score if best is None or (score or 0) > best else best
+        if name == "pubmed_pubmed" and len(group) > 1:
+            return sorted(merged.items(), key=lambda pair: -(pair[1] or 0))
+        return list(merged.items())
+
     # ------------------------------------------------------------------ einfo
 
     def _einfo_list(self) -> bytes:
@@ -510,88 +566,3 @@ class EutilsStandin:
         return _xml(_XML_HEAD + _EINFO_DOCTYPE + body.encode())
 
 
-# ---------------------------------------------------------------------------- terms
-
-
-def _unquoted(term: str) -> str:
-    """``term`` with quoted phrases blanked, so a ``#`` inside quotes is text."""
-    return re.sub(r'"[^"]*"', lambda m: " " * len(m.group(0)), term)
-
-
-def _closing(term: str, start: int) -> int:
-    """Index of the parenthesis closing the one at ``start`` (-1 if none)."""
-    depth = 0
-    quoted = False
-    for i in range(start, len(term)):
-        ch = term[i]
-        if ch == '"':
-            quoted = not quoted
-        elif not quoted and ch == "(":
-            depth += 1
-        elif not quoted and ch == ")":
-            depth -= 1
-            if depth == 0:
-                return i
-    return -1
-
-
-def _split_boolean(term: str) -> tuple[list[str], list[str]]:
-    """Top-level operands and the AND/OR/NOT between them (upper case only, as
-    PubMed); adjacent operands without an operator are ANDed."""
-    tokens: list[str] = []
-    i, n = 0, len(term)
-    while i < n:
-        ch = term[i]
-        if ch.isspace():
-            i += 1
-            continue
-        if ch == "(":
-            end = _closing(term, i)
-            if end < 0:
-                raise QuerySyntaxError(f"unbalanced '(' at position {i + 1}")
-            # A field tag or more text may follow a group: keep it with the group.
-            j = end + 1
-            while j < n and not term[j].isspace() and term[j] != "(":
-                j += 1
-            tokens.append(term[i:j])
-            i = j
-            continue
-        j = i
-        quoted = False
-        while j < n:
-            c = term[j]
-            if c == '"':
-                quoted = not quoted
-            elif not quoted and (c.isspace() or c == "("):
-                break
-            elif not quoted and c == ")":
-                raise QuerySyntaxError(f"unbalanced ')' at position {j + 1}")
-            j += 1
-        tokens.append(term[i:j])
-        i = j
-
-    operands: list[str] = []
-    operators: list[str] = []
-    current: list[str] = []
-    for token in tokens:
-        if token in ("AND", "OR", "NOT"):
-            if not current:
-                raise QuerySyntaxError(f"{token} without a left operand in {term!r}")
-            operands.append(" ".join(current))
-            operators.append(token)
-            current = []
-        elif _HISTORY_REF.fullmatch(token) and current:
-            # "x #1" means "x AND #1"; keep history refs as operands of their own.
-            operands.append(" ".join(current))
-            operators.append("AND")
-            current = [token]
-        elif current and _HISTORY_REF.fullmatch(current[-1]):
-            operands.append(" ".join(current))
-            operators.append("AND")
-            current = [token]
-        else:
-            current.append(token)
-    if not current:
-        raise QuerySyntaxError(f"expression ends with an operator: {term!r}")
-    operands.append(" ".join(current))
-    return operands, operators

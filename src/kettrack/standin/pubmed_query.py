@@ -35,7 +35,7 @@ from array import array
 from bisect import bisect_left, bisect_right
 from calendar import monthrange
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 
@@ -260,7 +260,18 @@ class BinOp:
     grouped: bool = False
 
 
-Node = Term | DateRange | BinOp
+@dataclass(frozen=True)
+class History:
+    """``#N``: a search kept on the history server (esearch ``usehistory``, epost)."""
+
+    number: int
+    position: int
+
+
+Node = Term | DateRange | BinOp | History
+
+#: resolves ``#N`` to the PMIDs stored under it, or None when there is no such set
+HistoryLookup = Callable[[int], Sequence[str] | None]
 
 _OPERATORS = frozenset({"AND", "OR", "NOT"})
 
@@ -301,7 +312,8 @@ def _lex(term: str) -> list[_Token]:
             while i < n and not term[i].isspace() and term[i] not in '()":[]':
                 i += 1
             word = term[start:i]
-            kind = "OP" if word in _OPERATORS else "WORD"
+            kind = ("OP" if word in _OPERATORS
+                    else "HISTORY" if re.fullmatch(r"#\d+", word) else "WORD")
             tokens.append(_Token(kind, word, start + 1))
     return tokens
 
@@ -380,6 +392,9 @@ class _Parser:
             )
         if tok.kind == ":":
             raise QuerySyntaxError(f"range ':' at position {tok.position} has no start value")
+        if tok.kind == "HISTORY":
+            self.take()
+            return History(int(tok.value[1:]), tok.position)
         return self.atom()
 
     def unit(self, single_word: bool) -> list[Term]:
@@ -654,7 +669,8 @@ def _new_array() -> array[int]:
 
 
 class _Report:
-    def __init__(self) -> None:
+    def __init__(self, history: HistoryLookup | None = None) -> None:
+        self.history = history
         self.phrases_not_found: list[str] = []
         self.fields_not_found: list[str] = []
         self.quoted_phrases_not_found: list[str] = []
@@ -763,8 +779,12 @@ class SearchIndex:
         datetype: str | None = None,
         mindate: str | None = None,
         maxdate: str | None = None,
+        history: HistoryLookup | None = None,
     ) -> SearchResult:
         """Run a PubMed query, as esearch would (``datetype`` is ``edat`` or ``pdat``).
+
+        ``#N`` in the term is looked up with ``history`` (no lookup, or an unknown
+        set, is :class:`LookupError`, as NCBI's "Unable to obtain query #N").
 
         ``mindate``/``maxdate`` (``YYYY``, ``YYYY/MM`` or ``YYYY/MM/DD``, inclusive)
         must come together. Raises :class:`~kettrack.errors.QuerySyntaxError` for
@@ -772,7 +792,7 @@ class SearchIndex:
         """
         limit = _date_limit(datetype, mindate, maxdate)
         tree = parse(term)
-        report = _Report()
+        report = _Report(history)
         hits = self._evaluate(tree, report)
         found, translation, compound = hits if hits is not None else (set(), "", False)
         if limit is not None:
@@ -836,6 +856,12 @@ class SearchIndex:
             return hits, f"{lt} {node.op} {rt}", True
         if isinstance(node, DateRange):
             return self._date_range(node, report)
+        if isinstance(node, History):
+            stored = report.history(node.number) if report.history is not None else None
+            if stored is None:
+                raise LookupError(f"Unable to obtain query #{node.number}")
+            docs = {self._doc_of[p] for p in stored if p in self._doc_of} - self._dead
+            return docs, f"#{node.number}", False
         return self._term(node, report)
 
     def _date_range(self, node: DateRange, report: _Report) -> _Hits:

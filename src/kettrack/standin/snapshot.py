@@ -16,7 +16,7 @@ comment published later) is hidden, in the served XML and in the search index,
 until that record appears: NCBI adds the link to the earlier record when it
 publishes the notice, so a replay sees the erratum arrive. Links to PMIDs the
 snapshot does not hold are kept as stored (their date is unknown).
-:meth:`Snapshot.replicate` clones records under fresh PMIDs for benchmarks.
+(:mod:`kettrack.dev.replicate` clones records under fresh PMIDs for benchmarks.)
 """
 
 from __future__ import annotations
@@ -29,11 +29,11 @@ import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from kettrack.standin.pubmed_query import IndexedRecord, SearchIndex, SearchResult
+from kettrack.standin.pubmed_query import HistoryLookup, IndexedRecord, SearchIndex, SearchResult
 
 __all__ = [
     "PendingIndexing",
@@ -54,8 +54,8 @@ _RECORD = re.compile(
     rb"<(PubmedArticle|PubmedBookArticle)(?=[\s>])[^>]*>.*?</\1>",
     re.DOTALL,
 )
-_OWN_PMID = re.compile(rb"<PMID(?:\s[^>]*)?>\s*(\d+)\s*</PMID>")
-_PUBMED_DATE = re.compile(
+OWN_PMID = re.compile(rb"<PMID(?:\s[^>]*)?>\s*(\d+)\s*</PMID>")
+PUBMED_DATE = re.compile(
     rb'(<PubMedPubDate\s+PubStatus="(?:entrez|pubmed)"\s*>\s*<Year>)\d+(</Year>\s*<Month>)'
     rb"\d+(</Month>\s*<Day>)\d+(</Day>)"
 )
@@ -138,7 +138,7 @@ def split_records(xml: bytes) -> Iterator[tuple[str, bytes]]:
     """
     for match in _RECORD.finditer(xml):
         raw = match.group(0)
-        pmid = _OWN_PMID.search(raw)
+        pmid = OWN_PMID.search(raw)
         if pmid is None:
             continue
         yield pmid.group(1).decode("ascii"), raw
@@ -312,7 +312,7 @@ def index_record(pmid: str, root: ET.Element) -> IndexedRecord:
     )
 
 
-def _replace(record: IndexedRecord, **changes: Any) -> IndexedRecord:
+def replace_record(record: IndexedRecord, **changes: Any) -> IndexedRecord:
     if dataclasses.is_dataclass(record):
         return dataclasses.replace(record, **changes)
     fields = {
@@ -422,66 +422,17 @@ def _indexed(record: IndexedRecord, pending: PendingIndexing) -> IndexedRecord:
         changes["publication_types"] = [name for name, _ in pending.publication_types]
     if pending.mesh:
         changes["mesh"] = [(name, major) for name, _, major in pending.mesh]
-    return _replace(record, **changes) if changes else record
+    return replace_record(record, **changes) if changes else record
 
 
 # --------------------------------------------------------------------------- snapshot
 
 
-class _CloneTemplate:
-    """A record's bytes cut at its own PMID and its entrez/pubmed dates, so a
-    clone is one ``bytes.join`` instead of a regex pass over a long record."""
+class Rendered(Protocol):
+    """A record kept as a recipe and rendered only when served
+    (:mod:`kettrack.dev.replicate` clones records this way)."""
 
-    __slots__ = ("parts", "slots")
-
-    def __init__(self, pmid: str, raw: bytes) -> None:
-        cuts: list[tuple[int, int, str]] = []
-        own = _OWN_PMID.search(raw)
-        if own:
-            cuts.append((own.start(1), own.end(1), "pmid"))
-        self_id = re.compile(rb'(<ArticleId\s+IdType="pubmed"\s*>)' + re.escape(pmid.encode()))
-        cuts += [(m.end(1), m.end(), "pmid") for m in self_id.finditer(raw)]
-        for m in _PUBMED_DATE.finditer(raw):
-            cuts.append((m.end(1), m.start(2), "year"))
-            cuts.append((m.end(2), m.start(3), "month"))
-            cuts.append((m.end(3), m.start(4), "day"))
-        cuts.sort()
-        self.parts: list[bytes] = []
-        self.slots: list[str] = []
-        pos = 0
-        for start, end, slot in cuts:
-            self.parts.append(raw[pos:start])
-            self.slots.append(slot)
-            pos = end
-        self.parts.append(raw[pos:])
-
-    def render(self, pmid: str, entrez: date) -> bytes:
-        values = {
-            "pmid": pmid.encode(),
-            "year": str(entrez.year).encode(),
-            "month": str(entrez.month).encode(),
-            "day": str(entrez.day).encode(),
-        }
-        out = [self.parts[0]]
-        for slot, part in zip(self.slots, self.parts[1:], strict=True):
-            out.append(values[slot])
-            out.append(part)
-        return b"".join(out)
-
-
-class _Clone:
-    """A replicated record, rendered only when served: 20,000 clones of long
-    records would otherwise hold hundreds of megabytes."""
-
-    __slots__ = ("entrez", "pmid", "template")
-
-    def __init__(self, template: _CloneTemplate, pmid: str, entrez: date) -> None:
-        self.template = template
-        self.pmid = pmid
-        self.entrez = entrez
-
-    def render(self) -> bytes:
-        return self.template.render(self.pmid, self.entrez)
+    def render(self) -> bytes: ...
 
 
 class Snapshot:
@@ -489,11 +440,12 @@ class Snapshot:
 
     def __init__(
         self,
-        raw: Mapping[str, bytes | _Clone],
+        raw: Mapping[str, bytes | Rendered],
         records: Mapping[str, IndexedRecord],
         pending: Mapping[str, PendingIndexing] | None = None,
         *,
         mesh_tree: Any = None,
+        mesh_uis: dict[str, str] | None = None,
     ) -> None:
         self._raw = dict(raw)
         self._records = dict(records)
@@ -502,7 +454,7 @@ class Snapshot:
         self._views: dict[date, SnapshotView] = {}
         self._revealed: dict[str, bytes] = {}
         self._lock = threading.Lock()
-        self._mesh_uis: dict[str, str] | None = None
+        self._mesh_uis = mesh_uis
 
     # ------------------------------------------------------------------ loading
 
@@ -610,53 +562,6 @@ class Snapshot:
         with self._lock:
             return self._views.setdefault(as_of, view)
 
-    # ------------------------------------------------------------------ synthesis
-
-    def replicate(
-        self,
-        n: int,
-        start_pmid: int = 90_000_001,
-        *,
-        first: date | None = None,
-        last: date | None = None,
-    ) -> Snapshot:
-        """A synthetic snapshot of ``n`` clones of this one's records.
-
-        Clone ``i`` copies record ``i mod len(self)`` under PMID ``start_pmid + i``
-        (rewritten in MedlineCitation/PMID and the pubmed ArticleId) with an
-        entrez date spread evenly from ``first`` to ``last`` (default: the span
-        of this snapshot's entrez dates, or the ten years to today), so date-split
-        searches see a steady flow. Pending records stay pending, their due date
-        moved with the entrez date.
-        """
-        if n < 0:
-            raise ValueError("n must not be negative")
-        if not self._raw:
-            raise ValueError("cannot replicate an empty snapshot")
-        dates = sorted(r.entrez_date for r in self._records.values() if r.entrez_date)
-        last = last or (dates[-1] if dates else date.today())
-        first = first or (dates[0] if dates and dates[0] < last else last - timedelta(days=3652))
-        span = (last - first).days
-        base = list(self._raw)
-        templates = {pmid: _CloneTemplate(pmid, self.raw(pmid)) for pmid in base}
-        raw: dict[str, bytes | _Clone] = {}
-        records: dict[str, IndexedRecord] = {}
-        pending: dict[str, PendingIndexing] = {}
-        for i in range(n):
-            source = base[i % len(base)]
-            pmid = str(start_pmid + i)
-            entrez = first + timedelta(days=(span * i) // max(n - 1, 1))
-            raw[pmid] = _Clone(templates[source], pmid, entrez)
-            original = self._records[source]
-            records[pmid] = _replace(original, pmid=pmid, entrez_date=entrez)
-            if source in self.pending:
-                shift = entrez - (original.entrez_date or entrez)
-                todo = self.pending[source]
-                pending[pmid] = dataclasses.replace(todo, due=todo.due + shift)
-        clone = Snapshot(raw, records, pending, mesh_tree=self.mesh_tree)
-        clone._mesh_uis = self.mesh_uis()
-        return clone
-
 
 class SnapshotView:
     """The snapshot as PubMed served it on one day: what esearch can find and
@@ -685,7 +590,7 @@ class SnapshotView:
                               if t is not None and t in snapshot and t not in self._records)
             if later:
                 self._hidden_links[pmid] = later
-                self._records[pmid] = _replace(record, comments_corrections=[
+                self._records[pmid] = replace_record(record, comments_corrections=[
                     (ref, t) for ref, t in links if t not in later])
         self.index = SearchIndex(self._records.values(), mesh_tree=snapshot.mesh_tree)
         # PubMed's default esearch order ("most recent"): newest entry first.
@@ -733,10 +638,6 @@ class SnapshotView:
         (records that enter PubMed later)."""
         return self._hidden_links.get(pmid, frozenset())
 
-    def is_indexed_by_view(self, pmid: str) -> bool:
-        """Whether this view serves the record in its revealed (indexed) form."""
-        return pmid in self._indexed
-
     def search(
         self,
         term: str,
@@ -744,9 +645,11 @@ class SnapshotView:
         datetype: str | None = None,
         mindate: str | None = None,
         maxdate: str | None = None,
+        history: HistoryLookup | None = None,
     ) -> SearchResult:
         """Run a PubMed query over the visible records."""
-        return self.index.search(term, datetype=datetype, mindate=mindate, maxdate=maxdate)
+        return self.index.search(term, datetype=datetype, mindate=mindate, maxdate=maxdate,
+                                 history=history)
 
     def order(self, pmids: Iterable[str]) -> list[str]:
         """Visible PMIDs among ``pmids`` in PubMed's default order."""

@@ -3,7 +3,13 @@
 Plain text (no italics): what a writer pastes into a draft or a fact-check
 note. Authors come from PubMed as ``"Lastname Initials"`` (or a collective
 name); journal abbreviations are NLM's ISO form where the record has one. A
-retracted article's citation says so, as NLM's own citations do.
+retracted article's citation says so, as NLM's own citations do, and so does one
+with a published erratum ("Erratum in: ..."), so a writer cites both.
+
+Page ranges: Vancouver keeps PubMed's own ``MedlinePgn`` (``176-84``, NLM's
+abbreviated form); APA, AMA and the exports print them in full (``176-184``,
+:func:`full_pages`). A record without a volume never prints an empty one
+(``2021 Jul:573-89``, not ``2021 Jul;:573-89``).
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import re
 from kettrack.errors import ConfigError
 from kettrack.library.article import Article
 from kettrack.library.identifiers import doi_url, is_reserved_pmid
-from kettrack.library.items import ArticleItem, Item
+from kettrack.library.items import ArticleItem, Item, TrialItem
 from kettrack.library.trial import Trial
 
 STYLES = ("vancouver", "apa", "ama")
@@ -55,6 +61,46 @@ def _retraction_note(article: Article) -> str:
     return f" Retraction in: {_sentence(notices[0])}" if notices else " Retracted publication."
 
 
+def _notices(article: Article, ref_type: str) -> list[str]:
+    return [c.source for c in article.corrections if c.ref_type == ref_type and c.source]
+
+
+def _erratum_note(article: Article, *, words: str = "Erratum in:") -> str:
+    """NLM's "Erratum in: <source>." for every erratum the record links to."""
+    if not article.has_erratum:
+        return ""
+    notices = _notices(article, "ErratumIn")
+    if not notices:
+        return " Erratum published."
+    return "".join(f" {words} {_sentence(n)}" for n in notices)
+
+
+_RANGE = re.compile(r"^([A-Za-z]*)(\d+)([A-Za-z]*)-([A-Za-z]*)(\d+)([A-Za-z]*)$")
+
+
+def full_pages(pages: str | None) -> str | None:
+    """PubMed's abbreviated page ranges written in full: ``176-84`` -> ``176-184``,
+    ``1127-9`` -> ``1127-1129``, ``S12-5`` -> ``S12-S15``; several ranges
+    (``1-10; discussion 11-2``) each; anything else (``e0123``, ``iii-iv``) as is."""
+    if not pages:
+        return pages
+    return re.sub(r"[^\s,;]+", lambda m: _full_range(m.group()), pages)
+
+
+def _full_range(text: str) -> str:
+    m = _RANGE.match(text)
+    if not m:
+        return text
+    pre, first, post, end_pre, last, end_post = m.groups()
+    if end_pre and end_pre != pre:
+        return text
+    if len(last) < len(first) and not end_pre:
+        widened = first[: len(first) - len(last)] + last
+        if int(widened) >= int(first):
+            last = widened
+    return f"{pre}{first}{post}-{end_pre or pre}{last}{end_post or post}"
+
+
 def _pubmed_ids(article: Article) -> str:
     parts = []
     if not is_reserved_pmid(article.pmid):
@@ -64,14 +110,15 @@ def _pubmed_ids(article: Article) -> str:
     return f" {'; '.join(parts)}." if parts else ""
 
 
-def _volume_part(article: Article, *, pages_sep: str = ":") -> str:
-    out = ""
-    if article.volume:
-        out += article.volume
-    if article.issue:
-        out += f"({article.issue})"
-    if article.pages:
-        out += f"{pages_sep}{article.pages}"
+def _dated_source(when: str, article: Article, pages: str | None) -> str:
+    """``2022 Feb;179(2):152-62``; without a volume or issue ``2021 Jul:573-89``
+    (NLM: the colon follows the date), never ``2021 Jul;:573-89``."""
+    holder = (article.volume or "") + (f"({article.issue})" if article.issue else "")
+    out = when
+    if holder:
+        out += f";{holder}" if out else holder
+    if pages:
+        out += f":{pages}"
     return out
 
 
@@ -83,14 +130,13 @@ def vancouver(article: Article) -> str:
     parts.append(_sentence(article.title or "[No title]"))
     when = article.pub_date or (str(article.year) if article.year else "")
     source = _journal_abbrev(article)
-    detail = when
-    vol = _volume_part(article)
-    if vol:
-        detail += f";{vol}"
-    parts.append(f"{source}. {detail}." if source else f"{detail}.")
+    detail = _dated_source(when, article, article.pages)
+    parts.append(". ".join(x for x in (source, detail) if x) + ".")
     text = " ".join(p for p in parts if p.strip(". "))
     text += _doi_note(article, "doi: ") + ("." if article.doi else "")
-    return text + _pubmed_ids(article) + _retraction_note(article)
+    # PubMed's own NLM citations put the notices before the identifiers
+    return (text + _erratum_note(article) + _retraction_note(article)
+            + _pubmed_ids(article))
 
 
 def _apa_author(author: str) -> str:
@@ -118,8 +164,9 @@ def apa(article: Article) -> str:
         detail += f", {article.volume}"
         if article.issue:
             detail += f"({article.issue})"
-    if article.pages:
-        detail += f", {article.pages.replace('-', '–')}"
+    pages = full_pages(article.pages)
+    if pages:
+        detail += f", {pages.replace('-', '–')}" if detail else pages.replace("-", "–")
     if detail:
         parts.append(_sentence(detail))
     if article.doi:
@@ -127,6 +174,10 @@ def apa(article: Article) -> str:
     elif article.url:
         parts.append(article.url)
     text = " ".join(parts)
+    if article.has_erratum:
+        # APA 7 cites the corrected article; a reader still needs to know of the notice
+        text += "".join(f" (Erratum published: {_sentence(n).rstrip('.')})"
+                        for n in _notices(article, "ErratumIn")) or " (Erratum published)"
     if article.retracted:
         text += " (Retraction published)"
     return text
@@ -138,13 +189,12 @@ def ama(article: Article) -> str:
     who = ", ".join(authors) + (", et al" if len(article.authors) > 6 else "")
     parts = [_sentence(who)] if who else []
     parts.append(_sentence(article.title or "[No title]"))
-    detail = str(article.year) if article.year else ""
-    vol = _volume_part(article)
-    if vol:
-        detail += f";{vol}"
+    detail = _dated_source(str(article.year) if article.year else "", article,
+                           full_pages(article.pages))
     source = _journal_abbrev(article)
-    parts.append(f"{source}. {detail}." if source else f"{detail}.")
+    parts.append(". ".join(x for x in (source, detail) if x) + ".")
     text = " ".join(p for p in parts if p.strip(". "))
+    text += _erratum_note(article)
     if article.doi:
         text += f" doi:{article.doi}"
     if article.retracted:
@@ -169,10 +219,10 @@ def trial_citation(trial: Trial, style: str = "vancouver") -> str:
     """A registry entry's citation: title, sponsor, ClinicalTrials.gov identifier and
     URL (APA names the sponsor first, as for a dataset)."""
     check_style(style)
-    title = " ".join(trial.title.split()).rstrip(".") or trial.nct_id
+    title = " ".join(trial.title.split()).rstrip(".") or f"Registered trial {trial.nct_id}"
     posted = trial.first_posted or ""
     if style == "apa":
-        who = f"{trial.sponsor}. " if trial.sponsor else ""
+        who = f"{trial.sponsor}. " if trial.sponsor else "ClinicalTrials.gov. "
         year = f"({posted[:4]})" if posted[:4].isdigit() else "(n.d.)"
         return f"{who}{year}. {title} (ClinicalTrials.gov identifier {trial.nct_id}). {trial.url}"
     parts = [title]
@@ -181,6 +231,13 @@ def trial_citation(trial: Trial, style: str = "vancouver") -> str:
     first = f" First posted {posted}." if posted else ""
     return (". ".join(parts) + f". ClinicalTrials.gov identifier: {trial.nct_id}.{first} "
             f"Available from: {trial.url}")
+
+
+def registry_entry(nct_id: str) -> TrialItem:
+    """A registered trial the library holds no registry record of, known by its
+    number alone: what ``show NCT... --cite`` cites then (the NCT number names the
+    registry entry, not the papers that report it)."""
+    return TrialItem(Trial(nct_id=nct_id))
 
 
 def cite_item(item: Item, style: str = "vancouver") -> str:

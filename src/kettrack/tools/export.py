@@ -1,12 +1,20 @@
 """``kettrack export``: the library, or a slice of it, for other tools.
 
-Formats
-    ``ris``     reference managers (Zotero, EndNote, Mendeley); written with rispy
+Formats (docs/export.md says what each reader gets)
+    ``ris``     reference managers (Zotero, EndNote, Mendeley); written with rispy;
+                every value one line, so no field can start a tag or a record
     ``bibtex``  LaTeX / BibTeX / biber; unique ASCII keys (``grabski2022adjunctive``,
                 then ``...a``, ``...b`` on a clash); values brace-delimited, TeX
-                specials escaped, titles double-braced so their case survives
+                specials escaped with commands whose braces balance (``{`` is
+                ``\\textbraceleft{}``: BibTeX counts braces whatever precedes them),
+                titles double-braced so their case survives; ``doi`` and ``url``
+                verbatim (biblatex reads them so: ``\\_`` would break the link);
+                page ranges in full (``176--184``)
     ``csv``     one row per article (RFC 4180 quoting via the csv module); list
-                columns joined with ``"; "``
+                columns joined with ``"; "``; a UTF-8 byte order mark first unless
+                ``bom=False`` (Excel reads UTF-8 only so); a cell that starts with
+                ``= + - @``, tab, CR or ``'`` gets one ``'`` in front (OWASP's
+                defence against formula injection)
     ``json``    a list of articles, each the article shape of docs/json.md
     ``atom``    an Atom 1.0 feed (RFC 4287) of the newest items, newest first, for
                 a feed reader pointed at a file a cron job refreshes; entry ids
@@ -42,10 +50,13 @@ from rispy.writer import RisWriter
 from kettrack.errors import ConfigError, Failure
 from kettrack.library.article import Article
 from kettrack.library.filters import Filters
-from kettrack.library.identifiers import is_reserved_pmid
+from kettrack.library.identifiers import is_reserved_pmid, pmid_label, public_pmid
 from kettrack.library.items import ArticleItem
 from kettrack.library.store import Library
+from kettrack.render.json import design_label
 from kettrack.review.model import Decision
+from kettrack.text import strip_control
+from kettrack.tools.cite import full_pages
 
 Item = ArticleItem
 #: what a review export adds to each record: the review and its current decision on it
@@ -59,10 +70,11 @@ ATOM_NS = "http://www.w3.org/2005/Atom"
 
 
 def _one_line(text: str | None) -> str:
-    return " ".join((text or "").split())
+    return " ".join(strip_control(text or "").split())
 
 
 def _pages(pages: str | None) -> tuple[str | None, str | None]:
+    pages = full_pages(_one_line(pages))
     if not pages:
         return None, None
     start, _, end = pages.partition("-")
@@ -98,6 +110,14 @@ class _Ris(RisWriter):
         return ""
 
 
+def _ris_value(value: Any) -> Any:
+    """Every RIS value on one line: a newline in an author or a MeSH heading would
+    start a forged tag (``ER  -`` then ``TY  -``: a record that is not the source's)."""
+    if isinstance(value, list):
+        return [v for v in (_one_line(x) for x in value) if v]
+    return _one_line(value) if isinstance(value, str) else value
+
+
 def _screening_words(screened: Screened | None, pmid: str) -> list[str]:
     if not screened or pmid not in screened:
         return []
@@ -115,8 +135,8 @@ def to_ris(items: Sequence[Item], screened: Screened | None = None) -> str:
         start, end = _pages(a.pages)
         entry: dict[str, Any] = {
             "type_of_reference": "BOOK" if a.is_book else "JOUR",
-            "title": _one_line(a.title),
-            "authors": [_person(x) for x in a.authors],
+            "title": a.title,
+            "authors": [_person(_one_line(x)) for x in a.authors],
             "year": str(a.year) if a.year else None,
             "journal_name": a.journal,
             "alternate_title2": a.journal_iso,
@@ -128,25 +148,43 @@ def to_ris(items: Sequence[Item], screened: Screened | None = None) -> str:
             # a snapshot-only identifier is no PubMed accession number
             "accession_number": None if is_reserved_pmid(a.pmid) else a.pmid,
             "urls": [a.url] if a.url else [],
-            "abstract": _one_line(a.abstract),
+            "abstract": a.abstract,
             "keywords": [*a.keywords, *(m.descriptor for m in a.mesh)],
-            "notes": [f"design: {a.design}", *_flags(a)]
+            "notes": [f"design: {design_label(a)}", *_flags(a)]
             + ([f"trials: {', '.join(a.nct_ids)}"] if a.nct_ids else [])
             + _screening_words(screened, a.pmid),
             "name_of_database": "PubMed",
         }
-        entries.append({k: v for k, v in entry.items() if v not in (None, "", [])})
+        clean = {k: _ris_value(v) for k, v in entry.items()}
+        entries.append({k: v for k, v in clean.items() if v not in (None, "", [])})
     return _Ris().formats(entries)
 
 
 # -- BibTeX --------------------------------------------------------------------
 
-_TEX_SPECIAL = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "%": r"\%", "&": r"\&",
-                "$": r"\$", "#": r"\#", "_": r"\_", "^": r"\^{}", "~": r"\~{}"}
+# Braces become commands whose own braces balance: BibTeX counts every { and },
+# backslash or not, so "\}" would close the field early (pybtex then drops fields).
+_TEX_SPECIAL = {"\\": r"\textbackslash{}", "{": r"\textbraceleft{}",
+                "}": r"\textbraceright{}", "%": r"\%", "&": r"\&", "$": r"\$", "#": r"\#",
+                "_": r"\_", "^": r"\^{}", "~": r"\~{}"}
 
 
 def _tex(text: str | None) -> str:
     return "".join(_TEX_SPECIAL.get(c, c) for c in _one_line(text))
+
+
+def _verbatim(text: str | None) -> str:
+    """A ``doi`` or ``url`` value: verbatim, as biblatex and JabRef read these fields
+    (an escaped ``\\_`` breaks the link); only what would unbalance the entry's braces
+    is percent-encoded."""
+    return "".join({"{": "%7B", "}": "%7D", "\\": "%5C"}.get(c, c) for c in _one_line(text))
+
+
+def _brace_unsafe(name: str) -> str:
+    """A name part that BibTeX would split ("X and Y", "Smith, Jr") kept whole."""
+    if re.search(r"\band\b", name, re.IGNORECASE) or "," in name:
+        return "{" + name + "}"
+    return name
 
 
 def _ascii(text: str) -> str:
@@ -168,8 +206,12 @@ def bibtex_key(article: Article) -> str:
 
 
 def _bib_author(author: str) -> str:
-    person = _person(author)
-    return _tex(person) if person != author or " " not in author else "{" + _tex(author) + "}"
+    author = _one_line(author)
+    m = re.match(r"^(.+?)\s+([A-Z]{1,4})$", author)
+    if not m:  # a collective name, or one word: one unit, never split at " and "
+        return "{" + _tex(author) + "}" if " " in author or "," in author else _tex(author)
+    initials = " ".join(c + "." for c in m.group(2))
+    return f"{_brace_unsafe(_tex(m.group(1)))}, {initials}"
 
 
 def to_bibtex(items: Sequence[Item], screened: Screened | None = None) -> str:
@@ -192,11 +234,11 @@ def to_bibtex(items: Sequence[Item], screened: Screened | None = None) -> str:
             ("year", str(a.year or "")),
             ("volume", _tex(a.volume)),
             ("number", _tex(a.issue)),
-            ("pages", _tex(a.pages).replace("-", "--")),
-            ("doi", _tex(a.doi)),
-            ("pmid", "" if is_reserved_pmid(a.pmid) else a.pmid),
-            ("pmcid", a.pmcid or ""),
-            ("url", _tex(a.url)),
+            ("pages", _tex(full_pages(_one_line(a.pages))).replace("-", "--")),
+            ("doi", _verbatim(a.doi)),
+            ("pmid", "" if is_reserved_pmid(a.pmid) else _tex(a.pmid)),
+            ("pmcid", _tex(a.pmcid)),
+            ("url", _verbatim(a.url)),
             ("keywords", _tex(", ".join(a.keywords))),
             ("note", _tex("; ".join(_flags(a)))),
         ]
@@ -222,23 +264,49 @@ def _suffix(n: int) -> str:
 
 # -- CSV and JSON --------------------------------------------------------------
 
-CSV_COLUMNS = ("pmid", "doi", "pmcid", "title", "journal", "year", "authors", "design",
+CSV_COLUMNS = ("id", "pmid", "doi", "pmcid", "title", "journal", "year", "authors", "design",
                "nct_ids", "queries", "retracted", "url", "species", "sample_size",
                "has_erratum", "has_concern", "pub_date", "entrez_date", "publication_types",
                "mesh", "keywords", "first_seen_at", "abstract")
 
 
-def to_csv(items: Sequence[Item], screened: Screened | None = None) -> str:
-    """CSV with a header row, one row per article (a review export adds the
-    screening columns at the end)."""
+#: what a spreadsheet reads as the start of a formula (OWASP, "CSV Injection"), and
+#: the apostrophe itself, so that one leading apostrophe always means "added"
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "'")
+#: the byte order mark Excel needs to read a CSV file as UTF-8
+BOM = "\ufeff"
+
+
+def csv_cell(value: Any) -> Any:
+    """One CSV cell: text made inert for spreadsheets (a leading ``'`` before a
+    formula character), control characters out (newlines kept: the abstract's
+    sections); numbers and booleans as they are."""
+    if value is None:
+        return ""
+    if isinstance(value, (bool, int, float)):
+        return value
+    raw = str(value)
+    text = strip_control(raw, keep_newlines=True).replace("\t", " ")
+    # a formula after leading blanks is still a formula to some spreadsheets
+    inert = raw.startswith(("\t", "\r")) or text.lstrip(" \n").startswith(_FORMULA_START)
+    return "'" + text if inert else text
+
+
+def to_csv(items: Sequence[Item], screened: Screened | None = None, *,
+           bom: bool = True) -> str:
+    """CSV with a header row, one row per article (a byte order mark first unless
+    ``bom`` is False; a review export adds the screening columns at the end)."""
     buffer = io.StringIO(newline="")
+    if bom:
+        buffer.write(BOM)
     writer = csv.writer(buffer, quoting=csv.QUOTE_MINIMAL)
     columns = CSV_COLUMNS + (SCREENING_COLUMNS if screened is not None else ())
     writer.writerow(columns)
     for item in items:
         a = item.article
         row = {
-            "pmid": a.pmid, "doi": a.doi, "pmcid": a.pmcid, "title": a.title,
+            "id": a.pmid, "pmid": public_pmid(a.pmid) or "", "doi": a.doi, "pmcid": a.pmcid,
+            "title": a.title,
             "journal": a.journal, "year": a.year, "design": a.design,
             "retracted": a.retracted, "url": a.url, "species": a.species,
             "sample_size": a.sample_size, "has_erratum": a.has_erratum,
@@ -254,7 +322,7 @@ def to_csv(items: Sequence[Item], screened: Screened | None = None) -> str:
         }
         if screened and a.pmid in screened:
             row.update(_screening_json(*screened[a.pmid]))
-        writer.writerow(["" if row.get(c) is None else row[c] for c in columns])
+        writer.writerow([csv_cell(row.get(c)) for c in columns])
     return buffer.getvalue()
 
 
@@ -305,9 +373,11 @@ def to_atom(items: Sequence[Item], *, title: str = "kettrack: ketamine for alcoh
     ET.register_namespace("", ATOM_NS)
 
     def sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
-        el = ET.SubElement(parent, f"{{{ATOM_NS}}}{tag}", attrs)
+        # control characters are not XML: a feed holding one is no feed at all
+        el = ET.SubElement(parent, f"{{{ATOM_NS}}}{tag}",
+                           {k: strip_control(v) for k, v in attrs.items()})
         if text is not None:
-            el.text = text
+            el.text = strip_control(text, keep_newlines=True)
         return el
 
     feed = ET.Element(f"{{{ATOM_NS}}}feed")
@@ -321,21 +391,23 @@ def to_atom(items: Sequence[Item], *, title: str = "kettrack: ketamine for alcoh
     for item, stamp in zip(items, stamps, strict=True):
         a = item.article
         entry = sub(feed, "entry")
-        sub(entry, "id", f"urn:kettrack:pmid:{a.pmid}")
+        # stable ids: a PMID's never changes; a snapshot-only record is not called a PMID
+        sub(entry, "id", f"urn:kettrack:pmid:{a.pmid}" if public_pmid(a.pmid)
+            else f"urn:kettrack:snapshot:{a.pmid}")
         flags = _flags(a)
         sub(entry, "title", ("[" + ", ".join(flags) + "] " if flags else "")
-            + (_one_line(a.title) or f"PMID {a.pmid}"))
+            + (_one_line(a.title) or pmid_label(a.pmid)))
         sub(entry, "updated", stamp)
         sub(entry, "published", _atom_time(item.first_seen_at))
         sub(entry, "link", href=_entry_link(a), rel="alternate")
         for name in a.authors[:10]:
             sub(sub(entry, "author"), "name", name)
         sub(entry, "category", term=a.design)
+        head = " · ".join(str(x) for x in (design_label(a), a.journal, a.year) if x)
         if screened and a.pmid in screened:
             review, d = screened[a.pmid]
             sub(entry, "category", term=d.decision, scheme=f"urn:kettrack:review:{review}",
                 label=f"{d.decision} ({d.reason})" if d.reason else d.decision)
-        head = " · ".join(str(x) for x in (a.design, a.journal, a.year) if x)
         summary = head + (f" · {', '.join(flags)}" if flags else "")
         if a.abstract:
             summary += "\n\n" + a.abstract
@@ -366,10 +438,11 @@ def screened_articles(library: Library, review_name: str, decision: str) -> Scre
 
 
 def export(library: Library, fmt: str, filters: Filters | None = None,
-           limit: int | None = None, *, review: str | None = None,
+           limit: int | None = None, *, bom: bool = True, review: str | None = None,
            decision: str = "include") -> str:
-    """The slice of the library in ``fmt`` (one of :data:`FORMATS`); with ``review``,
-    only its articles with ``decision``, each with the decision as fields."""
+    """The slice of the library in ``fmt`` (one of :data:`FORMATS`); ``bom`` (csv
+    only) puts Excel's UTF-8 byte order mark first; with ``review``, only its
+    articles with ``decision``, each with the decision as fields."""
     if fmt not in FORMATS:
         raise ConfigError(f"--format {fmt!r} is not an export format; one of {', '.join(FORMATS)}")
     if review is not None:
@@ -380,7 +453,9 @@ def export(library: Library, fmt: str, filters: Filters | None = None,
             return to_atom(items, title=f"kettrack: review {review} ({decision})",
                            feed_id=f"urn:kettrack:review:{review}:{decision}",
                            screened=screened)
-        writer = {"ris": to_ris, "bibtex": to_bibtex, "csv": to_csv, "json": to_json}[fmt]
+        if fmt == "csv":
+            return to_csv(items, screened, bom=bom)
+        writer = {"ris": to_ris, "bibtex": to_bibtex, "json": to_json}[fmt]
         return writer(items, screened)
     if fmt == "atom":
         items = library.article_slice(filters, newest_first=True, limit=limit or ATOM_LIMIT)
@@ -389,7 +464,9 @@ def export(library: Library, fmt: str, filters: Filters | None = None,
         title = "kettrack" + (f": {parts[0]}" if parts else ": ketamine for alcohol use disorder")
         return to_atom(items, title=title, feed_id=feed_id)
     items = library.article_slice(filters, limit=limit)
-    return {"ris": to_ris, "bibtex": to_bibtex, "csv": to_csv, "json": to_json}[fmt](items)
+    if fmt == "csv":
+        return to_csv(items, bom=bom)
+    return {"ris": to_ris, "bibtex": to_bibtex, "json": to_json}[fmt](items)
 
 
 def write_atomic(path: Path, text: str, *, option: str = "-o") -> None:
@@ -398,7 +475,11 @@ def write_atomic(path: Path, text: str, *, option: str = "-o") -> None:
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise ConfigError(f"{option} {path}: folder {folder} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise Failure(f"{option} {path}: cannot write in {folder} ({exc.strerror or exc})"
+                      ) from None
     try:
         # mkstemp makes the file private; a feed or export is meant to be read
         os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o644)

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from kettrack.errors import SearchSyntaxError
 from kettrack.library.filters import Filters
-from kettrack.library.items import Item, TrialItem
+from kettrack.library.items import Item
 from kettrack.library.reading import MARK_CLOSE, MARK_OPEN
 from kettrack.library.store import Library
 
@@ -136,8 +136,3 @@ def search(library: Library, text: str, *, filters: Filters | None = None,
 def marked(snippet: str, open_: str = "**", close: str = "**") -> str:
     """A snippet with its match markers replaced (``**word**`` by default)."""
     return snippet.replace(MARK_OPEN, open_).replace(MARK_CLOSE, close)
-
-
-def is_trial(hit: SearchHit) -> bool:
-    """The hit is a registered trial, not a publication."""
-    return isinstance(hit.item, TrialItem)
