@@ -460,3 +460,22 @@ def test_a_killed_europepmc_run_converges(tmp_path: Path) -> None:
     run(reference, [SavedQuery(name="preprints", term=PREPRINTS.term, source="europepmc",
                                description="d")], epmc=records)
     assert state(resumed) == state(reference)
+
+
+def test_a_screened_preprint_keeps_its_decisions_when_its_pubmed_record_arrives(
+        pubmed_snapshot: Snapshot) -> None:
+    """A living review included the preprint; when the work is re-keyed by its
+    PMID, the audit trail moves with it (nothing to screen twice, nothing lost)."""
+    from kettrack.review.model import NewDecision
+
+    library = Library.memory()
+    run(library, [PREPRINTS], epmc=bundled(), pubmed=pubmed_snapshot, as_of=date(2025, 8, 13))
+    review = library.create_review("aud", ["preprints"], reasons=["wrong population"], seed=1)
+    library.record_decisions(review, [NewDecision(("article", "PPR9900000001"), "include",
+                                                  note="key preprint")],
+                             reviewer="ana", via="decide")
+    run(library, [PREPRINTS, *PUBMED], epmc=bundled(), pubmed=pubmed_snapshot,
+        as_of=date(2025, 9, 1))
+    trail = library.db.execute("SELECT item_id, decision, note, reviewer FROM "
+                               "screening_decisions").fetchall()
+    assert trail == [("9900000037", "include", "key preprint", "ana")]

@@ -555,6 +555,13 @@ def export(
     bom: Annotated[bool, typer.Option(
         "--bom/--no-bom",
         help="csv: start with a UTF-8 byte order mark, so Excel reads non-ASCII text.")] = True,
+    review: Annotated[str | None, typer.Option(
+        "--review", metavar="NAME", show_default=False,
+        help="Only the articles screened in this review, with the decision, reason, note, "
+             "reviewer and time as fields.")] = None,
+    decision: Annotated[str, typer.Option(
+        "--decision", metavar="include|exclude|maybe|any",
+        help="With --review: which current decisions.")] = "include",
     db: DbOption = None,
 ) -> None:
     """The library, or a slice of it, for reference managers, spreadsheets and feed readers.
@@ -567,9 +574,11 @@ def export(
     """
     from kettrack.tools import export as exports
 
+    if decision != "include" and review is None:
+        raise ConfigError("--decision goes with --review NAME")
     with open_library(settings_for(db)) as library:
         text = exports.export(library, fmt, filters_for(library, design, since, query), limit,
-                              bom=bom)
+                              bom=bom, review=review, decision=decision)
     if output is None:
         typer.echo(text, nl=False)
     else:
@@ -676,6 +685,230 @@ def similar(
     from kettrack.render.records import print_similar
 
     print_similar(answer, sys.stdout)
+# -- living reviews ------------------------------------------------------------
+
+review_app = typer.Typer(help="Living reviews: screening fed by saved queries.",
+                         no_args_is_help=True)
+app.add_typer(review_app, name="review")
+ReviewArgument = Annotated[str, typer.Argument(metavar="NAME", help="The review's name.")]
+
+
+def _known_queries(settings: Settings, library: Library) -> list[str]:
+    from kettrack.errors import QueryFileError
+    from kettrack.queries import load_queries
+
+    try:
+        saved = [q.name for q in load_queries(settings.queries_dir)]
+    except QueryFileError:
+        saved = []
+    return sorted({*saved, *library.saved_query_names()})
+
+
+@review_app.command("create")
+def review_create(
+    name: ReviewArgument,
+    query: Annotated[list[str], typer.Option(
+        "--query", metavar="Q", help="A saved query that feeds the review; repeatable.")],
+    reason: Annotated[list[str] | None, typer.Option(
+        "--reason", metavar="R", show_default=False,
+        help="An exclusion reason to offer; repeatable [default: wrong population, wrong "
+             "intervention, wrong comparator, wrong outcome, wrong study design, not primary "
+             "research, duplicate, other].")] = None,
+    keyword: Annotated[list[str] | None, typer.Option(
+        "--keyword", metavar="WORD", show_default=False,
+        help="A word to highlight in abstracts while screening; repeatable.")] = None,
+    description: Annotated[str, typer.Option("--description", help="What the review asks.")
+                           ] = "",
+    db: DbOption = None,
+    queries: QueriesOption = None,
+) -> None:
+    """Create a living review fed by saved queries.
+
+    Its records are everything its queries found, and what later runs find joins
+    the queue. Exit 2 for a name already used or a query that is not saved.
+    """
+    from kettrack.review.decide import create
+
+    settings = settings_for(db, queries)
+    with open_library(settings) as library:
+        review = create(library, name, query, known_queries=_known_queries(settings, library),
+                        reasons=reason or (), keywords=keyword or (), description=description)
+    typer.echo(f"created review {review.name} (queries: {', '.join(review.queries)}); "
+               f"screen it with: kettrack screen {review.name}")
+
+
+@review_app.command("list")
+def review_list(db: DbOption = None, as_json: JsonOption = False) -> None:
+    """Every review, with how far its screening has got."""
+    from kettrack.review.queue import Screening
+
+    with open_library(settings_for(db)) as library:
+        rows = [(r, Screening(library, r).progress()) for r in library.reviews()]
+    if as_json:
+        from kettrack.render.review import review_json
+
+        emit_json([review_json(r, p) for r, p in rows])
+        return
+    from kettrack.render.review import print_reviews
+
+    print_reviews(rows, sys.stdout, rich=is_terminal())
+
+
+@review_app.command("show")
+def review_show(name: ReviewArgument, db: DbOption = None, as_json: JsonOption = False) -> None:
+    """One review: its queries, exclusion reasons, progress and how its queue is ordered."""
+    from kettrack.review.decide import get_review
+    from kettrack.review.queue import Screening, ranking_note
+
+    with open_library(settings_for(db)) as library:
+        review = get_review(library, name)
+        done = Screening(library, review).progress()
+    note = ranking_note(done.include, done.exclude)
+    if as_json:
+        from kettrack.render.review import review_json
+
+        emit_json(review_json(review, done, note=note))
+        return
+    from kettrack.render.review import print_review
+
+    print_review(review, done, note, sys.stdout, rich=is_terminal())
+
+
+@review_app.command("queue")
+def review_queue(
+    name: ReviewArgument,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, show_default=False,
+                                              help="At most this many records.")] = None,
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """The records awaiting screening, most likely inclusions first.
+
+    Random (seeded) order until the review has an inclusion and an exclusion;
+    then ordered by a model learned from its decisions (score 0..1).
+    """
+    from kettrack.review.decide import get_review
+    from kettrack.review.queue import Screening
+
+    with open_library(settings_for(db)) as library:
+        queue = Screening(library, get_review(library, name)).queue(limit=limit)
+        items = library.items([e.key for e in queue.entries], history=False)
+    if as_json:
+        from kettrack.render.review import queue_json
+
+        emit_json(queue_json(queue, items))
+        return
+    from kettrack.render.review import print_queue
+
+    print_queue(queue, items, sys.stdout, rich=is_terminal())
+
+
+@review_app.command("prisma")
+def review_prisma(
+    name: ReviewArgument,
+    fmt: Annotated[str, typer.Option("--format", metavar="text|json|svg",
+                                     help="Output format.")] = "text",
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", metavar="FILE", show_default=False,
+        help="Write to FILE (whole or not at all) instead of stdout.")] = None,
+    db: DbOption = None,
+) -> None:
+    """The review's PRISMA 2020 flow: counts, or the diagram as a standalone SVG.
+
+    Records identified per source and query, duplicates removed across sources,
+    screened, excluded by reason, maybe, awaiting and included.
+    """
+    from kettrack.review import prisma
+    from kettrack.review.decide import get_review
+    from kettrack.review.queue import Screening
+
+    if fmt not in prisma.FORMATS:
+        raise ConfigError(f"--format {fmt!r}: choose one of {', '.join(prisma.FORMATS)}")
+    with open_library(settings_for(db)) as library:
+        counts = prisma.flow(Screening(library, get_review(library, name)))
+    if fmt == "json":
+        from kettrack.render.json import dumps
+
+        text = dumps(prisma.to_json(counts)) + "\n"
+    else:
+        text = prisma.to_svg(counts) if fmt == "svg" else prisma.to_text(counts)
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        from kettrack.tools.export import write_atomic
+
+        write_atomic(output, text)
+
+
+def _reviewer(value: str | None) -> str:
+    import os
+
+    from kettrack.text import one_line
+
+    who = one_line(value or os.environ.get("USER") or os.environ.get("LOGNAME") or "unknown")
+    if not who or len(who) > 100:
+        raise ConfigError("--reviewer: give a name of up to 100 characters")
+    return who
+
+
+@app.command()
+def screen(
+    name: ReviewArgument,
+    decide: Annotated[tuple[str, str] | None, typer.Option(
+        "--decide", metavar="ID include|exclude|maybe", show_default=False,
+        help="Record one decision about the record ID (PMID, DOI, PMCID or NCT number).")
+    ] = None,
+    reason: Annotated[str | None, typer.Option(
+        "--reason", metavar="R", show_default=False,
+        help="With --decide ID exclude: the exclusion reason (one of the review's).")] = None,
+    note: Annotated[str | None, typer.Option("--note", metavar="N", show_default=False,
+                                             help="With --decide: a note.")] = None,
+    import_file: Annotated[Path | None, typer.Option(
+        "--import", metavar="FILE", show_default=False,
+        help="Record the decisions in a CSV file: id,decision[,reason,note] (a header row "
+             "is optional); a bad row imports nothing and exits 2.")] = None,
+    reviewer: Annotated[str | None, typer.Option(
+        "--reviewer", metavar="WHO", show_default=False,
+        help="Who is deciding [default: $USER].")] = None,
+    db: DbOption = None,
+) -> None:
+    """Screen a review's records: interactively, or scripted with --decide / --import.
+
+    The interactive screen shows the record most likely to be included first,
+    with the review's words highlighted; keys: i include, e exclude (then the
+    reason's number), m maybe, n note, s skip, u undo, q quit. Every decision is
+    stored at once with who and when; a change of mind is a new decision, and
+    the old one is kept.
+    """
+    from kettrack.review.decide import decide as decide_one
+    from kettrack.review.decide import get_review
+    from kettrack.review.decide import import_file as import_decisions
+    from kettrack.review.queue import Screening
+
+    if decide is not None and import_file is not None:
+        raise ConfigError("--decide and --import: one at a time")
+    if (reason is not None or note is not None) and decide is None:
+        raise ConfigError("--reason and --note go with --decide")
+    who = _reviewer(reviewer)
+    with open_library(settings_for(db)) as library:
+        review = get_review(library, name)
+        screening = Screening(library, review)
+        records = set(screening.records)
+        if decide is not None:
+            key = decide_one(library, review, records, decide[0], decide[1], reason=reason,
+                             note=note, reviewer=who)
+            typer.echo(f"{decide[1].strip().lower()}: {key[1]} in review {review.name}")
+            return
+        if import_file is not None:
+            stored = import_decisions(library, review, records, import_file, reviewer=who)
+            typer.echo(f"imported {len(stored)} decision(s) into review {review.name}")
+            return
+        if not (sys.stdin.isatty() and sys.stdout.isatty()):
+            raise ConfigError("the interactive screen needs a terminal; script it with "
+                              "--decide ID DECISION or --import FILE")
+        from kettrack.review.screen import run_screen
+
+        run_screen(screening, reviewer=who)
 
 
 def main() -> None:

@@ -13,7 +13,9 @@
   expressions of concern, design / status / publication-type changes,
   deletions, trial status, results and completion changes) on works reported
   earlier, grouped per work. An event on a work that is new in the same digest
-  is folded into that work's entry instead (its ``news``).
+  is folded into that work's entry instead (its ``news``);
+- **screening**: for each living review, how many of the digest's new works
+  await screening in it ("N new records to screen in NAME").
 
 :func:`mark` records that a digest reached its readers; it is
 :func:`kettrack.digest.deliver.deliver`'s last step, taken only once the
@@ -78,6 +80,8 @@ class Digest:
     created_at: str
     sections: dict[str, list[DigestEntry]]
     id: int | None = None
+    #: (review name, new works of this digest awaiting screening in it, all awaiting)
+    screening: list[tuple[str, int, int]] = field(default_factory=list)
 
     @property
     def is_empty(self) -> bool:
@@ -159,7 +163,29 @@ def collect(library: Library, since: date | None = None) -> Digest:
     sections["updates"] = sorted(updates, key=_update_order)
     for name in ("trials", "studies", "reviews"):
         _sort_section(sections[name])
-    return Digest(since=since_label, created_at=utcnow(), sections=sections)
+    return Digest(since=since_label, created_at=utcnow(), sections=sections,
+                  screening=to_screen(library, set(new)))
+
+
+def to_screen(library: Library, new: set[tuple[str, str]]) -> list[tuple[str, int, int]]:
+    """Per review with new works to screen: (name, how many of ``new`` await
+    screening in it, how many await in all)."""
+    from kettrack.review.queue import Screening
+
+    out = []
+    for review in library.reviews() if new else []:
+        screening = Screening(library, review)
+        waiting = [k for k in screening.records if k not in screening.decisions]
+        fresh = sum(1 for k in waiting if k in new)
+        if fresh:
+            out.append((review.name, fresh, len(waiting)))
+    return out
+
+
+def screening_lines(digest: Digest) -> list[str]:
+    """"N new records to screen in NAME (M awaiting): kettrack screen NAME"."""
+    return [f"{n} new record{'' if n == 1 else 's'} to screen in {name} ({total} awaiting): "
+            f"kettrack screen {name}" for name, n, total in digest.screening]
 
 
 def mark(library: Library, digest: Digest, *, format: str,

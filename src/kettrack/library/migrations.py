@@ -435,3 +435,51 @@ def m007_deliveries(db: Database) -> None:
     )
     db.execute("CREATE INDEX idx_digest_deliveries_pending "
                "ON digest_deliveries(recipient, item_type, item_id)")
+
+
+@migration("008_reviews")
+def m008_reviews(db: Database) -> None:
+    """Living reviews: the saved queries that feed each, and its screening decisions
+    (an audit trail: a change of mind is a new row, an undo a row naming the one it
+    withdraws; nothing is updated or deleted)."""
+    db.execute(
+        """
+        CREATE TABLE reviews (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            description TEXT NOT NULL DEFAULT '',
+            reasons TEXT NOT NULL DEFAULT '[]',   -- JSON list: the exclusion reasons offered
+            keywords TEXT NOT NULL DEFAULT '[]',  -- JSON list: words highlighted when screening
+            seed INTEGER NOT NULL,                -- of the random order before the model
+            created_at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE review_queries (
+            review_id INTEGER NOT NULL REFERENCES reviews(id),
+            query_name TEXT NOT NULL,             -- a saved query's name (every version)
+            PRIMARY KEY (review_id, query_name)
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE screening_decisions (
+            id INTEGER PRIMARY KEY,
+            review_id INTEGER NOT NULL REFERENCES reviews(id),
+            item_type TEXT NOT NULL CHECK (item_type IN ('article', 'trial')),
+            item_id TEXT NOT NULL,                -- PMID or NCT number
+            decision TEXT NOT NULL CHECK (decision IN ('include', 'exclude', 'maybe', 'undo')),
+            reason TEXT,                          -- an exclusion reason from the review's list
+            note TEXT,
+            undoes INTEGER REFERENCES screening_decisions(id),  -- set on 'undo' rows
+            reviewer TEXT NOT NULL,
+            decided_at TEXT NOT NULL,
+            via TEXT NOT NULL                     -- screen, decide, import
+        )
+        """
+    )
+    db.execute("CREATE INDEX idx_screening_decisions_item ON "
+               "screening_decisions(review_id, item_type, item_id)")

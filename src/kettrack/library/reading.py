@@ -29,6 +29,7 @@ from kettrack.library.items import (
 )
 from kettrack.library.trial import Trial
 from kettrack.library.watches import Watch
+from kettrack.review.model import Decision, Review
 
 #: IDs per ``IN (...)`` list: well under SQLite's limit of bound parameters
 CHUNK = 500
@@ -506,6 +507,69 @@ class Reading:
             out.update(r[0] for r in self.db.execute(
                 f"SELECT pmid FROM articles WHERE pmid IN ({marks}) AND NOT {flag}", chunk))
         return out
+
+    # -- living reviews ----------------------------------------------------------
+
+    def review(self, name: str) -> Review | None:
+        """The review called ``name``, or None."""
+        found = [r for r in self.reviews() if r.name == name]
+        return found[0] if found else None
+
+    def reviews(self) -> list[Review]:
+        """Every review, by name."""
+        queries: dict[int, list[str]] = {}
+        for review_id, query in self.db.execute(
+                "SELECT review_id, query_name FROM review_queries ORDER BY query_name"):
+            queries.setdefault(int(review_id), []).append(str(query))
+        return [Review(int(i), str(n), tuple(queries.get(int(i), [])),
+                       tuple(json.loads(reasons)), tuple(json.loads(keywords)), str(desc),
+                       int(seed), str(created))
+                for i, n, desc, reasons, keywords, seed, created in self.db.execute(
+                    "SELECT id, name, description, reasons, keywords, seed, created_at "
+                    "FROM reviews ORDER BY name")]
+
+    def review_hits(self, review: Review) -> list[tuple[str, str, str, str]]:
+        """(item_type, item_id, query name, source) for every record each of the
+        review's saved queries found (any version), oldest first in the library."""
+        if not review.queries:
+            return []
+        marks = ", ".join("?" * len(review.queries))
+        rows = self.db.execute(
+            "SELECT 'article', m.pmid, q.name, q.source, a.first_seen_at FROM memberships m "
+            "JOIN query_versions q ON q.id = m.query_version_id JOIN articles a ON "
+            f"a.pmid = m.pmid WHERE q.name IN ({marks}) UNION "
+            "SELECT 'trial', m.nct_id, q.name, q.source, t.first_seen_at FROM trial_memberships m "
+            "JOIN query_versions q ON q.id = m.query_version_id JOIN trials t ON "
+            f"t.nct_id = m.nct_id WHERE q.name IN ({marks}) ORDER BY 5, 1, 2, 3",
+            [*review.queries, *review.queries])
+        return [(str(k), str(i), str(n), str(s)) for k, i, n, s, _ in rows]
+
+    def decision_trail(self, review_id: int) -> list[Decision]:
+        """Every screening decision of a review, undo rows included, oldest first."""
+        return [Decision(int(i), (str(k), str(item)), str(d), r, n, str(who), str(when),
+                         str(via), u)
+                for i, k, item, d, r, n, u, who, when, via in self.db.execute(
+                    "SELECT id, item_type, item_id, decision, reason, note, undoes, reviewer, "
+                    "decided_at, via FROM screening_decisions WHERE review_id = ? ORDER BY id",
+                    (review_id,))]
+
+    def screening_texts(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        """The words a screening model learns from, per record: title, abstract, MeSH
+        and keywords of articles; titles, conditions and interventions of trials."""
+        out: dict[tuple[str, str], str] = {}
+        pmids = [i for k, i in keys if k == "article"]
+        ncts = [i for k, i in keys if k == "trial"]
+        for pmid, title, abstract, mesh, words, *_ in self.article_texts(pmids):
+            out[("article", str(pmid))] = "\n".join((title, abstract, mesh, words))
+        for nct, *texts, _ in self.trial_texts(ncts):
+            out[("trial", str(nct))] = "\n".join(_json_list_text(str(t)) for t in texts)
+        return out
+
+    def find_trial(self, nct_id: str) -> str | None:
+        """The NCT number, if the library holds that registered trial."""
+        row = self.db.execute("SELECT nct_id FROM trials WHERE nct_id = ?",
+                              (nct_id.upper(),)).fetchone()
+        return str(row[0]) if row else None
 
     # -- stats ----------------------------------------------------------------
 

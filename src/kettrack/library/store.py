@@ -51,6 +51,7 @@ from kettrack.library.versions import (
 )
 from kettrack.library.watches import MEMBERSHIP_PREFIX, WATCH_SOURCE, Watch
 from kettrack.queries import SavedQuery
+from kettrack.review.model import NewDecision
 
 
 def utcnow() -> str:
@@ -560,14 +561,30 @@ class Library(Reading):
                     refs.append((str(table), str(fk[3])))
         return refs
 
+    @staticmethod
+    def _move_item_refs(conn: sqlite3.Connection, old: str, new: str) -> None:
+        """Point every reference to work ``old`` that is not a foreign key at
+        ``new``: digest marks and deliveries, screening decisions (the audit trail
+        moves whole), watches and citing relations. Where ``new`` already has the
+        same row, the duplicate of ``old`` goes."""
+        for table in ("digest_items", "digest_deliveries", "screening_decisions"):
+            conn.execute(f"UPDATE OR IGNORE {table} SET item_id = ? WHERE item_type = 'article' "
+                         "AND item_id = ?", (new, old))
+            conn.execute(f"DELETE FROM {table} WHERE item_type = 'article' AND item_id = ?",
+                         (old,))
+        for table, column in (("watches", "pmid"), ("citations", "citing_pmid"),
+                              ("citations", "cited_pmid")):
+            conn.execute(f"UPDATE OR IGNORE {table} SET {column} = ? WHERE {column} = ?",
+                         (new, old))
+            conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (old,))
+
     def _rekey(self, conn: sqlite3.Connection, old: str, new: str) -> None:
         """Give the work keyed ``old`` the key ``new`` everywhere (call with
         ``PRAGMA defer_foreign_keys`` on, inside a transaction)."""
         conn.execute("UPDATE articles SET pmid = ? WHERE pmid = ?", (new, old))
         for table, column in self._article_refs(conn):
             conn.execute(f"UPDATE {table} SET {column} = ? WHERE {column} = ?", (new, old))
-        conn.execute("UPDATE digest_items SET item_id = ? WHERE item_type = 'article' "
-                     "AND item_id = ?", (new, old))
+        self._move_item_refs(conn, old, new)
 
     def _merge_rows(self, conn: sqlite3.Connection, loser: str, survivor: str) -> None:
         """Fold the row ``loser`` into ``survivor``: memberships, events, digest
@@ -576,10 +593,7 @@ class Library(Reading):
             conn.execute(f"UPDATE OR IGNORE {table} SET {column} = ? WHERE {column} = ?",
                          (survivor, loser))
             conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (loser,))
-        conn.execute("UPDATE OR IGNORE digest_items SET item_id = ? WHERE item_type = 'article' "
-                     "AND item_id = ?", (survivor, loser))
-        conn.execute("DELETE FROM digest_items WHERE item_type = 'article' AND item_id = ?",
-                     (loser,))
+        self._move_item_refs(conn, loser, survivor)
         conn.execute("DELETE FROM probable_versions WHERE pmid = other")
         conn.execute("DELETE FROM articles WHERE pmid = ?", (loser,))
 
@@ -944,6 +958,53 @@ class Library(Reading):
             self._add_memberships(conn, watch.query_version_id, everyone, run_id)
             self._summarise_query(conn, run_id, watch.query_version_id, count=len(everyone),
                                   new=new, updated=updated)
+    # -- living reviews ----------------------------------------------------------
+
+    def create_review(self, name: str, queries: Sequence[str], *, reasons: Sequence[str],
+                      keywords: Sequence[str] = (), description: str = "",
+                      seed: int) -> int:
+        """Record a new review and the saved queries that feed it, in one transaction."""
+        with self.transaction(f"creating review {name}") as conn:
+            cur = conn.execute(
+                "INSERT INTO reviews (name, description, reasons, keywords, seed, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (name, description, json.dumps(list(reasons), ensure_ascii=False),
+                 json.dumps(list(keywords), ensure_ascii=False), seed, utcnow()))
+            review_id = int(cur.lastrowid or 0)
+            conn.executemany("INSERT OR IGNORE INTO review_queries (review_id, query_name) "
+                             "VALUES (?, ?)", [(review_id, q) for q in queries])
+        return review_id
+
+    def record_decisions(self, review_id: int, decisions: Sequence[NewDecision], *,
+                         reviewer: str, via: str) -> list[int]:
+        """Append screening decisions to a review's trail, all in one transaction
+        (an import is stored whole or not at all). Returns the new rows' ids."""
+        now = utcnow()
+        ids = []
+        with self.transaction("recording screening decisions") as conn:
+            for d in decisions:
+                kind, ident = d.key
+                cur = conn.execute(
+                    "INSERT INTO screening_decisions (review_id, item_type, item_id, decision, "
+                    "reason, note, reviewer, decided_at, via) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (review_id, kind, ident, d.decision, d.reason, d.note, reviewer, now, via))
+                ids.append(int(cur.lastrowid or 0))
+        return ids
+
+    def undo_decision(self, review_id: int, decision_id: int, *, reviewer: str,
+                      via: str) -> int:
+        """Withdraw one decision with an ``undo`` row (the withdrawn row is kept)."""
+        with self.transaction("undoing a screening decision") as conn:
+            row = conn.execute("SELECT item_type, item_id FROM screening_decisions "
+                               "WHERE id = ? AND review_id = ?",
+                               (decision_id, review_id)).fetchone()
+            if row is None:
+                raise ValueError(f"decision {decision_id} is not in review {review_id}")
+            cur = conn.execute(
+                "INSERT INTO screening_decisions (review_id, item_type, item_id, decision, "
+                "undoes, reviewer, decided_at, via) VALUES (?, ?, ?, 'undo', ?, ?, ?, ?)",
+                (review_id, row[0], row[1], decision_id, reviewer, utcnow(), via))
+            return int(cur.lastrowid or 0)
 
     def record_deliveries(self, recipients: Sequence[str],
                           items: Sequence[tuple[str, str]], delivered_at: str) -> None:

@@ -23,7 +23,7 @@ from rich.rule import Rule
 from rich.style import Style
 from rich.text import Text
 
-from kettrack.digest.collect import Digest, DigestEntry, headline
+from kettrack.digest.collect import Digest, DigestEntry, headline, screening_lines
 from kettrack.library.article import conclusion_of
 from kettrack.library.identifiers import doi_url, pubmed_url, trial_url
 from kettrack.library.items import FLAG_WORDS, ArticleItem, Item, TrialItem
@@ -184,6 +184,7 @@ def render_text(digest: Digest) -> str:
     """Plain text for a terminal-less reader or a cron mail: no colour, 78 columns."""
     lines = [f"kettrack digest: {headline(digest)}", _since_line(digest)]
     lines += citing_lines(digest)
+    lines += screening_lines(digest)
     if digest.is_empty:
         lines += ["", "Nothing new."]
     for name, items in digest.sections.items():
@@ -227,6 +228,7 @@ def render_markdown(digest: Digest) -> str:
     cites = citing_lines(digest)
     if cites:
         out += ["", *(f"- {md(line)}" for line in cites)]
+    out += [f"\n**{md(line)}**" for line in screening_lines(digest)]
     if digest.is_empty:
         out += ["", "Nothing new."]
     for name, items in digest.sections.items():
@@ -328,6 +330,7 @@ def render_html(digest: Digest) -> str:
            f'<h1 style="{_STYLE["h1"]}">{_e(title)}</h1>',
            f'<p style="{_STYLE["since"]}">{_e(_since_line(digest))}</p>']
     out += [f'<p style="{_STYLE["meta"]}">{_e(line)}</p>' for line in citing_lines(digest)]
+    out += [f'<p style="{_STYLE["update"]}">{_e(line)}</p>' for line in screening_lines(digest)]
     if digest.is_empty:
         out.append("<p>Nothing new.</p>")
     for name, items in digest.sections.items():
@@ -376,6 +379,8 @@ def print_rich(digest: Digest, console: Console) -> None:
     console.print(Text(_since_line(digest), style="dim"))
     for line in citing_lines(digest):
         console.print(Text(line, style="bold"))
+    for line in screening_lines(digest):
+        console.print(Text(line, style="bold yellow"))
     if digest.is_empty:
         console.print("Nothing new.")
     for name, items in digest.sections.items():

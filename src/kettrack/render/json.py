@@ -235,6 +235,7 @@ _shape(Shape("digest", "`digest --format json`", {
                 "\"updates\": [...]}: lists of digest entries",
     "citing_watched": "new works citing a watched paper, per watch: list of "
                       "{name, label, pmid, ids} (the works are in the sections too)",
+    "screening": "per living review with new records to screen: {review, new, awaiting}",
 }))
 _shape(Shape("digest_entry", "each entry of a digest section (an article or a trial, plus these)",
              {"section": "trials, studies, reviews or updates",
@@ -522,7 +523,9 @@ def digest_json(digest: Digest) -> dict[str, Any]:
                          for name in SECTIONS},
             "citing_watched": [{"name": w.name, "label": w.label, "pmid": public_pmid(w.pmid),
                                 "ids": [e.item.id for e in entries]}
-                               for w, entries in digest.citing_watched()]}
+                               for w, entries in digest.citing_watched()],
+            "screening": [{"review": name, "new": n, "awaiting": total}
+                          for name, n, total in digest.screening]}
 
 
 def run_json(report: RunReport) -> dict[str, Any]:

@@ -22,8 +22,11 @@ Formats (docs/export.md says what each reader gets)
                 a refresh that adds nothing changes nothing
 
 The slice is chosen with :class:`kettrack.tools.search.Filters` (``--query``,
-``--since``, ``--design``). :func:`write_atomic` writes ``-o FILE`` whole or
-not at all.
+``--since``, ``--design``), or, with ``--review NAME``, it is the articles with
+a current screening decision in that review (``--decision``: include by
+default); each then carries its decision, reason, note, reviewer and time as
+fields (CSV columns, a JSON ``screening`` object, RIS notes, BibTeX fields,
+an Atom category). :func:`write_atomic` writes ``-o FILE`` whole or not at all.
 """
 
 from __future__ import annotations
@@ -51,10 +54,14 @@ from kettrack.library.identifiers import is_reserved_pmid, pmid_label, public_pm
 from kettrack.library.items import ArticleItem
 from kettrack.library.store import Library
 from kettrack.render.json import design_label
+from kettrack.review.model import Decision
 from kettrack.text import strip_control
 from kettrack.tools.cite import full_pages
 
 Item = ArticleItem
+#: what a review export adds to each record: the review and its current decision on it
+Screened = dict[str, tuple[str, Decision]]
+SCREENING_COLUMNS = ("review", "decision", "reason", "note", "reviewer", "decided_at")
 
 FORMATS = ("ris", "bibtex", "csv", "json", "atom")
 #: how many of the newest articles an Atom feed carries unless --limit says otherwise
@@ -111,7 +118,16 @@ def _ris_value(value: Any) -> Any:
     return _one_line(value) if isinstance(value, str) else value
 
 
-def to_ris(items: Sequence[Item]) -> str:
+def _screening_words(screened: Screened | None, pmid: str) -> list[str]:
+    if not screened or pmid not in screened:
+        return []
+    review, d = screened[pmid]
+    words = f"review {review}: {d.decision}" + (f" ({d.reason})" if d.reason else "")
+    words += f" by {d.reviewer} at {d.decided_at}"
+    return [words] + ([f"screening note: {d.note}"] if d.note else [])
+
+
+def to_ris(items: Sequence[Item], screened: Screened | None = None) -> str:
     """RIS (one ``TY - JOUR`` ... ``ER -`` block per article)."""
     entries = []
     for item in items:
@@ -135,7 +151,8 @@ def to_ris(items: Sequence[Item]) -> str:
             "abstract": a.abstract,
             "keywords": [*a.keywords, *(m.descriptor for m in a.mesh)],
             "notes": [f"design: {design_label(a)}", *_flags(a)]
-            + ([f"trials: {', '.join(a.nct_ids)}"] if a.nct_ids else []),
+            + ([f"trials: {', '.join(a.nct_ids)}"] if a.nct_ids else [])
+            + _screening_words(screened, a.pmid),
             "name_of_database": "PubMed",
         }
         clean = {k: _ris_value(v) for k, v in entry.items()}
@@ -197,7 +214,7 @@ def _bib_author(author: str) -> str:
     return f"{_brace_unsafe(_tex(m.group(1)))}, {initials}"
 
 
-def to_bibtex(items: Sequence[Item]) -> str:
+def to_bibtex(items: Sequence[Item], screened: Screened | None = None) -> str:
     """BibTeX ``@article`` entries with unique keys."""
     used: set[str] = set()
     blocks = []
@@ -225,6 +242,10 @@ def to_bibtex(items: Sequence[Item]) -> str:
             ("keywords", _tex(", ".join(a.keywords))),
             ("note", _tex("; ".join(_flags(a)))),
         ]
+        if screened and a.pmid in screened:
+            review, d = screened[a.pmid]
+            fields += [("review", _tex(review)), ("decision", d.decision),
+                       ("reason", _tex(d.reason)), ("screeningnote", _tex(d.note))]
         body = ",\n".join(f"  {name} = {{{value}}}" for name, value in fields if value)
         kind = "book" if a.is_book else "article"
         blocks.append(f"@{kind}{{{key},\n{body}\n}}\n")
@@ -271,14 +292,16 @@ def csv_cell(value: Any) -> Any:
     return "'" + text if inert else text
 
 
-def to_csv(items: Sequence[Item], *, bom: bool = True) -> str:
+def to_csv(items: Sequence[Item], screened: Screened | None = None, *,
+           bom: bool = True) -> str:
     """CSV with a header row, one row per article (a byte order mark first unless
-    ``bom`` is False)."""
+    ``bom`` is False; a review export adds the screening columns at the end)."""
     buffer = io.StringIO(newline="")
     if bom:
         buffer.write(BOM)
     writer = csv.writer(buffer, quoting=csv.QUOTE_MINIMAL)
-    writer.writerow(CSV_COLUMNS)
+    columns = CSV_COLUMNS + (SCREENING_COLUMNS if screened is not None else ())
+    writer.writerow(columns)
     for item in items:
         a = item.article
         row = {
@@ -297,15 +320,29 @@ def to_csv(items: Sequence[Item], *, bom: bool = True) -> str:
             "first_seen_at": item.first_seen_at,
             "abstract": a.abstract,
         }
-        writer.writerow([csv_cell(row.get(c)) for c in CSV_COLUMNS])
+        if screened and a.pmid in screened:
+            row.update(_screening_json(*screened[a.pmid]))
+        writer.writerow([csv_cell(row.get(c)) for c in columns])
     return buffer.getvalue()
 
 
-def to_json(items: Sequence[Item]) -> str:
-    """A JSON list of articles (the article shape of docs/json.md)."""
+def _screening_json(review: str, d: Decision) -> dict[str, Any]:
+    return {"review": review, "decision": d.decision, "reason": d.reason, "note": d.note,
+            "reviewer": d.reviewer, "decided_at": d.decided_at}
+
+
+def to_json(items: Sequence[Item], screened: Screened | None = None) -> str:
+    """A JSON list of articles (the article shape of docs/json.md; a review export
+    adds ``screening``)."""
     from kettrack.render.json import item_json
 
-    return json.dumps([item_json(i) for i in items], indent=2, ensure_ascii=False) + "\n"
+    out = []
+    for item in items:
+        data = item_json(item)
+        if screened and item.article.pmid in screened:
+            data["screening"] = _screening_json(*screened[item.article.pmid])
+        out.append(data)
+    return json.dumps(out, indent=2, ensure_ascii=False) + "\n"
 
 
 # -- Atom ----------------------------------------------------------------------
@@ -331,7 +368,7 @@ def _entry_link(a: Article) -> str:
 
 
 def to_atom(items: Sequence[Item], *, title: str = "kettrack: ketamine for alcohol use disorder",
-            feed_id: str = "urn:kettrack:library") -> str:
+            feed_id: str = "urn:kettrack:library", screened: Screened | None = None) -> str:
     """An Atom 1.0 feed of ``items`` (already newest first)."""
     ET.register_namespace("", ATOM_NS)
 
@@ -367,6 +404,10 @@ def to_atom(items: Sequence[Item], *, title: str = "kettrack: ketamine for alcoh
             sub(sub(entry, "author"), "name", name)
         sub(entry, "category", term=a.design)
         head = " · ".join(str(x) for x in (design_label(a), a.journal, a.year) if x)
+        if screened and a.pmid in screened:
+            review, d = screened[a.pmid]
+            sub(entry, "category", term=d.decision, scheme=f"urn:kettrack:review:{review}",
+                label=f"{d.decision} ({d.reason})" if d.reason else d.decision)
         summary = head + (f" · {', '.join(flags)}" if flags else "")
         if a.abstract:
             summary += "\n\n" + a.abstract
@@ -378,12 +419,44 @@ def to_atom(items: Sequence[Item], *, title: str = "kettrack: ketamine for alcoh
 # -- the command's work --------------------------------------------------------
 
 
+REVIEW_DECISIONS = ("include", "exclude", "maybe", "any")
+
+
+def screened_articles(library: Library, review_name: str, decision: str) -> Screened:
+    """PMID -> (review, current decision) of the review's articles with ``decision``
+    (``any``: every current decision)."""
+    from kettrack.review.decide import get_review
+    from kettrack.review.queue import Screening
+
+    if decision not in REVIEW_DECISIONS:
+        raise ConfigError(f"--decision {decision!r}: choose one of {', '.join(REVIEW_DECISIONS)}")
+    screening = Screening(library, get_review(library, review_name))
+    held = set(screening.records)
+    return {ident: (review_name, d) for (kind, ident), d in screening.decisions.items()
+            if kind == "article" and (kind, ident) in held
+            and decision in ("any", d.decision)}
+
+
 def export(library: Library, fmt: str, filters: Filters | None = None,
-           limit: int | None = None, *, bom: bool = True) -> str:
+           limit: int | None = None, *, bom: bool = True, review: str | None = None,
+           decision: str = "include") -> str:
     """The slice of the library in ``fmt`` (one of :data:`FORMATS`); ``bom`` (csv
-    only) puts Excel's UTF-8 byte order mark first."""
+    only) puts Excel's UTF-8 byte order mark first; with ``review``, only its
+    articles with ``decision``, each with the decision as fields."""
     if fmt not in FORMATS:
         raise ConfigError(f"--format {fmt!r} is not an export format; one of {', '.join(FORMATS)}")
+    if review is not None:
+        screened = screened_articles(library, review, decision)
+        items = [i for i in library.article_slice(filters, newest_first=fmt == "atom")
+                 if i.article.pmid in screened][:limit]
+        if fmt == "atom":
+            return to_atom(items, title=f"kettrack: review {review} ({decision})",
+                           feed_id=f"urn:kettrack:review:{review}:{decision}",
+                           screened=screened)
+        if fmt == "csv":
+            return to_csv(items, screened, bom=bom)
+        writer = {"ris": to_ris, "bibtex": to_bibtex, "json": to_json}[fmt]
+        return writer(items, screened)
     if fmt == "atom":
         items = library.article_slice(filters, newest_first=True, limit=limit or ATOM_LIMIT)
         parts = [f.query for f in [filters] if f and f.query]
