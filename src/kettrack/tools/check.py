@@ -99,6 +99,8 @@ DESIGN_RANK = {d: i for i, d in enumerate((
     "preclinical", "review", "protocol", "other", REGISTERED_DESIGN))}
 #: how much lower a registered trial's score is than an article's of the same match
 TRIAL_PENALTY = 0.1
+#: how much lower a retracted paper ranks (it stays listed, flagged: a claim may rest on it)
+RETRACTED_PENALTY = 0.1
 BACKGROUND_KINDS = {"drug", "condition"}
 GENERIC_KINDS = {"effect"}
 #: concept weights by kind
@@ -242,10 +244,10 @@ class Concept:
 
 #: "a Yale study", "a University College London study", "researchers at Harvard"
 _INSTITUTION = re.compile(
-    r"\b(?:an?|the)\s+((?:[A-Z][\w&'.-]*\s+){0,5}?[A-Z][\w&'.-]*)\s+"
+    r"\b(?:[Aa]n?|[Tt]he)\s+((?:[A-Z][\w&'.-]*\s+(?:of\s+)?){0,5}?[A-Z][\w&'.-]*)\s+"
     r"(?:study|studies|trial|paper|team|group|researchers?|scientists?|report|survey|analysis)\b"
     r"|\b(?:researchers?|scientists?|team|doctors?)\s+(?:at|from)\s+(?:the\s+)?"
-    r"((?:[A-Z][\w&'.-]*\s+){0,5}?[A-Z][\w&'.-]*)")
+    r"([A-Z][\w&'.-]*(?:\s+(?:of\s+)?[A-Z][\w&'.-]*){0,5})")
 #: capitalised words that open a sentence or name a design, not an institution
 _NOT_INSTITUTION = {"new", "recent", "single", "large", "small", "randomised", "randomized",
                     "ketamine", "esketamine", "spravato", "landmark", "major", "british",
@@ -262,6 +264,16 @@ INSTITUTION_ALIASES = {
     "nih": ("national institutes of health", "nih", "niaaa", "nimh", "nida"),
     "cdc": ("centers for disease control", "cdc"),
 }
+
+
+def institution_names(name: str) -> set[str]:
+    """What an institution the claim names may be called in an affiliation."""
+    lower = name.lower()
+    names = {lower}
+    for key, aliases in INSTITUTION_ALIASES.items():
+        if re.search(rf"\b{re.escape(key)}\b", lower):
+            names.update(aliases)
+    return names
 
 
 def claim_institutions(claim: str) -> list[str]:
@@ -312,8 +324,12 @@ def read_claim(claim: str, vocabulary: Vocabulary | None = None) -> list[Concept
     for group, own in found.values():
         terms = [Term.parse(t) for t in group.terms]
         ordered = tuple(dict.fromkeys([*own, *terms]))
-        concepts.append(Concept(group.name, ordered, group.kind, tuple(dict.fromkeys(own))))
-    seen = {c.label for c in concepts}
+        own = list(dict.fromkeys(own))
+        # an effect word is looked for only as the claim says it, and named so
+        label = (" / ".join(" ".join(t.words) for t in own) if group.kind in GENERIC_KINDS
+                 else group.name)
+        concepts.append(Concept(label, ordered, group.kind, tuple(own)))
+    seen = {c.label for c in concepts} | {w for c in concepts for t in c.own for w in t.words}
     for i, word in enumerate(words):
         if used[i] or word in vocab.stopwords or not any(c.isalpha() for c in word):
             continue
@@ -384,6 +400,16 @@ def relevance(found: dict[int, float], concepts: Sequence[Concept]) -> float:
     total = sum(c.weight for c in concepts)
     got = sum(concepts[i].weight * s for i, s in found.items())
     return round(got / total, 3) if total else 0.0
+
+
+def _through_vocabulary(found: dict[int, float], concepts: Sequence[Concept]) -> float:
+    """The weighted share of the claim's concepts matched that are vocabulary groups
+    (not effect words): what the field's vocabulary knows about the match."""
+    total = sum(c.weight for c in concepts)
+    got = sum(concepts[i].weight * s for i, s in found.items()
+              if len(concepts[i].terms) > len(concepts[i].own)
+              and concepts[i].kind not in GENERIC_KINDS)
+    return got / total if total else 0.0
 
 
 def band(score: float) -> int:
@@ -533,8 +559,9 @@ def judge(article: Article, concepts: Sequence[Concept], claim: str, n: int = 2)
     bearing = [s for s in every if s.score > 0]
     findings = sorted((s for s in bearing if s.finding), key=lambda s: (-s.score, s.index))
     others = sorted((s for s in bearing if not s.finding), key=lambda s: (-s.score, s.index))
-    chosen = (findings + others)[:n] if findings else others[:n]
-    quotes = [s.text for s in sorted(chosen, key=lambda s: s.index)]
+    chosen = (findings + others)[:n]
+    # the findings first, each group in abstract order
+    quotes = [s.text for s in sorted(chosen, key=lambda s: (not s.finding, s.index))]
     used = [s for s in chosen if s.finding]
     return Verdict(quotes, stance_of(claim, [s.text for s in used], article.abstract),
                    [s.text for s in used])
@@ -613,7 +640,7 @@ def stance_of(claim: str, findings: Sequence[str], abstract: str = "") -> str:
     nothing = int(null) + int(bool(_NULL.search(whole)))
     if against - nothing >= 1:
         return "contradicts"
-    if null and not negated and not against and _NULL.search(findings[0]) and not found:
+    if null and not negated and not against and _NULL.search(findings[0]):
         return "no-clear-effect"
     return "supports"
 
@@ -659,8 +686,9 @@ def mismatch_notes(claim: str, article: Article) -> list[str]:
         which = animal.group(0).lower() if animal else "animals or cells"
         notes.append(f"the claim is about people; this study used {which}")
     for name in claim_institutions(claim):
-        names = INSTITUTION_ALIASES.get(name.lower(), (name.lower(),))
-        where = [a for a in article.affiliations if any(n in a.lower() for n in names)]
+        names = institution_names(name)
+        where = [a for a in article.affiliations
+                 if any(re.search(rf"\b{re.escape(n)}\b", a.lower()) for n in names)]
         if where:
             notes.append(f"the claim credits {name}; the authors' affiliations include it "
                          f"({where[0][:80]})")
@@ -786,8 +814,10 @@ _TOKEN = re.compile(r"[^\W_]+")
 #: a word is compared by its first letters: "inhibits" = "inhibitor", "mutation" = "mutant"
 PREFIX = 6
 #: weights of the ranking features: BM25 (relative to the best candidate), the claim's
-#: wording the whole text holds, the title holds, one sentence holds, its word pairs
-FEATURE_WEIGHTS = (0.5, 1.0, 0.5, 0.5, 0.5)
+#: wording the whole text holds, the title holds, one sentence holds, its word pairs,
+#: and the claim's vocabulary concepts it matches, synonyms included (a concept the field
+#: names in many ways, "single dose", counts once, not word by word)
+FEATURE_WEIGHTS = (0.5, 1.0, 0.5, 0.5, 0.5, 0.5)
 #: scores this close count as equal, and then the stronger design comes first
 SCORE_STEP = 0.05
 
@@ -831,8 +861,9 @@ class Ranker:
     def _share(self, held: set[str]) -> float:
         return sum(v for w, v in self.idf.items() if w in held) / self.total
 
-    def score(self, title: str, text: str, bm25: float, best: float) -> float:
-        """0..1: the weighted blend of the features."""
+    def score(self, title: str, text: str, bm25: float, best: float,
+              concepts: float = 0.0) -> float:
+        """0..1: the weighted blend of the features (``concepts``: the relevance)."""
         if not self.total:
             return round(bm25 / best, 4) if best > 0 else 0.0
         title_words = _prefixes(title)
@@ -843,7 +874,7 @@ class Ranker:
         pairs = (sum(1 for p in self.pairs if p in side_by_side) / len(self.pairs)
                  if self.pairs else 0.0)
         features = (bm25 / best if best > 0 else 0.0, self._share(held),
-                    self._share(set(title_words)), in_sentence, pairs)
+                    self._share(set(title_words)), in_sentence, pairs, concepts)
         return round(sum(w * f for w, f in zip(FEATURE_WEIGHTS, features, strict=True))
                      / sum(FEATURE_WEIGHTS), 4)
 
@@ -872,12 +903,14 @@ def check(library: Library, claim: str, *, limit: int = DEFAULT_LIMIT,
         found = match.strengths(f"{title}\n{abstract}\n{mesh}\n{keywords}")
         if not found:
             continue
+        share = relevance(found, concepts)
         score = ranker.score(title or "", f"{abstract or ''}\n{mesh or ''}\n{keywords or ''}",
-                             bm25[pmid], best)
-        key = (-_step(score), 0, int(retracted), DESIGN_RANK.get(design, len(DESIGN_RANK)),
+                             bm25[pmid], best, _through_vocabulary(found, concepts))
+        # a retracted paper ranks as if RETRACTED_PENALTY less, after the others of that score
+        ranked_as = score - RETRACTED_PENALTY if retracted else score
+        key = (-_step(ranked_as), 0, int(retracted), DESIGN_RANK.get(design, len(DESIGN_RANK)),
                -score, -(year or 0), pmid)
-        judged.append((key, ("article", pmid), relevance(found, concepts), found,
-                       bm25[pmid], score))
+        judged.append((key, ("article", pmid), share, found, bm25[pmid], score))
     trial_bm25 = _candidates(lambda e, n, r: library.fts_trials(
         e, filters=filters, limit=n, snippet_tokens=1), concepts, limit)
     trial_best = max(trial_bm25.values(), default=0.0)
@@ -887,14 +920,15 @@ def check(library: Library, claim: str, *, limit: int = DEFAULT_LIMIT,
                                 f"{interventions}")
         if not found:
             continue
+        share = relevance(found, concepts)
         score = ranker.score(f"{title} {official} {acronym}",
-                             f"{conditions}\n{interventions}", trial_bm25[nct], trial_best)
+                             f"{conditions}\n{interventions}", trial_bm25[nct], trial_best,
+                             _through_vocabulary(found, concepts))
         year = int(posted[:4]) if posted and posted[:4].isdigit() else 0
         # ranked as if TRIAL_PENALTY less, after the articles of that score
         key = (-_step(trial_score(score)), 1, 0, DESIGN_RANK[REGISTERED_DESIGN], -score,
                -year, nct)
-        judged.append((key, ("trial", str(nct)), relevance(found, concepts), found,
-                       trial_bm25[nct], score))
+        judged.append((key, ("trial", str(nct)), share, found, trial_bm25[nct], score))
     topical = [j for j in judged
                if any(concepts[i].kind not in BACKGROUND_KINDS for i in j[3])]
     if topical or not judged:
