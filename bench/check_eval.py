@@ -49,9 +49,9 @@ from kettrack.library.store import Library
 from kettrack.tools.check import check, judge, read_claim
 
 #: the baseline's stop list (small, as plain BM25 setups use)
-BASELINE_STOP = frozenset(
-    "a an and are as at be by for from has have in is it its of on or that the this to "
-    "was were with".split())
+BASELINE_STOP = frozenset({
+    "a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "has", "have", "in", "is",
+    "it", "its", "of", "on", "or", "that", "the", "this", "to", "was", "were", "with"})
 
 
 def split_of(claim_id: int) -> str:

@@ -24,8 +24,8 @@ from pathlib import Path
 from kettrack.library.article import AbstractSection, Article, MeshHeading
 from kettrack.library.store import Library
 from kettrack.library.trial import Trial
-from kettrack.tools.check import check
 from kettrack.render.json import check_json, search_json
+from kettrack.tools.check import check
 from kettrack.tools.search import search
 
 SEARCHES = [

@@ -90,12 +90,14 @@ def test_an_institution_the_claim_credits_is_not_a_concept() -> None:
 
 def test_retrieval_widens_with_the_vocabulary_and_background_comes_last() -> None:
     expressions = retrieval_expressions(read_claim("ketamine reduces craving"))
-    assert expressions[0] == ('"craving" OR "reduce"', True)
-    assert expressions[1] == ('("craving" OR "cravings" OR "crave" OR "urge" OR "urges" OR '
-                              '"desire to drink" OR "cue reactivity" OR "motivation to drink")'
-                              ' OR "reduce"', True)
+    craving = ('("craving" OR "cravings" OR "crave" OR "urge" OR "urges" OR "desire to drink" '
+               'OR "cue reactivity" OR "motivation to drink")')
+    assert expressions[:3] == [('"craving" OR "reduce"', True, False),
+                               (f'{craving} AND "reduce"', True, False),
+                               (f'{craving} OR "reduce"', True, True)]
     # the drug group matches nearly every record: searched last, and not BM25-ranked
-    assert expressions[2][0].startswith('("ketamine" OR "esketamine"') and not expressions[2][1]
+    assert expressions[3][0].startswith('("ketamine" OR "esketamine"')
+    assert expressions[3][1:] == (False, True)
 
 
 def test_a_vocabulary_group_cannot_make_a_wrong_paper_a_perfect_match() -> None:

@@ -586,12 +586,12 @@ _NUMBER = re.compile(r"(?<![\w.])(\d+(?:[.,]\d+)*)\s*(%|percent)?")
 
 def _opposed(claim_words: set[str], found_words: set[str]) -> bool:
     """The finding uses a word opposite to one of the claim's, and not the claim's own."""
-    def has(words: set[str], start: str) -> bool:
-        return any(w.startswith(start) for w in words)
-
+    claim_text = " " + " ".join(claim_words)
+    found_text = " " + " ".join(found_words)
     for a, b in OPPOSITES:
         for mine, theirs in ((a, b), (b, a)):
-            if has(claim_words, mine) and has(found_words, theirs) and not has(found_words, mine):
+            if (f" {mine}" in claim_text and f" {theirs}" in found_text
+                    and f" {mine}" not in found_text):
                 return True
     for word in claim_words:
         if len(word) < 5:
@@ -703,28 +703,33 @@ def mismatch_notes(claim: str, article: Article) -> list[str]:
 # -- answering ---------------------------------------------------------------
 
 
-def retrieval_expressions(concepts: Sequence[Concept]) -> list[tuple[str, bool]]:
-    """The FTS5 queries that fetch candidates, tried in turn: (expression, ranked).
+def retrieval_expressions(concepts: Sequence[Concept]) -> list[tuple[str, bool, bool]]:
+    """The FTS5 queries that fetch candidates, tried in turn: (expression, ranked, last).
 
     First every topic and effect concept ORed in the claim's own words; if that
     finds fewer than needed, the same concepts with all their synonyms (the
-    vocabulary widens the search, it never narrows it). Only if those find
-    nothing, the background concepts ("ketamine", "alcohol"), unranked: they
-    match nearly the whole library, and BM25 would score every record for
-    nothing (what shares only them is a background-only answer).
+    vocabulary widens the search, it never narrows it): records holding every
+    concept first, then (only if those are still too few to answer) records
+    holding any. Only if all that finds nothing, the background concepts
+    ("ketamine", "alcohol"), unranked: they match nearly the whole library, and
+    BM25 would score every record for nothing (what shares only them is a
+    background-only answer). ``last`` marks the queries tried only when the
+    earlier ones found fewer than ``--limit``.
     """
     chosen = [c for c in concepts if c.kind not in BACKGROUND_KINDS]
-    expressions: list[tuple[str, bool]] = []
+    expressions: list[tuple[str, bool, bool]] = []
     if chosen:
         own = " OR ".join(dict.fromkeys(t.fts() for c in chosen for t in (c.own or c.terms)
                                         if t.words))
         wide = " OR ".join(c.fts() for c in chosen)
-        expressions.append((own, True))
+        expressions.append((own, True, False))
         if wide != own:
-            expressions.append((wide, True))
+            if len(chosen) > 1:
+                expressions.append((" AND ".join(c.fts() for c in chosen), True, False))
+            expressions.append((wide, True, True))
     background = [c for c in concepts if c.kind in BACKGROUND_KINDS]
     if background:
-        expressions.append((" OR ".join(c.fts() for c in background), not chosen))
+        expressions.append((" OR ".join(c.fts() for c in background), not chosen, True))
     return expressions
 
 
@@ -800,8 +805,8 @@ def _candidates(search: Any, concepts: Sequence[Concept], limit: int) -> dict[st
     """{id: BM25} of the candidates (see :func:`retrieval_expressions`)."""
     wanted = max(CANDIDATES, 3 * limit)
     bm25: dict[str, float] = {}
-    for expression, ranked in retrieval_expressions(concepts):
-        if bm25 and not ranked:
+    for expression, ranked, last in retrieval_expressions(concepts):
+        if last and len(bm25) >= limit:
             break
         for ident, score, _, _ in search(expression, wanted, ranked):
             bm25.setdefault(ident, score)
@@ -856,7 +861,7 @@ class Ranker:
         self.idf = {w: _idf(total, counts[w[:LOOKUP]])
                     for w in self.words}
         self.total = sum(self.idf.values())
-        self.pairs = list(zip(self.words, self.words[1:]))
+        self.pairs = list(zip(self.words, self.words[1:], strict=False))
 
     def _share(self, held: set[str]) -> float:
         return sum(v for w, v in self.idf.items() if w in held) / self.total
@@ -870,7 +875,7 @@ class Ranker:
         pieces = [title_words, *(_prefixes(p) for p in _PIECES.split(text))]
         held = {w for piece in pieces for w in piece}
         in_sentence = max(self._share(set(piece)) for piece in pieces)
-        side_by_side = {pair for piece in pieces for pair in zip(piece, piece[1:])}
+        side_by_side = {pair for piece in pieces for pair in zip(piece, piece[1:], strict=False)}
         pairs = (sum(1 for p in self.pairs if p in side_by_side) / len(self.pairs)
                  if self.pairs else 0.0)
         features = (bm25 / best if best > 0 else 0.0, self._share(held),
