@@ -822,7 +822,7 @@ PREFIX = 6
 #: wording the whole text holds, the title holds, one sentence holds, its word pairs,
 #: and the claim's vocabulary concepts it matches, synonyms included (a concept the field
 #: names in many ways, "single dose", counts once, not word by word)
-FEATURE_WEIGHTS = (0.5, 1.0, 0.5, 0.5, 0.5, 0.5)
+FEATURE_WEIGHTS = (1.0, 1.0, 0.5, 0.5, 0.5, 0.5)
 #: scores this close count as equal, and then the stronger design comes first
 SCORE_STEP = 0.05
 
