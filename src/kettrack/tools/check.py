@@ -509,8 +509,16 @@ def _direction(text: str) -> int:
     return (up > down) - (down > up)
 
 
+#: "lack of FGF21", "in the absence of", "mice lacking Sirt1": a condition the claim
+#: describes, not a denial
+_CONDITION = re.compile(r"\b(?:lack(?:s|ing)?(?: of)?|absence of|absent|without|"
+                        r"independent(?:ly)? of)\b", re.IGNORECASE)
+
+
 def _claim_negated(claim: str) -> bool:
-    return bool(_NEGATION.search(claim)) or bool(_NULL.search(claim))
+    """The claim denies something ("does not", "no benefit"), not just names a lack."""
+    plain = _CONDITION.sub(" ", claim)
+    return bool(_NEGATION.search(plain)) or bool(_NULL.search(plain))
 
 
 @dataclass
@@ -579,7 +587,33 @@ OPPOSITES = (
     ("accelerat", "delay"), ("accelerat", "slow"), ("rais", "lower"), ("elevat", "lower"),
     ("elevat", "reduc"), ("common", "rare"), ("before", "after"), ("early", "late"),
     ("presen", "absen"), ("requir", "dispensab"), ("protect", "risk"),
+    ("ineffective", "improv"), ("ineffective", "benefi"), ("ineffective", "superior"),
+    ("incapable", "elicit"), ("incapable", "produc"), ("slow", "exacerbat"),
+    ("slow", "promot"), ("encourag", "block"), ("encourag", "inhibit"), ("encourag", "slow"),
+    ("imped", "promot"), ("imped", "requir"), ("raise", "reduc"), ("susceptib", "resist"),
 )
+#: a ratio a finding reports ("odds ratio 2.77", "HR, 0.50"): above 1 more, below 1 less
+_RATIO = re.compile(r"\b(?:odds ratio|hazard ratio|relative risk|risk ratio|rate ratio|"
+                    r"a?OR|a?HR|RR|IRR)\b[^0-9]{0,20}?(\d+(?:\.\d+)?)")
+_CLAIM_UP = re.compile(r"\b(?:increas\w*|higher|greater|more|elevat\w*|raise\w*|positive(?:ly)?|"
+                       r"risk factor)\b", re.IGNORECASE)
+_CLAIM_DOWN = re.compile(r"\b(?:decreas\w*|lower\w*|reduc\w*|less|fewer|negative(?:ly)?|"
+                         r"protect\w*)\b", re.IGNORECASE)
+
+
+def _ratio_against(claim: str, text: str) -> bool:
+    """The claim says a risk or association goes one way; the first ratio found says
+    the other (an odds ratio above 1 for "decreases the risk")."""
+    m = _RATIO.search(text)
+    if m is None:
+        return False
+    value = float(m.group(1))
+    if value == 1.0 or value > 50:
+        return False
+    up, down = bool(_CLAIM_UP.search(claim)), bool(_CLAIM_DOWN.search(claim))
+    if up == down:
+        return False
+    return (value > 1) != up
 _NEGATING_PREFIXES = ("in", "un", "non", "non-", "im", "dis", "ir")
 _NUMBER = re.compile(r"(?<![\w.])(\d+(?:[.,]\d+)*)\s*(%|percent)?")
 
@@ -636,7 +670,8 @@ def stance_of(claim: str, findings: Sequence[str], abstract: str = "") -> str:
     claimed, found = _direction(claim), _direction(text)
     against = (int(negated) + int(_opposed(claim_words, set(_norm(text))))
                + int(_opposed(claim_words, set(_norm(whole))))
-               + int(bool(claimed and found and claimed != found)))
+               + int(bool(claimed and found and claimed != found))
+               + int(_ratio_against(claim, text)))
     nothing = int(null) + int(bool(_NULL.search(whole)))
     if against - nothing >= 1:
         return "contradicts"
