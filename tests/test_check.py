@@ -7,16 +7,25 @@ from pathlib import Path
 
 import pytest
 
-from kettrack.library.article import Correction
+from kettrack.library.article import AbstractSection, Article, Correction
 from kettrack.library.store import Library
 from kettrack.tools.check import (
     DESIGN_RANK,
+    PART,
+    RETRACTED_PENALTY,
+    SCORE_STEP,
     TRIAL_PENALTY,
+    Matcher,
+    claim_institutions,
+    closeness,
+    judge,
     load_vocabulary,
+    mismatch_notes,
     online_query,
     read_claim,
+    relevance,
     retrieval_expressions,
-    tier,
+    stance_of,
 )
 
 from .writer_library import copy_offline_library, invoke
@@ -50,17 +59,110 @@ def test_vocabulary_file_groups_the_fields_synonyms() -> None:
     assert {c.label for c in read_claim("neurogenesis and craving")} == {"plasticity", "craving"}
 
 
+def step(score: float) -> int:
+    return int(score / SCORE_STEP + 1e-9)
+
+
 def test_claim_words_outside_the_vocabulary_are_concepts_stopwords_are_not() -> None:
     concepts = read_claim("researchers found ketamine cures diabetes")
-    assert [c.label for c in concepts] == ["ketamine-type drug", "effect", "diabetes"]
+    assert [c.label for c in concepts] == ["ketamine-type drug", "cures", "diabetes"]
     assert [c.kind for c in concepts] == ["drug", "effect", "topic"]
 
 
-def test_background_concepts_do_not_drive_retrieval() -> None:
+@pytest.mark.parametrize("claim", [
+    "Excessive alcohol use causes about 178,000 deaths in the US each year",
+    "ketamine cut drinking over the next two weeks",
+    "as a result, deaths rose",
+])
+def test_noise_words_are_never_concepts(claim: str) -> None:
+    words = {w for c in read_claim(claim) for t in c.own for w in t.words}
+    assert not words & {"use", "causes", "us", "each", "year", "over", "next", "two", "weeks",
+                        "result", "as", "178", "000"}
+
+
+def test_an_institution_the_claim_credits_is_not_a_concept() -> None:
+    assert claim_institutions("A Yale study shows ketamine cuts craving") == ["Yale"]
+    assert claim_institutions("a University College London study found ketamine works") == [
+        "University College London"]
+    assert claim_institutions("a single dose of ketamine cut relapse") == []
+    assert "yale" not in {c.label for c in read_claim("A Yale study shows ketamine works")}
+
+
+def test_retrieval_widens_with_the_vocabulary_and_background_comes_last() -> None:
     expressions = retrieval_expressions(read_claim("ketamine reduces craving"))
-    assert expressions == ['("craving" OR "cravings" OR "crave" OR "urge" OR "urges" OR '
-                           '"desire to drink" OR "cue reactivity" OR "cue reactivity" OR '
-                           '"motivation to drink")']
+    craving = ('("craving" OR "cravings" OR "crave" OR "urge" OR "urges" OR "desire to drink" '
+               'OR "cue reactivity" OR "motivation to drink")')
+    assert expressions[:3] == [('"craving" OR "reduce"', True, False),
+                               (f'{craving} AND "reduce"', True, False),
+                               (f'{craving} OR "reduce"', True, True)]
+    # the drug group matches nearly every record: searched last, and not BM25-ranked
+    assert expressions[3][0].startswith('("ketamine" OR "esketamine"')
+    assert expressions[3][1:] == (False, True)
+
+
+def test_a_vocabulary_group_cannot_make_a_wrong_paper_a_perfect_match() -> None:
+    concepts = read_claim("ketamine with psychological therapy")
+    match = Matcher(concepts)
+    ect = match.strengths("Ketamine versus electroconvulsive therapy for depression")
+    own = match.strengths("Ketamine with psychological therapy for alcohol use disorder")
+    assert relevance(own, concepts) == 1.0
+    assert relevance(ect, concepts) < 0.8 and PART in ect.values()
+    assert "only loosely: psychological therapy" in closeness(ect, concepts)
+    assert closeness(own, concepts) == "matches the whole claim"
+
+
+def test_stance_reads_negation_no_difference_and_direction() -> None:
+    claim = "ketamine reduces relapse in alcohol use disorder"
+    assert stance_of(claim, ["Ketamine reduced relapse rates compared with placebo."]) == (
+        "supports")
+    assert stance_of(claim, ["Ketamine did not significantly reduce relapse."]) == (
+        "no-clear-effect")
+    assert stance_of(claim, ["Relapse rates increased after ketamine."]) == "contradicts"
+    assert stance_of("ketamine does not reduce relapse",
+                     ["Ketamine reduced relapse rates compared with placebo."]) == "contradicts"
+    assert stance_of("ketamine does not reduce relapse",
+                     ["There was no significant difference in relapse."]) == "supports"
+    assert stance_of(claim, []) == "unclear"
+
+
+def _hand_made(text: str, **kwargs: object) -> Article:
+    # hand-made records for the notes (no real record says all of these)
+    return Article("9999", title="Ketamine for drinkers",
+                   abstract_sections=[AbstractSection(text)], **kwargs)  # type: ignore[arg-type]
+
+
+def test_quotes_are_the_findings_that_bear_on_the_claim() -> None:
+    article = _hand_made(
+        "We aimed to test whether ketamine reduces relapse. Ninety-six patients were "
+        "randomised. Ketamine did not significantly reduce relapse at six months. "
+        "No serious drug-related adverse events were reported.")
+    verdict = judge(article, read_claim("ketamine reduces relapse"), "ketamine reduces relapse")
+    assert verdict.quotes[0] == "Ketamine did not significantly reduce relapse at six months."
+    assert verdict.stance == "no-clear-effect"
+    safety = judge(article, read_claim("ketamine is safe, few adverse events"),
+                   "ketamine is safe, few adverse events")
+    assert "No serious drug-related adverse events were reported." in safety.quotes
+
+
+def test_mismatch_notes_dose_diagnosis_species_institution() -> None:
+    article = _hand_made("Ninety hazardous or harmful drinkers received three weekly "
+                         "infusions of ketamine.", species="human",
+                         affiliations=["Clinical Psychopharmacology Unit, University College "
+                                       "London, London, UK"])
+    notes = mismatch_notes("a University College London study found a single dose of "
+                           "ketamine cured alcohol use disorder", article)
+    assert "the claim says a single dose; the study gave three weekly infusions" in notes
+    assert any(n.startswith("the claim says alcohol use disorder; the study enrolled harmful "
+                            "drinkers") for n in notes)
+    assert any("University College London; the authors' affiliations include it" in n
+               for n in notes)
+    assert mismatch_notes("a Yale study found ketamine works", article) == [
+        "the claim credits Yale; no author affiliation names it"]
+    rats = _hand_made("Ketamine reduced ethanol intake in rats.", species="animal",
+                      design="preclinical")
+    assert mismatch_notes("ketamine cuts drinking", rats) == [
+        "the claim is about people; this study used rats"]
+    assert mismatch_notes("ketamine cuts drinking in rats", rats) == []
 
 
 def test_the_writers_claim_finds_the_kare_trial(library_db: Path) -> None:
@@ -69,28 +171,49 @@ def test_the_writers_claim_finds_the_kare_trial(library_db: Path) -> None:
     assert "Adjunctive Ketamine With Relapse Prevention" in top["title"]
     assert top["design"] == "rct" and top["species"] == "human" and top["sample_size"] == 96
     assert top["year"] == 2022 and top["journal"] == "American Journal of Psychiatry"
-    assert 1 <= len(top["best_sentences"]) <= 2
-    assert all(s in top["abstract"] for s in top["best_sentences"])
+    assert 1 <= len(top["quotes"]) <= 2 and top["quotes"] == top["best_sentences"]
+    assert all(s in top["abstract"] for s in top["quotes"])
+    assert top["stance"] in {"supports", "contradicts", "no-clear-effect", "unclear"}
+    assert top["closeness"].startswith("matches")
     assert top["citation"].startswith("Grabski M, McAndrew A, Lawn W")
     assert {"pmid", "doi", "title", "design", "retracted", "url", "queries", "score",
             "flags"} <= set(top)
     assert 0 < top["score"] <= 1
 
 
-def test_ranking_is_relevance_then_design_then_recency(library_db: Path) -> None:
-    hits = check_json("ketamine reduces drinking in alcohol use disorder", "--limit", "40")
+def test_ranking_is_score_then_design(library_db: Path) -> None:
+    hits = [h for h in check_json("ketamine reduces craving and relapse in alcohol use "
+                                  "disorder", "--limit", "40") if h["item_type"] == "article"]
     assert len(hits) > 5
-    keys = [(-tier(h["score"]), h["retracted"], DESIGN_RANK[h["design"]], -(h["year"] or 0))
-            for h in hits]
+    keys = [(-step(h["score"] - RETRACTED_PENALTY * h["retracted"]), h["retracted"],
+             DESIGN_RANK[h["design"]], -h["score"]) for h in hits]
     assert keys == sorted(keys)
 
 
-def test_nothing_relevant_is_said_plainly(library_db: Path) -> None:
-    result = invoke("check", "ketamine cures diabetes")
+def test_nothing_is_said_only_when_nothing_shares_a_word(library_db: Path) -> None:
+    result = invoke("check", "frobnicated xylophones")
     assert result.exit_code == 0
-    assert "Nothing in the library bears on this claim" in result.stdout
-    assert check_json("ketamine cures diabetes") == []
+    assert "Nothing in the library bears on this claim: no record shares a word" in (
+        result.stdout)
+    assert check_json("frobnicated xylophones") == []
     assert check_json("the") == []
+    # records that share only "ketamine" are shown, and said to share only that
+    background = invoke("check", "ketamine cures diabetes")
+    assert "Nothing in the library mentions cures, diabetes; these share only the " in (
+        background.stdout)
+    hits = check_json("ketamine cures diabetes")
+    assert hits and all(h["matched"] == ["ketamine-type drug"] for h in hits)
+
+
+def test_the_clinic_synapse_claim_finds_the_synapse_papers(library_db: Path) -> None:
+    hits = check_json("Ketamine stimulates the growth of neurons and synapses "
+                      "(synaptogenesis / neuroplasticity)")
+    titles = [h["title"] for h in hits]
+    assert any("glutamatergic synaptic transmission" in t for t in titles[:3])
+    assert all("plasticity" in h["matched"] for h in hits[:3])
+    text = invoke("check", "Ketamine stimulates the growth of neurons and synapses")
+    assert "studies bear on the claim (" in text.stdout
+    assert "note: the claim is about people; this study used mice" in text.stdout
 
 
 def test_plain_output_shows_design_size_flags_and_citation(library_db: Path) -> None:
@@ -125,9 +248,12 @@ def test_retracted_paper_is_flagged_and_listed_after_others(library_db: Path) ->
     kare = next(h for h in hits if h["id"] == pmid)
     assert kare["retracted"] and "retracted" in kare["flags"]
     assert "Retraction in: Hand-made notice. 2026." in kare["citation"]
-    same_tier = [h for h in hits if tier(h["score"]) == tier(kare["score"])]
-    after = same_tier[same_tier.index(kare):]
-    assert len(same_tier) > 1 and all(h["retracted"] for h in after)
+    # it ranks as if RETRACTED_PENALTY less: after every paper scoring that much or more
+    assert hits[0]["id"] != pmid
+    lowered = step(kare["score"] - RETRACTED_PENALTY)
+    before = [h for h in hits if h["item_type"] == "article" and step(h["score"]) >= lowered
+              and h is not kare]
+    assert before and all(hits.index(h) < hits.index(kare) for h in before)
 
 
 def test_protocol_without_results_is_flagged(library_db: Path) -> None:
@@ -148,6 +274,23 @@ def test_online_query_term_and_name() -> None:
     assert query.term.startswith("(ketamine[tiab] OR esketamine[tiab]")
     assert "relaps*[tiab]" in query.term and '"single dose"[tiab]' in query.term
     assert online_query("the of and") is None
+
+
+def test_online_query_is_built_from_the_claims_own_concepts() -> None:
+    query = online_query("Excessive alcohol use causes about 178,000 deaths in the US each "
+                         "year, according to the CDC")
+    assert query is not None
+    assert "ketamine" not in query.term
+    assert query.term.startswith("(alcohol[tiab] OR")
+    assert query.term.endswith("AND (excessive[tiab] OR deaths[tiab] OR cdc[tiab])")
+
+
+def test_online_offline_finds_the_mmwr_deaths_report(kettrack_env: Path) -> None:
+    hits = check_json("Excessive alcohol use causes about 178,000 deaths in the US each year, "
+                      "according to the CDC", "--online", "--offline")
+    assert hits[0]["title"].startswith("Deaths from Excessive Alcohol Use")
+    assert hits[0]["closeness"] == "matches the whole claim"
+    assert any("178,307" in q for q in hits[0]["quotes"])
 
 
 def test_online_offline_fills_an_empty_library_then_answers(kettrack_env: Path) -> None:
@@ -178,7 +321,7 @@ def test_a_claim_only_trials_bear_on_says_no_published_evidence(library_db: Path
     (trial,) = hits
     assert trial["design"] == "registered-trial" and trial["overall_status"] == "WITHDRAWN"
     assert trial["evidence"] == "withdrawn before completion, no results posted"
-    assert trial["score"] == round(trial["relevance"] - TRIAL_PENALTY, 3)
+    assert trial["score"] <= 1 - TRIAL_PENALTY and trial["stance"] == "unclear"
     assert "ClinicalTrials.gov identifier: NCT05661669" in trial["citation"]
     result = invoke("check", ED_CLAIM)
     assert result.exit_code == 0
@@ -197,14 +340,13 @@ def test_a_trial_never_outranks_published_evidence_of_similar_relevance(
     assert trials and len(trials) < len(hits)
     for i in trials:
         trial = hits[i]
-        assert trial["score"] == round(trial["relevance"] - TRIAL_PENALTY, 3)
-        # every paper listed after it is at least a relevance step less relevant than it
+        # every paper listed after it scores at least a step less than the trial ranks as
         for later in hits[i + 1:]:
             if later["item_type"] == "article":
-                assert tier(later["score"]) < tier(trial["relevance"]), (trial, later)
-        # and every paper of its own relevance step comes before it
+                assert step(later["score"]) < step(trial["score"]), (trial, later)
+        # and every paper of its (lowered) score step comes before it
         same = [h for h in hits if h["item_type"] == "article"
-                and tier(h["score"]) >= tier(trial["relevance"])]
+                and step(h["score"]) >= step(trial["score"])]
         assert all(hits.index(h) < i for h in same)
 
 
@@ -230,7 +372,10 @@ def test_a_trial_with_results_points_to_its_publications(library_db: Path) -> No
 
 
 def test_design_filter_leaves_trials_out(library_db: Path) -> None:
-    assert check_json(ED_CLAIM, "--design", "rct") == []
+    # without the trial, only RCTs sharing the background words are left, and say so
+    rcts = check_json(ED_CLAIM, "--design", "rct")
+    assert {h["item_type"] for h in rcts} == {"article"}
+    assert all(h["design"] == "rct" and "ed" not in h["matched"] for h in rcts)
     hits = check_json("ketamine for combined depression and alcohol use disorder",
                       "--design", "rct", "--limit", "40")
     assert hits and {h["item_type"] for h in hits} == {"article"}

@@ -142,6 +142,23 @@ def test_labels_and_nlm_categories():
     assert article.abstract.startswith("CONTEXT: Alcoholic liver disease (ALD)")
 
 
+def test_affiliations_each_once_without_email_addresses():
+    article = one("23657305.xml")
+    assert article.affiliations == [
+        "Faculty of Medicine of the University of Coimbra, 3004-504 Coimbra, Portugal"]
+    many = one("37733615.xml")
+    assert many.affiliations[:2] == [
+        "Department of Anthropology and Ethnology, Institute of Anthropology, School of "
+        "Sociology and Anthropology, Xiamen University, Xiamen, China",
+        "School of Music, Guizhou Normal University, Guiyang, China"]
+    assert len(many.affiliations) == len(set(many.affiliations))
+    assert not any("@" in a for a in many.affiliations)
+    # stored, but not part of the revision fingerprint (see UNHASHED_FIELDS)
+    assert article.to_record()["affiliations"] == article.affiliations
+    assert "affiliations" not in article.source_fields()
+    assert Article.from_record(article.to_record()).affiliations == article.affiliations
+
+
 def test_unlabelled_abstract_is_one_section_without_label():
     article = one("34843274.xml")
     assert len(article.abstract_sections) == 1

@@ -92,6 +92,8 @@ class Article:
     publication_types: list[PublicationType] = field(default_factory=list)
     mesh: list[MeshHeading] = field(default_factory=list)
     keywords: list[str] = field(default_factory=list)
+    #: the authors' institutions, each once, in author order (see :data:`UNHASHED_FIELDS`)
+    affiliations: list[str] = field(default_factory=list)
     nct_ids: list[str] = field(default_factory=list)
     other_trial_ids: list[str] = field(default_factory=list)  # ISRCTN, EudraCT...
     corrections: list[Correction] = field(default_factory=list)
@@ -222,6 +224,7 @@ class Article:
     def to_record(self) -> dict[str, Any]:
         """What the library stores: the source's fields and kettrack's judgements."""
         record = self.source_fields()
+        record["affiliations"] = list(self.affiliations)
         record.update(design=self.design, species=self.species, sample_size=self.sample_size,
                       studies=self.studies)
         return record
@@ -245,6 +248,13 @@ class Article:
         kwargs["version_links"] = [VersionLink(**v) for v in data.get("version_links") or []]
         return cls(**kwargs)
 
+
+#: source fields stored but kept out of :meth:`Article.source_hash`: affiliations came
+#: after libraries already held records, and fingerprinting them would make every
+#: stored record look revised on its next fetch (an event, a digest "update") though
+#: nothing a reader is told about changed. A changed affiliation alone rewrites the
+#: row without an event, as a better classifier's judgement does.
+UNHASHED_FIELDS = ("affiliations",)
 
 #: the fields kettrack decides (``kettrack.library.design``), not the source
 DERIVED_FIELDS = ("design", "species", "sample_size", "studies")

@@ -305,9 +305,13 @@ class Reading:
 
     def fts_articles(self, expression: str, *, filters: Filters | None = None,
                      limit: int | None = 20, snippet_tokens: int = 24,
-                     raw: bool = False) -> list[tuple[str, float, str, int | None]]:
+                     raw: bool = False,
+                     ranked: bool = True) -> list[tuple[str, float, str, int | None]]:
         """Articles matching an FTS5 ``expression``, best first:
         (PMID, BM25 score, higher is better, highlighted snippet, year).
+        With ``ranked=False``, any ``limit`` of them, unscored (0.0): for an
+        expression that matches most of the library, where BM25 would score
+        every row for nothing.
 
         With ``raw`` (the user's own FTS5 syntax), an expression FTS5 rejects is a
         :class:`SearchSyntaxError`; otherwise the expression is trusted.
@@ -315,7 +319,7 @@ class Reading:
         where, args = (filters or Filters()).article_sql("a")
         try:
             rows = self._ranked(ARTICLES_FTS, "articles a", "a.pmid", "a.year", ARTICLE_WEIGHTS,
-                                expression, where, args, limit, snippet_tokens)
+                                expression, where, args, limit, snippet_tokens, ranked)
         except sqlite3.OperationalError as exc:
             if not raw:
                 raise
@@ -347,7 +351,7 @@ class Reading:
 
     def _ranked(self, fts: str, table: str, key: str, year: str, weights: Sequence[float],
                 expression: str, where: str, args: Sequence[Any], limit: int | None,
-                snippet_tokens: int) -> list[tuple[Any, ...]]:
+                snippet_tokens: int, ranked: bool = True) -> list[tuple[Any, ...]]:
         """(key, rank, snippet, year) rows of ``table`` whose FTS5 index ``fts`` matches.
 
         ORDER BY the index's own rank column (weights given by "rank MATCH") lets
@@ -360,12 +364,37 @@ class Reading:
             f"SELECT {key}, f.rank, snippet({fts}, -1, ?, ?, '…', ?), {year} "
             f"FROM {fts} f JOIN {table} ON {alias}.rowid = f.rowid "
             f"WHERE {fts} MATCH ? AND f.rank MATCH 'bm25({bm25})'{where} ORDER BY f.rank"
+        ) if ranked else (
+            f"SELECT {key}, 0.0, '', {year} FROM {fts} f JOIN {table} ON {alias}.rowid = f.rowid "
+            f"WHERE {fts} MATCH ?{where}"
         )
+        if not ranked:
+            params_: list[Any] = [expression, *args]
+            if limit is not None:
+                sql += " LIMIT ?"
+                params_.append(limit)
+            return list(self.db.execute(sql, params_).fetchall())
         params: list[Any] = [MARK_OPEN, MARK_CLOSE, snippet_tokens, expression, *args]
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
         return list(self.db.execute(sql, params).fetchall())
+
+    def term_counts(self, prefixes: Sequence[str]) -> tuple[int, dict[str, int]]:
+        """(articles held, {prefix: about how many articles hold an indexed word that
+        starts with it}), read from FTS5's own term statistics (an ``fts5vocab``
+        table in the connection's temp schema, so nothing is written to the
+        library); a prefix's count adds up its words' counts. For weighting a
+        claim's rare words above its common ones."""
+        self.db.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.{ARTICLES_FTS}_terms "
+                        f"USING fts5vocab(main, '{ARTICLES_FTS}', 'row')")
+        total = self.db.execute(f"SELECT count(*) FROM {ARTICLES_FTS}_docsize").fetchone()[0]
+        counts = {}
+        for prefix in dict.fromkeys(prefixes):
+            counts[prefix] = self.db.execute(
+                f"SELECT coalesce(max(doc), 0) FROM temp.{ARTICLES_FTS}_terms "
+                "WHERE term >= ? AND term < ?", (prefix, prefix + "\uffff")).fetchone()[0]
+        return int(total), counts
 
     def article_texts(self, pmids: Sequence[str]) -> list[tuple[Any, ...]]:
         """(pmid, title, abstract, MeSH, keywords, design, year, retracted) of each

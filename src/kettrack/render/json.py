@@ -218,11 +218,17 @@ _shape(Shape("search_hit", "each item of `search --json` (an article or a trial,
     "snippet": "the matching passage, matched words as **word**",
 }, extends="item"))
 _shape(Shape("check_hit", "each item of `check --json` (an article or a trial, plus these)", {
-    "score": "the relevance it ranks with (a registered trial's is one step lower)",
+    "score": "the score it ranks with, 0..1: the claim's wording it holds (rare words "
+             "counting more) blended with BM25; a registered trial's is 0.1 lower",
     "relevance": "the weighted share of the claim's concepts it matches, 0..1",
+    "closeness": "how closely it matches, in words (\"matches most of the claim; not: "
+                 "growth\")",
     "bm25": "its BM25 for the claim's words",
     "matched": "the claim's concepts it matches",
-    "quotes": "the sentences that bear on the claim",
+    "quotes": "the sentences that bear on the claim, its findings first",
+    "stance": "supports, contradicts, no-clear-effect or unclear (always unclear for a "
+              "registered trial)",
+    "notes": "where the study and the claim differ (dose, diagnosis, species, institution)",
     "best_sentences": "the same as quotes (older name)",
     "citation": "a Vancouver citation (a registry citation for a trial)",
 }, extends="item"))
@@ -496,8 +502,9 @@ def evidence_json(found: Evidence) -> dict[str, Any]:
     from kettrack.tools.cite import cite_item
 
     data = item_json(found.item)
-    data.update(score=found.score, relevance=found.relevance, bm25=found.bm25,
-                matched=[c.label for c in found.matched], quotes=list(found.sentences),
+    data.update(score=found.score, relevance=found.relevance, closeness=found.closeness,
+                bm25=found.bm25, matched=[c.label for c in found.matched],
+                quotes=list(found.sentences), stance=found.stance, notes=list(found.notes),
                 best_sentences=list(found.sentences), citation=cite_item(found.item))
     return data
 

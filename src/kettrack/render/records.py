@@ -146,20 +146,22 @@ def _evidence_entry(out: Lines, n: int, found: Evidence, rich: bool) -> None:
     from kettrack.tools.cite import cite_item
 
     item = found.item
-    matched = ", ".join(c.label for c in found.matched)
     out.line()
     if isinstance(item, TrialItem):
-        _trial_entry(out, n, item, f"relevance {found.relevance:.2f} ({matched}), ranked as "
-                                   f"{found.score:.2f}: a registry record, not a publication")
+        _trial_entry(out, n, item, f"{found.closeness}; ranked as {found.score:.2f}: a "
+                                   f"registry record, not a publication")
         out.line(f"   {'' if rich else 'cite: '}{cite_item(item)}", "italic")
         return
     a = item.article
     size = size_words(a) or "n=?"
     out.line(f"{n}. [{design_label(a)}] {a.title}", "bold")
     meta = " · ".join(str(x) for x in (a.species or "species ?", size, a.year, a.journal) if x)
-    out.line(f"   {meta} · relevance {found.relevance:.2f} ({matched})", "dim")
+    out.line(f"   {meta} · {STANCE_WORDS.get(found.stance, found.stance)}", "dim")
+    out.line(f"   {found.closeness} (relevance {found.relevance:.2f})", "dim")
     if item.flags:
         out.line(f"   {'⚠ ' if rich else 'flags: '}{flag_text(item.flags)}", "bold red")
+    for note in found.notes:
+        out.line(f"   note: {note}", "yellow")
     for sentence in found.sentences:
         if rich:
             out.line(textwrap.fill(sentence, 96, initial_indent="   “",
@@ -169,12 +171,46 @@ def _evidence_entry(out: Lines, n: int, found: Evidence, rich: bool) -> None:
     out.line(f"   {'' if rich else 'cite: '}{cite_item(item)}", "italic")
 
 
+#: a stance in words
+STANCE_WORDS = {"supports": "supports the claim", "contradicts": "contradicts the claim",
+                "no-clear-effect": "finds no clear effect", "unclear": "stance unclear"}
+_PLURAL = {"meta-analysis": "meta-analyses", "systematic-review": "systematic reviews",
+           "rct": "RCTs", "trial": "other trials", "observational": "observational studies",
+           "case-report": "case reports", "preclinical": "preclinical studies",
+           "review": "narrative reviews", "protocol": "protocols", "other": "other papers"}
+_SINGULAR = {"meta-analysis": "meta-analysis", "systematic-review": "systematic review",
+             "rct": "RCT", "trial": "other trial", "observational": "observational study",
+             "case-report": "case report", "preclinical": "preclinical study",
+             "review": "narrative review", "protocol": "protocol", "other": "other paper"}
+
+
+def check_summary(result: CheckResult) -> str:
+    """One line above the list: how many studies of which designs bear on the claim,
+    strongest design first, and how many support or contradict it."""
+    papers = result.evidence
+    designs = ", ".join(f"{n} {(_SINGULAR if n == 1 else _PLURAL).get(d, d)}"
+                        for d, n in result.designs())
+    stances = result.stances()
+    said = [f"{stances[s]} {w}" for s, w in (
+        ("supports", "support it"), ("contradicts", "contradict it"),
+        ("no-clear-effect", "find no clear effect"), ("unclear", "unclear")) if stances[s]]
+    line = f"{len(papers)} {'study bears' if len(papers) == 1 else 'studies bear'} on the claim"
+    line += f" ({designs})" if designs else ""
+    line += ": " + ", ".join(said) if said else ""
+    trials = len(result.trials)
+    if trials:
+        line += f"; and {trials} registered trial{'s' if trials > 1 else ''}, not evidence"
+    return line + "."
+
+
 def print_check(result: CheckResult, stream: TextIO, *, rich: bool) -> None:
     """The evidence on a claim, or a plain statement that the library has none.
 
-    Registered trials are listed in their rank, each saying it is not evidence;
-    when only trials bear on the claim, that is said first: the library holds no
-    published evidence on it.
+    A summary line comes first (designs, strongest first; stances). Registered
+    trials are listed in their rank, each saying it is not evidence; when only
+    trials bear on the claim, that is said first: the library holds no
+    published evidence on it. When the answers share only the library's
+    background words (ketamine, alcohol) with the claim, that is said too.
     """
     out = Lines(stream, rich=rich)
     concepts = ", ".join(c.label for c in result.concepts)
@@ -182,16 +218,23 @@ def print_check(result: CheckResult, stream: TextIO, *, rich: bool) -> None:
         out.line("The claim has no words kettrack can search for.")
         return
     if not result.ranked:
-        out.line(f"Nothing in the library bears on this claim (looked for: {concepts}).")
+        out.line(f"Nothing in the library bears on this claim: no record shares a word with "
+                 f"it (looked for: {concepts}).")
         out.line("Try `kettrack check --online` to search PubMed first, or rephrase the claim.")
         return
-    if not result.evidence:
+    if result.background_only:
+        topics = ", ".join(c.label for c in result.concepts if c.kind not in
+                           ("drug", "condition")) or concepts
+        out.line(f"Nothing in the library mentions {topics}; these share only the library's "
+                 f"background words with the claim. Try `kettrack check --online`:")
+    elif not result.evidence:
         out.line(f"No published evidence in the library bears on this claim (looked for: "
                  f"{concepts}).")
         out.line("Registered trials only, which are not evidence; try `kettrack check "
                  "--online` to search PubMed:")
     else:
         out.line(f"Read the claim as: {concepts}")
+        out.line(check_summary(result), "bold")
     for n, found in enumerate(result.ranked, 1):
         _evidence_entry(out, n, found, rich)
 

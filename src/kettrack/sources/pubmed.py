@@ -189,6 +189,7 @@ def _journal_article(record: Any) -> Article:
         pmcid=_pmcid(ids.get("pmc")),
         pii=_text(ids.get("pii") or elocations.get("pii")),
         authors=_authors(art.get("AuthorList")),
+        affiliations=_affiliations(art.get("AuthorList")),
         journal=clean_text(journal.get("Title")) or None,
         journal_iso=clean_text(journal.get("ISOAbbreviation")) or None,
         volume=_text(issue.get("Volume")),
@@ -335,6 +336,22 @@ def _authors(author_list: Any) -> list[str]:
         if name:
             names.append(name)
     return names
+
+
+_EMAIL = re.compile(r"\s*(?:Electronic address:\s*)?[\w.+-]+@[\w-]+(?:\.[\w-]+)+\.?")
+
+
+def _affiliations(author_list: Any) -> list[str]:
+    """Each author's AffiliationInfo/Affiliation, once each, e-mail addresses left out."""
+    found: list[str] = []
+    for author in author_list or ():
+        if author.attributes.get("ValidYN") == "N":
+            continue
+        for info in _each(author.get("AffiliationInfo")):
+            text = _EMAIL.sub("", clean_text(info.get("Affiliation"))).strip(" ;,.")
+            if text and text not in found:
+                found.append(text)
+    return found
 
 
 def _pages(pagination: Any) -> str | None:

@@ -5,59 +5,76 @@ How a claim is read
     (``vocabulary/claims.toml``) become one concept each, searched as an
     OR-group of all their synonyms ("alcoholism" also finds "alcohol use
     disorder", "AUD"...). Remaining words, less the stopwords listed in the same
-    file, are one concept each. Vocabulary groups of kind ``drug`` and
-    ``condition`` are the library's background (nearly every record is about
-    ketamine and alcohol); kind ``effect`` groups (reduce, improve...) are
-    generic; everything else is a *topic* concept.
+    file (noise such as "use", "causes", "each", "year", "over", "next", "two"),
+    are one concept each. Vocabulary groups of kind ``drug`` and ``condition``
+    are the library's background (nearly every record is about ketamine and
+    alcohol); kind ``effect`` groups (reduce, improve...) are generic, and only
+    the claim's own word of them is looked for (a claim that something
+    *reduces* a thing is not matched by a paper saying it *increases* it);
+    everything else is a *topic* concept. An institution the claim credits ("a
+    Yale study") is not a concept: it is checked against the paper's
+    affiliations instead (see :func:`claim_institutions`).
 
-Retrieval
-    FTS5 queries over the claim's topic concepts (see
-    :func:`retrieval_expressions`): first records naming all of them, then, if
-    that finds fewer than asked for, records naming any; BM25 orders each, and
-    the best :data:`CANDIDATES` of each are judged.
+Retrieval (never a false "nothing")
+    One FTS5 query ORs every topic and effect concept (each as the OR-group of
+    its terms) over title, abstract, MeSH and keywords, ranked by BM25; the best
+    :data:`CANDIDATES` are judged. The vocabulary widens the search, it never
+    narrows it: a record that shares any content word with the claim can be
+    found. Only when no record shares a topic word are the background concepts
+    searched too; and only when nothing shares any content word at all does the
+    answer say that nothing in the library bears on the claim.
 
-Relevance threshold (what "bears on the claim" means)
-    A hit must match at least half of the claim's concepts (at least two when
-    the claim has two or more), and, when the claim has topic concepts, at
-    least a third of those (at least one). A concept matches when any of its
-    terms occurs in the title, abstract, MeSH or keywords. Anything below the
-    threshold is not shown; when nothing passes, the answer is an empty list
-    and the CLI says so plainly.
+How closely a hit matches
+    Each concept counts (topic 2, background 1, effect 0.5) with the strength
+    of the word that matched it: the claim's own words 1, a synonym from the
+    vocabulary 0.75, and a vocabulary term that is only part of the claim's own
+    phrase ("therapy" for "psychological therapy") 0.35, so a group can widen a
+    search but cannot make a wrong paper a perfect match. ``relevance`` is that
+    weighted share, 0..1, and :func:`closeness` says it in words: "matches the
+    whole claim", "matches most of the claim", "matches part of the claim", each
+    with what it does and does not match.
 
 Ranking
-    Relevance first (the share of the claim's concepts matched, topic concepts
-    counting double and concepts named in the title, MeSH or keywords half as
-    much again; compared in steps of 0.1), then design strength (:data:`DESIGN_RANK`: meta-analysis,
-    systematic review, RCT, other trial, observational, case report,
-    preclinical, then narrative review, protocol, other), then recency, then
-    BM25. A retracted paper stays in the list, flagged, but after the others
-    of its relevance: a writer must see that a claim rests on it.
+    By closeness band (whole, most, part), then, within a band, retracted papers
+    last, then design strength (:data:`DESIGN_RANK`: meta-analysis, systematic
+    review, RCT, other trial, observational, case report, preclinical, then
+    narrative review, protocol, other), then ``score``: relevance (concepts the
+    title, MeSH or keywords name count half as much again) blended with BM25
+    relative to the best candidate (:data:`BM25_SHARE`).
+
+What each hit says
+    :func:`judge` reads the abstract sentence by sentence: the quoted sentences
+    (``quotes``) are those that bear most on the claim, result sentences first
+    ("did not significantly reduce relapse"), and the ``stance`` comes from those
+    result sentences: ``supports``, ``contradicts`` (the opposite direction, or
+    a finding where the claim denies one), ``no-clear-effect`` (no significant
+    difference where the claim asserts an effect) or ``unclear`` (no result
+    sentence bears on the claim). :func:`mismatch_notes` writes what a careful
+    fact-checker would add: a single dose against several infusions, a
+    diagnosis against harmful drinkers, people against rats, and whether the
+    institution the claim names is among the authors' affiliations.
 
 Registered trials
     The same retrieval runs over the registry records (``trials_fts``: title,
-    official title, acronym, conditions, interventions) and the same threshold
-    judges them, the title and official title counting as "named". A registry
-    record is not published evidence, so a trial ranks as if it were one
-    relevance step (:data:`TRIAL_PENALTY`) less relevant than it is, and after
-    every article of that step: it never outranks published evidence of similar
-    relevance, only papers that bear on the claim clearly less. Its ``score`` is
-    that lowered relevance (``relevance`` the unlowered one), its ``design``
-    ``registered-trial``, and ``evidence`` says what it can tell: still under way
-    (not evidence yet), completed without results posted, or results posted and
-    the publications linked to it. ``--design`` leaves trials out; ``--since``
-    and ``--query`` apply to the day a trial was first posted and the registry
-    query that found it. When only trials pass the threshold, the library holds
-    no published evidence on the claim, and the answer says so.
+    official title, acronym, conditions, interventions), the title and official
+    title counting as "named". A registry record is not published evidence, so
+    a trial ranks one closeness band lower than it matches, after the articles
+    of that band (its ``score`` is lowered by :data:`TRIAL_PENALTY`), its
+    ``design`` is ``registered-trial``, and ``evidence`` says what it can tell.
+    ``--design`` leaves trials out; ``--since`` and ``--query`` apply to the day
+    a trial was first posted and the registry query that found it.
 
-``check_online`` runs the claim's key terms as a PubMed search through the
-normal pipeline first (see :func:`online_query`).
+``check_online`` runs a PubMed search built from the claim's own concepts
+through the normal pipeline first (see :func:`online_query`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
+import re
 import tomllib
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -73,17 +90,28 @@ from kettrack.queries import SavedQuery
 from kettrack.text import sentences
 from kettrack.tools.search import fts_phrase, words_of
 
-#: how many BM25 candidates (at least; three times --limit) are judged per retrieval query
-CANDIDATES = 60
+#: how many BM25 candidates (at least; three times --limit) are judged
+CANDIDATES = 40
 DEFAULT_LIMIT = 10
 
 DESIGN_RANK = {d: i for i, d in enumerate((
     "meta-analysis", "systematic-review", "rct", "trial", "observational", "case-report",
     "preclinical", "review", "protocol", "other", REGISTERED_DESIGN))}
-#: how much less relevant a registered trial ranks than it is (one relevance step)
+#: how much lower a registered trial's score is than an article's of the same match
 TRIAL_PENALTY = 0.1
+#: how much lower a retracted paper ranks (it stays listed, flagged: a claim may rest on it)
+RETRACTED_PENALTY = 0.1
 BACKGROUND_KINDS = {"drug", "condition"}
 GENERIC_KINDS = {"effect"}
+#: concept weights by kind
+WEIGHTS = {"topic": 2.0, "drug": 1.0, "condition": 1.0, "effect": 0.5}
+#: the strength of a match: the claim's own words, a synonym, a broader part of its phrase
+OWN, SYNONYM, PART = 1.0, 0.75, 0.35
+#: how much of ``score`` is BM25 (relative to the best candidate); the rest is relevance
+BM25_SHARE = 0.5
+#: closeness bands: (lowest relevance, words)
+BANDS = ((0.999, "matches the whole claim"), (0.6, "matches most of the claim"),
+         (0.0, "matches part of the claim"))
 
 
 # -- the vocabulary ----------------------------------------------------------
@@ -176,33 +204,108 @@ class Term:
 
 @dataclass(frozen=True)
 class Concept:
-    """One thing a claim asserts something about."""
+    """One thing a claim asserts something about: ``own`` is how the claim says
+    it, ``terms`` every way of saying it (the claim's first)."""
 
     label: str
     terms: tuple[Term, ...]
     kind: str = "topic"  # drug, condition, effect, topic
+    own: tuple[Term, ...] = ()
 
     @property
-    def weight(self) -> int:
-        return 2 if self.kind == "topic" else 1
+    def weight(self) -> float:
+        return WEIGHTS.get(self.kind, 2.0)
+
+    @property
+    def searched(self) -> tuple[Term, ...]:
+        """The terms searched for: an effect word only as the claim says it."""
+        if self.kind in GENERIC_KINDS and self.own:
+            return self.own
+        return self.terms
 
     def fts(self) -> str:
-        """The OR-group of this concept's terms."""
-        inner = " OR ".join(t.fts() for t in self.terms if t.words)
-        return f"({inner})" if len(self.terms) > 1 else inner
+        """The OR-group of this concept's searched terms."""
+        terms = [t for t in self.searched if t.words]
+        inner = " OR ".join(dict.fromkeys(t.fts() for t in terms))
+        return f"({inner})" if len(terms) > 1 else inner
+
+    def strength(self, term: Term) -> float:
+        """How strongly finding ``term`` matches this concept (see the module docstring)."""
+        own = self.own or self.terms[:1]
+        if term in own:
+            return OWN
+        stems = [stem(w) for w in term.words]
+        for mine in own:
+            if len(term.words) < len(mine.words) and all(
+                    s in {stem(w) for w in mine.words} for s in stems):
+                return PART
+        return SYNONYM
+
+
+#: "a Yale study", "a University College London study", "researchers at Harvard"
+_INSTITUTION = re.compile(
+    r"\b(?:[Aa]n?|[Tt]he)\s+((?:[A-Z][\w&'.-]*\s+(?:of\s+)?){0,5}?[A-Z][\w&'.-]*)\s+"
+    r"(?:study|studies|trial|paper|team|group|researchers?|scientists?|report|survey|analysis)\b"
+    r"|\b(?:researchers?|scientists?|team|doctors?)\s+(?:at|from)\s+(?:the\s+)?"
+    r"([A-Z][\w&'.-]*(?:\s+(?:of\s+)?[A-Z][\w&'.-]*){0,5})")
+#: capitalised words that open a sentence or name a design, not an institution
+_NOT_INSTITUTION = {"new", "recent", "single", "large", "small", "randomised", "randomized",
+                    "ketamine", "esketamine", "spravato", "landmark", "major", "british",
+                    "american", "us", "uk", "pilot", "clinical", "the", "a", "an", "one"}
+#: what an institution is also called in affiliations
+INSTITUTION_ALIASES = {
+    "ucl": ("university college london", "ucl"),
+    "university college london": ("university college london", "ucl"),
+    "yale": ("yale",),
+    "harvard": ("harvard", "massachusetts general hospital", "mclean hospital"),
+    "oxford": ("university of oxford", "oxford"),
+    "cambridge": ("university of cambridge", "cambridge"),
+    "exeter": ("university of exeter", "exeter"),
+    "nih": ("national institutes of health", "nih", "niaaa", "nimh", "nida"),
+    "cdc": ("centers for disease control", "cdc"),
+}
+
+
+def institution_names(name: str) -> set[str]:
+    """What an institution the claim names may be called in an affiliation."""
+    lower = name.lower()
+    names = {lower}
+    for key, aliases in INSTITUTION_ALIASES.items():
+        if re.search(rf"\b{re.escape(key)}\b", lower):
+            names.update(aliases)
+    return names
+
+
+def claim_institutions(claim: str) -> list[str]:
+    """The institutions a claim credits ("a Yale study" -> ["Yale"])."""
+    found = []
+    for m in _INSTITUTION.finditer(claim):
+        name = (m.group(1) or m.group(2) or "").strip()
+        words = name.split()
+        while words and words[0].lower() in _NOT_INSTITUTION:
+            words = words[1:]
+        if words and " ".join(words) not in found:
+            found.append(" ".join(words))
+    return found
+
+
+@lru_cache(maxsize=4)
+def _entries(vocab: Vocabulary) -> list[tuple[Term, Group]]:
+    """Every vocabulary term with its group, longest first."""
+    entries = [(Term.parse(t), g) for g in vocab.groups for t in g.terms]
+    entries = [(t, g) for t, g in entries if t.words]
+    entries.sort(key=lambda e: -len(e[0].words))
+    return entries
 
 
 def read_claim(claim: str, vocabulary: Vocabulary | None = None) -> list[Concept]:
     """The concepts of ``claim``: vocabulary phrases (longest first), then other words."""
     vocab = vocabulary or load_vocabulary()
+    credited = {w.lower() for name in claim_institutions(claim) for w in words_of(name)}
     words = _norm(claim)[:64]
-    used = [False] * len(words)
-    entries: list[tuple[Term, Group]] = []
-    for group in vocab.groups:
-        entries.extend((Term.parse(t), group) for t in group.terms)
-    entries = [(t, g) for t, g in entries if t.words]
-    entries.sort(key=lambda e: -len(e[0].words))
-    found: dict[str, Concept] = {}
+    used = [w in credited for w in words]
+    entries = _entries(vocab)
+    found: dict[str, tuple[Group, list[Term]]] = {}
     for term, group in entries:
         n = len(term.words)
         for i in range(len(words) - n + 1):
@@ -216,18 +319,24 @@ def read_claim(claim: str, vocabulary: Vocabulary | None = None) -> list[Concept
                 continue
             for j in range(i, i + n):
                 used[j] = True
-            if group.name not in found:
-                found[group.name] = Concept(
-                    group.name, tuple(Term.parse(t) for t in group.terms), group.kind)
-    concepts = list(found.values())
-    seen = {c.label for c in concepts}
+            found.setdefault(group.name, (group, []))[1].append(term)
+    concepts = []
+    for group, own in found.values():
+        terms = [Term.parse(t) for t in group.terms]
+        ordered = tuple(dict.fromkeys([*own, *terms]))
+        own = list(dict.fromkeys(own))
+        # an effect word is looked for only as the claim says it, and named so
+        label = (" / ".join(" ".join(t.words) for t in own) if group.kind in GENERIC_KINDS
+                 else group.name)
+        concepts.append(Concept(label, ordered, group.kind, tuple(own)))
+    seen = {c.label for c in concepts} | {w for c in concepts for t in c.own for w in t.words}
     for i, word in enumerate(words):
         if used[i] or word in vocab.stopwords or not any(c.isalpha() for c in word):
             continue
         if len(word) < 2 or word in seen:
             continue
         seen.add(word)
-        concepts.append(Concept(word, (Term((word,)),), "topic"))
+        concepts.append(Concept(word, (Term((word,)),), "topic", (Term((word,)),)))
     return concepts
 
 
@@ -235,14 +344,20 @@ def read_claim(claim: str, vocabulary: Vocabulary | None = None) -> list[Concept
 
 
 class _Text:
-    """An article's words, raw and stemmed, for deciding which concepts occur."""
+    """An article's words, raw and stemmed, for deciding which concepts occur
+    (the stemmed text only built when a phrase is looked up)."""
 
     def __init__(self, text: str) -> None:
-        raw = _norm(text)
-        self.raw = " " + " ".join(raw) + " "
-        stems = [stem(w) for w in raw]
-        self.stems = set(stems)
-        self.stemmed = " " + " ".join(stems) + " "
+        self.words = _norm(text)
+        self.raw = " " + " ".join(self.words) + " "
+        self.stems = {stem(w) for w in set(self.words)}
+        self._stemmed: str | None = None
+
+    @property
+    def stemmed(self) -> str:
+        if self._stemmed is None:
+            self._stemmed = " " + " ".join(stem(w) for w in self.words) + " "
+        return self._stemmed
 
 
 @lru_cache(maxsize=4096)
@@ -256,91 +371,400 @@ def _term_key(term: Term) -> tuple[str, str]:
 
 
 class Matcher:
-    """Decides which of a claim's concepts occur in a text (keys worked out once)."""
+    """Decides which of a claim's concepts occur in a text, and how strongly
+    (keys worked out once per claim)."""
 
     def __init__(self, concepts: Sequence[Concept]) -> None:
         self.concepts = list(concepts)
-        self.keys = [[_term_key(t) for t in c.terms] for c in self.concepts]
+        self.keys = [sorted(((c.strength(t), _term_key(t)) for t in c.searched),
+                            key=lambda k: -k[0]) for c in self.concepts]
 
-    def __call__(self, text: str) -> list[Concept]:
+    def strengths(self, text: str) -> dict[int, float]:
+        """{concept index: strength of its best match} for the concepts in ``text``."""
         words = _Text(text)
-        found = []
-        for concept, keys in zip(self.concepts, self.keys, strict=True):
-            for kind, key in keys:
+        found: dict[int, float] = {}
+        for i, keys in enumerate(self.keys):
+            for strength, (kind, key) in keys:
                 if key in (words.stems if kind == "word" else
                            words.raw if kind == "prefix" else words.stemmed):
-                    found.append(concept)
+                    found[i] = strength
                     break
         return found
 
-
-def is_relevant(matched: Sequence[Concept], concepts: Sequence[Concept]) -> bool:
-    """The relevance threshold (see the module docstring)."""
-    n = len(concepts)
-    if n == 0:
-        return False
-    if len(matched) < max(math.ceil(n / 2), min(2, n)):
-        return False
-    topics = [c for c in concepts if c.kind == "topic"]
-    if topics:
-        hit = sum(1 for c in matched if c.kind == "topic")
-        if hit < max(1, math.ceil(len(topics) / 3)):
-            return False
-    return True
+    def __call__(self, text: str) -> list[Concept]:
+        return [self.concepts[i] for i in self.strengths(text)]
 
 
-def relevance(matched: Sequence[Concept], concepts: Sequence[Concept],
-              in_title: Sequence[Concept] = ()) -> float:
-    """Weighted share of the claim's concepts matched, 0..1: topics count double,
-    and a concept the title (or MeSH, keywords) names counts half as much again,
-    since that is what the paper is about rather than what it mentions."""
-    total = 1.5 * sum(c.weight for c in concepts)
-    got = sum(c.weight for c in matched) + 0.5 * sum(c.weight for c in in_title)
+def relevance(found: dict[int, float], concepts: Sequence[Concept]) -> float:
+    """The weighted share of the claim's concepts matched, 0..1 (see the module docstring)."""
+    total = sum(c.weight for c in concepts)
+    got = sum(concepts[i].weight * s for i, s in found.items())
     return round(got / total, 3) if total else 0.0
 
 
+def _through_vocabulary(found: dict[int, float], concepts: Sequence[Concept]) -> float:
+    """The weighted share of the claim's concepts matched that are vocabulary groups
+    (not effect words): what the field's vocabulary knows about the match."""
+    total = sum(c.weight for c in concepts)
+    got = sum(concepts[i].weight * s for i, s in found.items()
+              if len(concepts[i].terms) > len(concepts[i].own)
+              and concepts[i].kind not in GENERIC_KINDS)
+    return got / total if total else 0.0
+
+
+def band(score: float) -> int:
+    """The closeness band of a relevance: 2 whole claim, 1 most of it, 0 part."""
+    for i, (low, _) in enumerate(BANDS):
+        if score >= low:
+            return len(BANDS) - 1 - i
+    return 0
+
+
 def tier(score: float) -> int:
-    """Relevance in steps of 0.1: within a step, design strength decides the order."""
-    return int(score * 10 + 1e-9)
+    """The closeness band (kept under its older name)."""
+    return band(score)
 
 
-def best_sentences(article: Article, concepts: Sequence[Concept], n: int = 2) -> list[str]:
-    """The one or two abstract sentences that match most of the claim, in abstract order.
+def closeness(found: dict[int, float], concepts: Sequence[Concept]) -> str:
+    """How closely a hit matches, in words: the band, what it matches and what not."""
+    words = BANDS[len(BANDS) - 1 - band(relevance(found, concepts))][1]
+    loose = [concepts[i].label for i, s in found.items() if s <= PART]
+    missing = [c.label for i, c in enumerate(concepts) if i not in found]
+    parts = [words]
+    if missing:
+        parts.append("not: " + ", ".join(missing))
+    if loose:
+        parts.append("only loosely: " + ", ".join(loose))
+    return "; ".join(parts)
 
-    Sentences in RESULTS and CONCLUSIONS sections win ties: they say what was found.
+
+# -- what a paper says -------------------------------------------------------
+
+_RESULT_SECTIONS = {"RESULTS", "CONCLUSIONS", "FINDINGS", "INTERPRETATION"}
+_METHOD_SECTIONS = {"BACKGROUND", "OBJECTIVE", "METHODS", "INTRODUCTION", "AIMS", "DESIGN"}
+#: words of a sentence that reports a finding
+_RESULT = re.compile(
+    r"\b(?:significant(?:ly)?|p\s*[<=>≤]|95\s*%|ci\b|odds ratio|hazard ratio|relative risk|"
+    r"associated|association|correlat\w*|increas\w*|decreas\w*|reduc\w*|higher|lower|greater|"
+    r"improv\w*|found|find|show(?:s|ed|n)?|demonstrat\w*|observed|resulted|led to|compared|"
+    r"versus|vs|differ\w*|did not|was not|were not|no evidence|suggest\w*|indicat\w*|"
+    r"reveal\w*|identif\w*|conclu\w*|confirm\w*|enhanc\w*|inhibit\w*|induc\w*|caus\w*|"
+    r"promot\w*|prevent\w*|block\w*|requir\w*|essential|necessary|depend\w*|mediat\w*|"
+    r"predict\w*|linked|affect\w*|attenuat\w*|abolish\w*|impair\w*|protect\w*|results?|"
+    r"effective|efficacy|safe|tolerated|adverse events?|risk|rate|prevalence|incidence)\b",
+    re.IGNORECASE)
+#: words of a sentence that sets a study up rather than reports it
+_SETUP = re.compile(
+    r"^(?:we (?:aimed|sought|set out|investigated|examined|assessed|evaluated|conducted|"
+    r"performed|recruited|randomi[sz]ed|enrolled|used|designed|describe|hypothesi[sz]ed|"
+    r"review|searched)|to (?:examine|assess|investigate|determine|evaluate|test|explore|"
+    r"compare|identify)|(?:the )?(?:aim|objective|purpose|goal)s? of|this (?:study|trial|"
+    r"paper|review) (?:aim|examin|investigat|assess|evaluat|describ)|here,? we (?:ask|test)|"
+    r"methods?|background|objectives?|participants were|patients were randomi[sz]ed)",
+    re.IGNORECASE)
+_NEGATION = re.compile(
+    r"\b(?:not|no|never|neither|nor|cannot|can't|doesn't|don't|isn't|aren't|wasn't|weren't|"
+    r"didn't|won't|fail(?:s|ed)? to|lacks?|lacking|unrelated|independent(?:ly)? of|"
+    r"unaffected|unchanged|absence of|absent|without)\b", re.IGNORECASE)
+#: a sentence reporting that nothing was found
+_NULL = re.compile(
+    r"\b(?:no (?:statistically )?(?:significant|detectable|measurable|appreciable|major|"
+    r"clear|meaningful|marked|substantial|consistent|overall)?\s*(?:\w+ )?(?:difference|"
+    r"differences|effect|effects|change|changes|association|associations|correlation|"
+    r"relationship|increase|decrease|reduction|improvement|benefit|evidence|impact|role|"
+    r"influence|link|advantage)|not (?:significantly|statistically|substantially|"
+    r"materially|appreciably)|(?:did|does|do|was|were|is|are|had|has|have|could|would) not "
+    r"(?:\w+ ){0,2}?(?:differ|change|affect|alter|improve|reduce|increase|decrease|"
+    r"influence|predict|correlate|associate|associated|related|significant|modify|impact|"
+    r"show|find|detect|observe|lead|prevent|protect|cause|confer|enhance|result|appear|"
+    r"seem)|fail(?:s|ed)? to|non-?significant|insignificant|unchanged|unaffected|"
+    r"similar (?:between|in|among|across|to)|comparable|no longer|neither|not associated|"
+    r"independent of|was absent|were absent|did not reach|no more than)\b", re.IGNORECASE)
+_UP = re.compile(
+    r"\b(?:increas\w*|higher|more|greater|elevat\w*|enhanc\w*|promot\w*|stimulat\w*|"
+    r"activat\w*|induc\w*|improv\w*|upregulat\w*|up-regulat\w*|rais\w*|rise|rises|rising|"
+    r"gain\w*|boost\w*|accelerat\w*|exacerbat\w*|worsen\w*|augment\w*|amplif\w*|"
+    r"facilitat\w*|strengthen\w*|potentiat\w*|expand\w*|longer|larger|excess\w*|"
+    r"overexpress\w*|positive(?:ly)?)\b", re.IGNORECASE)
+_DOWN = re.compile(
+    r"\b(?:decreas\w*|reduc\w*|lower\w*|less|fewer|inhibit\w*|suppress\w*|attenuat\w*|"
+    r"impair\w*|block\w*|prevent\w*|downregulat\w*|down-regulat\w*|declin\w*|loss|lose|"
+    r"loses|lost|diminish\w*|abolish\w*|abrogat\w*|decline|drop\w*|shorter|smaller|"
+    r"weaken\w*|slow\w*|delay\w*|deplet\w*|protect\w*|negative(?:ly)?|cut|cuts|"
+    r"alleviat\w*|ameliorat\w*|limit\w*|restrict\w*)\b", re.IGNORECASE)
+
+
+@dataclass
+class Verdict:
+    """What one paper says about a claim: the quoted sentences and the stance."""
+
+    quotes: list[str]
+    stance: str  # supports, contradicts, no-clear-effect, unclear
+    findings: list[str] = field(default_factory=list)
+
+
+def _direction(text: str) -> int:
+    up = len(_UP.findall(text))
+    down = len(_DOWN.findall(text))
+    return (up > down) - (down > up)
+
+
+#: "lack of FGF21", "in the absence of", "mice lacking Sirt1": a condition the claim
+#: describes, not a denial
+_CONDITION = re.compile(r"\b(?:lack(?:s|ing)?(?: of)?|absence of|absent|without|"
+                        r"independent(?:ly)? of)\b", re.IGNORECASE)
+
+
+def _claim_negated(claim: str) -> bool:
+    """The claim denies something ("does not", "no benefit"), not just names a lack."""
+    plain = _CONDITION.sub(" ", claim)
+    return bool(_NEGATION.search(plain)) or bool(_NULL.search(plain))
+
+
+@dataclass
+class _Sentence:
+    index: int
+    text: str
+    score: float
+    finding: bool
+
+
+def _sentences_of(article: Article, match: Matcher,
+                  concepts: Sequence[Concept]) -> list[_Sentence]:
+    out: list[_Sentence] = []
+    index = 0
+    sections = article.abstract_sections
+    for section in sections:
+        name = (section.category or section.label or "").upper()
+        for text in sentences(section.text):
+            found = match.strengths(text)
+            score = sum(concepts[i].weight * s for i, s in found.items())
+            setup = name in _METHOD_SECTIONS or bool(_SETUP.search(text))
+            finding = name in _RESULT_SECTIONS or (not setup and bool(_RESULT.search(text)))
+            out.append(_Sentence(index, text, score, finding and not setup))
+            index += 1
+    return out
+
+
+def judge(article: Article, concepts: Sequence[Concept], claim: str, n: int = 2) -> Verdict:
+    """The sentences of ``article`` that bear on the claim, and its stance on it.
+
+    A sentence's weight is the claim's concepts it names; result sentences count
+    half as much again, and the last sentences (where abstracts put what was
+    found) a little more. The stance is read from the quoted finding sentences:
+    no significant effect where the claim asserts one is ``no-clear-effect``; a
+    finding where the claim denies one, or a change in the opposite direction to
+    the claim's, ``contradicts``; otherwise ``supports``. No finding sentence that
+    shares a word with the claim: ``unclear``.
     """
     match = Matcher(concepts)
-    scored: list[tuple[float, int, str]] = []
-    index = 0
-    for section in article.abstract_sections:
-        finding = (section.category or section.label or "").upper() in {
-            "RESULTS", "CONCLUSIONS", "FINDINGS", "INTERPRETATION"}
-        for sentence in sentences(section.text):
-            found = match(sentence)
-            score = sum(c.weight for c in found) + (0.5 if finding and found else 0.0)
-            if score > 0:
-                scored.append((score, index, sentence))
-            index += 1
-    best = sorted(scored, key=lambda s: (-s[0], s[1]))[:n]
-    return [s for _, _, s in sorted(best, key=lambda s: s[1])]
+    every = _sentences_of(article, match, concepts)
+    last = len(every) - 1
+    for s in every:
+        if s.score > 0:
+            s.score *= 1.5 if s.finding else 1.0
+            s.score += 0.25 * s.score * (s.index / last if last > 0 else 1.0)
+    bearing = [s for s in every if s.score > 0]
+    findings = sorted((s for s in bearing if s.finding), key=lambda s: (-s.score, s.index))
+    others = sorted((s for s in bearing if not s.finding), key=lambda s: (-s.score, s.index))
+    chosen = (findings + others)[:n]
+    # the findings first, each group in abstract order
+    quotes = [s.text for s in sorted(chosen, key=lambda s: (not s.finding, s.index))]
+    used = [s for s in chosen if s.finding]
+    return Verdict(quotes, stance_of(claim, [s.text for s in used], article.abstract),
+                   [s.text for s in used])
+
+
+#: words that say the opposite of each other (matched by their beginnings)
+OPPOSITES = (
+    ("increas", "decreas"), ("increas", "reduc"), ("higher", "lower"), ("more", "less"),
+    ("more", "fewer"), ("greater", "smaller"), ("overestimat", "underestimat"),
+    ("positive", "negative"), ("activat", "inhibit"), ("promot", "suppress"),
+    ("promot", "inhibit"), ("enhanc", "impair"), ("enhanc", "reduc"), ("upregulat", "downregulat"),
+    ("up-regulat", "down-regulat"), ("gain", "loss"), ("agonist", "antagonist"),
+    ("benefi", "harm"), ("sensitiv", "resistan"), ("faster", "slower"), ("longer", "shorter"),
+    ("improv", "worsen"), ("improv", "impair"), ("stimulat", "inhibit"), ("induc", "inhibit"),
+    ("accelerat", "delay"), ("accelerat", "slow"), ("rais", "lower"), ("elevat", "lower"),
+    ("elevat", "reduc"), ("common", "rare"), ("before", "after"), ("early", "late"),
+    ("presen", "absen"), ("requir", "dispensab"), ("protect", "risk"),
+    ("ineffective", "improv"), ("ineffective", "benefi"), ("ineffective", "superior"),
+    ("incapable", "elicit"), ("incapable", "produc"), ("slow", "exacerbat"),
+    ("slow", "promot"), ("encourag", "block"), ("encourag", "inhibit"), ("encourag", "slow"),
+    ("imped", "promot"), ("imped", "requir"), ("raise", "reduc"), ("susceptib", "resist"),
+)
+#: a ratio a finding reports ("odds ratio 2.77", "HR, 0.50"): above 1 more, below 1 less
+_RATIO = re.compile(r"\b(?:odds ratio|hazard ratio|relative risk|risk ratio|rate ratio|"
+                    r"a?OR|a?HR|RR|IRR)\b[^0-9]{0,20}?(\d+(?:\.\d+)?)")
+_CLAIM_UP = re.compile(r"\b(?:increas\w*|higher|greater|more|elevat\w*|raise\w*|positive(?:ly)?|"
+                       r"risk factor)\b", re.IGNORECASE)
+_CLAIM_DOWN = re.compile(r"\b(?:decreas\w*|lower\w*|reduc\w*|less|fewer|negative(?:ly)?|"
+                         r"protect\w*)\b", re.IGNORECASE)
+
+
+def _ratio_against(claim: str, text: str) -> bool:
+    """The claim says a risk or association goes one way; the first ratio found says
+    the other (an odds ratio above 1 for "decreases the risk")."""
+    m = _RATIO.search(text)
+    if m is None:
+        return False
+    value = float(m.group(1))
+    if value == 1.0 or value > 50:
+        return False
+    up, down = bool(_CLAIM_UP.search(claim)), bool(_CLAIM_DOWN.search(claim))
+    if up == down:
+        return False
+    return (value > 1) != up
+_NEGATING_PREFIXES = ("in", "un", "non", "non-", "im", "dis", "ir")
+_NUMBER = re.compile(r"(?<![\w.])(\d+(?:[.,]\d+)*)\s*(%|percent)?")
+
+
+def _opposed(claim_words: set[str], found_words: set[str]) -> bool:
+    """The finding uses a word opposite to one of the claim's, and not the claim's own."""
+    claim_text = " " + " ".join(claim_words)
+    found_text = " " + " ".join(found_words)
+    for a, b in OPPOSITES:
+        for mine, theirs in ((a, b), (b, a)):
+            if (f" {mine}" in claim_text and f" {theirs}" in found_text
+                    and f" {mine}" not in found_text):
+                return True
+    for word in claim_words:
+        if len(word) < 5:
+            continue
+        for prefix in _NEGATING_PREFIXES:
+            if word.startswith(prefix) and len(word) > len(prefix) + 4:
+                if word[len(prefix):] in found_words and word not in found_words:
+                    return True
+            elif prefix + word in found_words and word not in found_words:
+                return True
+    return False
+
+
+def _numbers(text: str) -> set[str]:
+    return {m.group(1).replace(",", "") for m in _NUMBER.finditer(text)}
+
+
+def _numbers_differ(claim: str, text: str) -> bool:
+    """The claim states a number (not a year, not a single digit) the paper never gives."""
+    wanted = {n for n in _numbers(claim) if len(n) > 1 and not (len(n) == 4 and n[:2] in
+                                                                 ("19", "20"))}
+    return bool(wanted) and not wanted & _numbers(text)
+
+
+def stance_of(claim: str, findings: Sequence[str], abstract: str = "") -> str:
+    """``supports``, ``contradicts``, ``no-clear-effect`` or ``unclear`` (see :func:`judge`).
+
+    Signals against the claim: the claim denies something, a finding (or the
+    abstract) uses a word opposite to the claim's ("independent" for
+    "dependent", "lower" for "higher"), or moves the other way; signals for a
+    denying claim: a finding of no difference. More against than for is
+    ``contradicts``; a finding of no difference where the claim asserts an
+    effect, with nothing opposing it, is ``no-clear-effect``.
+    """
+    if not findings:
+        return "unclear"
+    text = " ".join(findings)
+    whole = abstract or text
+    negated = _claim_negated(claim)
+    null = bool(_NULL.search(text))
+    claim_words = set(_norm(claim))
+    claimed, found = _direction(claim), _direction(text)
+    against = (int(negated) + int(_opposed(claim_words, set(_norm(text))))
+               + int(_opposed(claim_words, set(_norm(whole))))
+               + int(bool(claimed and found and claimed != found))
+               + int(_ratio_against(claim, text)))
+    nothing = int(null) + int(bool(_NULL.search(whole)))
+    if against - nothing >= 1:
+        return "contradicts"
+    if null and not negated and not against and _NULL.search(findings[0]):
+        return "no-clear-effect"
+    return "supports"
+
+
+# -- mismatch notes ----------------------------------------------------------
+
+_SINGLE = re.compile(r"\b(?:a |one )?(?:single|one)[ -](?:dose|infusion|session|"
+                     r"administration|treatment|injection|shot)\b|\bone[- ]off\b", re.I)
+_NUMBERS = {"two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+            "nine": 9, "ten": 10, "twelve": 12}
+_SEVERAL = re.compile(
+    r"\b(two|three|four|five|six|seven|eight|nine|ten|twelve|\d{1,2})\s+(?:\w+\s+){0,2}?"
+    r"(infusions|doses|sessions|injections|administrations|treatments)\b"
+    r"|\b(repeated|multiple|serial|weekly|twice[- ]weekly)\s+(?:\w+\s+){0,2}?"
+    r"(infusions|doses|sessions|injections|administrations|treatments)\b", re.I)
+_AUD_CLAIM = re.compile(r"\b(?:alcohol use disorders?|aud|alcohol dependen\w*|alcoholi\w*|"
+                        r"alcohol addiction)\b", re.I)
+_DIAGNOSED = re.compile(r"\b(?:alcohol use disorders?|aud|alcohol dependen\w*|"
+                        r"alcohol-dependent|dsm|icd-10|alcoholi\w*|alcohol addiction)\b", re.I)
+_DRINKERS = re.compile(r"\b(?:harmful|hazardous|heavy|risky|at-risk|binge|problem|social|"
+                       r"non-treatment[- ]seeking|treatment-naive)\s+(?:alcohol\s+)?"
+                       r"(?:drinkers|drinking|users)\b", re.I)
+_ANIMALS = re.compile(r"\b(rats?|mice|mouse|rodents?|monkeys?|macaques?|primates?|"
+                      r"zebrafish|animals?)\b", re.I)
+
+
+def mismatch_notes(claim: str, article: Article) -> list[str]:
+    """What a careful fact-checker would note where the paper and the claim differ."""
+    text = f"{article.title}\n{article.abstract}"
+    notes = []
+    if _SINGLE.search(claim):
+        several = _SEVERAL.search(text)
+        if several:
+            notes.append(f"the claim says a single dose; the study gave {several.group(0)}")
+    if _AUD_CLAIM.search(claim):
+        drinkers = _DRINKERS.search(text)
+        if drinkers and not _DIAGNOSED.search(text):
+            notes.append(f"the claim says alcohol use disorder; the study enrolled "
+                         f"{drinkers.group(0)}, with no diagnosis named")
+    if not _ANIMALS.search(claim) and (article.species == "animal"
+                                       or article.design == "preclinical"):
+        animal = _ANIMALS.search(text)
+        which = animal.group(0).lower() if animal else "animals or cells"
+        notes.append(f"the claim is about people; this study used {which}")
+    for name in claim_institutions(claim):
+        names = institution_names(name)
+        where = [a for a in article.affiliations
+                 if any(re.search(rf"\b{re.escape(n)}\b", a.lower()) for n in names)]
+        if where:
+            notes.append(f"the claim credits {name}; the authors' affiliations include it "
+                         f"({where[0][:80]})")
+        elif article.affiliations:
+            notes.append(f"the claim credits {name}; no author affiliation names it")
+        else:
+            notes.append(f"the claim credits {name}; the record lists no affiliations to "
+                         f"check it against")
+    return notes
 
 
 # -- answering ---------------------------------------------------------------
 
 
-def retrieval_expressions(concepts: Sequence[Concept]) -> list[str]:
-    """The FTS5 queries that fetch candidates, tried in turn until enough are found.
+def retrieval_expressions(concepts: Sequence[Concept]) -> list[tuple[str, bool, bool]]:
+    """The FTS5 queries that fetch candidates, tried in turn: (expression, ranked, last).
 
-    Only topic concepts retrieve when the claim has any: the threshold needs a
-    topic match anyway, and the background groups ("ketamine", "alcohol") match
-    nearly the whole library, which would make BM25 score every record. First
-    every topic concept (AND of their OR-groups), then any of them (OR).
+    First every topic and effect concept ORed in the claim's own words; if that
+    finds fewer than needed, the same concepts with all their synonyms (the
+    vocabulary widens the search, it never narrows it): records holding every
+    concept first, then (only if those are still too few to answer) records
+    holding any. Only if all that finds nothing, the background concepts
+    ("ketamine", "alcohol"), unranked: they match nearly the whole library, and
+    BM25 would score every record for nothing (what shares only them is a
+    background-only answer). ``last`` marks the queries tried only when the
+    earlier ones found fewer than ``--limit``.
     """
-    topics = [c for c in concepts if c.kind == "topic"]
-    chosen = topics or list(concepts)
-    expressions = [" OR ".join(c.fts() for c in chosen)]
-    if len(chosen) > 1:
-        expressions.insert(0, " AND ".join(c.fts() for c in chosen))
+    chosen = [c for c in concepts if c.kind not in BACKGROUND_KINDS]
+    expressions: list[tuple[str, bool, bool]] = []
+    if chosen:
+        own = " OR ".join(dict.fromkeys(t.fts() for c in chosen for t in (c.own or c.terms)
+                                        if t.words))
+        wide = " OR ".join(c.fts() for c in chosen)
+        expressions.append((own, True, False))
+        if wide != own:
+            if len(chosen) > 1:
+                expressions.append((" AND ".join(c.fts() for c in chosen), True, False))
+            expressions.append((wide, True, True))
+    background = [c for c in concepts if c.kind in BACKGROUND_KINDS]
+    if background:
+        expressions.append((" OR ".join(c.fts() for c in background), not chosen, True))
     return expressions
 
 
@@ -354,18 +778,26 @@ class Evidence:
     bm25: float
     matched: list[Concept]
     sentences: list[str] = field(default_factory=list)
+    stance: str = "unclear"
+    closeness: str = ""
+    notes: list[str] = field(default_factory=list)
+    rank_score: float = 0.0
 
     @property
     def score(self) -> float:
-        """The relevance it ranks with: a registered trial's is one step lower."""
+        """The score it ranks with: a registered trial's is :data:`TRIAL_PENALTY` lower."""
         if isinstance(self.item, TrialItem):
-            return trial_score(self.relevance)
-        return self.relevance
+            return trial_score(self.rank_score)
+        return self.rank_score
+
+    @property
+    def quotes(self) -> list[str]:
+        return self.sentences
 
 
-def trial_score(relevance: float) -> float:
-    """A registered trial's ranking score: its relevance less :data:`TRIAL_PENALTY`."""
-    return max(0.0, round(relevance - TRIAL_PENALTY, 3))
+def trial_score(score: float) -> float:
+    """A registered trial's ranking score: its score less :data:`TRIAL_PENALTY`."""
+    return max(0.0, round(score - TRIAL_PENALTY, 3))
 
 
 @dataclass
@@ -376,6 +808,8 @@ class CheckResult:
     concepts: list[Concept]
     ranked: list[Evidence] = field(default_factory=list)
     candidates: int = 0
+    #: the answers share only background words (ketamine, alcohol) with the claim
+    background_only: bool = False
 
     @property
     def evidence(self) -> list[Evidence]:
@@ -387,66 +821,174 @@ class CheckResult:
         """The registered trials among the answers."""
         return [e for e in self.ranked if isinstance(e.item, TrialItem)]
 
+    def designs(self) -> list[tuple[str, int]]:
+        """(design, how many) of the published answers, strongest design first."""
+        counts = Counter(e.item.article.design for e in self.evidence
+                         if isinstance(e.item, ArticleItem))
+        return sorted(counts.items(), key=lambda d: DESIGN_RANK.get(d[0], len(DESIGN_RANK)))
 
-#: a judged candidate: (sort key, item key, relevance, concepts matched, BM25)
-_Judged = tuple[tuple[Any, ...], tuple[str, str], float, list[Concept], float]
+    def stances(self) -> Counter[str]:
+        """How many published answers support, contradict... the claim."""
+        return Counter(e.stance for e in self.evidence)
+
+
+#: a judged candidate: (sort key, item key, relevance, match strengths, BM25, score)
+_Judged = tuple[tuple[Any, ...], tuple[str, str], float, dict[int, float], float, float]
 
 
 def _candidates(search: Any, concepts: Sequence[Concept], limit: int) -> dict[str, float]:
+    """{id: BM25} of the candidates (see :func:`retrieval_expressions`)."""
+    wanted = max(CANDIDATES, 3 * limit)
     bm25: dict[str, float] = {}
-    for expression in retrieval_expressions(concepts):
-        for ident, score, _, _ in search(expression, max(CANDIDATES, 3 * limit)):
+    for expression, ranked, last in retrieval_expressions(concepts):
+        if last and len(bm25) >= limit:
+            break
+        for ident, score, _, _ in search(expression, wanted, ranked):
             bm25.setdefault(ident, score)
-        if len(bm25) >= limit:
+        if len(bm25) >= wanted:
             break
     return bm25
+
+
+_TOKEN = re.compile(r"[^\W_]+")
+#: a word is compared by its first letters: "inhibits" = "inhibitor", "mutation" = "mutant"
+PREFIX = 6
+#: weights of the ranking features: BM25 (relative to the best candidate), the claim's
+#: wording the whole text holds, the title holds, one sentence holds, its word pairs,
+#: and the claim's vocabulary concepts it matches, synonyms included (a concept the field
+#: names in many ways, "single dose", counts once, not word by word)
+FEATURE_WEIGHTS = (1.0, 1.0, 0.5, 0.5, 0.5, 0.5)
+#: scores this close count as equal, and then the stronger design comes first
+SCORE_STEP = 0.05
+
+
+#: the index holds porter stems ("studies" -> "studi"): its counts are looked up by
+#: a shorter prefix
+LOOKUP = 5
+
+
+def _idf(total: int, count: int) -> float:
+    count = min(count, total)
+    return math.log((total - count + 0.5) / (count + 0.5) + 1)
+
+
+#: where a sentence ends, roughly (ranking only needs pieces; quotes use text.sentences)
+_PIECES = re.compile(r"(?<=[.!?;])\s+|\n")
+
+
+def _prefixes(text: str) -> list[str]:
+    return [w[:PREFIX] for w in _TOKEN.findall(text.lower())]
+
+
+class Ranker:
+    """Scores candidates by how much of the claim's own wording they hold, rare
+    words counting more (inverse document frequency from the library's index),
+    in the whole text, the title and a single sentence, and by the claim's
+    word pairs found side by side; blended with BM25 (:data:`FEATURE_WEIGHTS`)."""
+
+    def __init__(self, library: Library, claim: str, vocab: Vocabulary) -> None:
+        credited = {w.lower() for name in claim_institutions(claim) for w in words_of(name)}
+        words = [w for w in _TOKEN.findall(claim.lower())[:64]
+                 if w not in vocab.stopwords and w not in credited and len(w) > 1]
+        self.words = list(dict.fromkeys(w[:PREFIX] for w in words))
+        total, counts = (library.term_counts([w[:LOOKUP] for w in self.words])
+                         if self.words else (0, {}))
+        self.idf = {w: _idf(total, counts[w[:LOOKUP]])
+                    for w in self.words}
+        self.total = sum(self.idf.values())
+        self.pairs = list(zip(self.words, self.words[1:], strict=False))
+
+    def _share(self, held: set[str]) -> float:
+        return sum(v for w, v in self.idf.items() if w in held) / self.total
+
+    def score(self, title: str, text: str, bm25: float, best: float,
+              concepts: float = 0.0) -> float:
+        """0..1: the weighted blend of the features (``concepts``: the relevance)."""
+        if not self.total:
+            return round(bm25 / best, 4) if best > 0 else 0.0
+        title_words = _prefixes(title)
+        pieces = [title_words, *(_prefixes(p) for p in _PIECES.split(text))]
+        held = {w for piece in pieces for w in piece}
+        in_sentence = max(self._share(set(piece)) for piece in pieces)
+        side_by_side = {pair for piece in pieces for pair in zip(piece, piece[1:], strict=False)}
+        pairs = (sum(1 for p in self.pairs if p in side_by_side) / len(self.pairs)
+                 if self.pairs else 0.0)
+        features = (bm25 / best if best > 0 else 0.0, self._share(held),
+                    self._share(set(title_words)), in_sentence, pairs, concepts)
+        return round(sum(w * f for w, f in zip(FEATURE_WEIGHTS, features, strict=True))
+                     / sum(FEATURE_WEIGHTS), 4)
+
+
+def _step(score: float) -> int:
+    return int(score / SCORE_STEP + 1e-9) if SCORE_STEP > 0 else int(score * 1e6)
 
 
 def check(library: Library, claim: str, *, limit: int = DEFAULT_LIMIT,
           filters: Filters | None = None, vocabulary: Vocabulary | None = None) -> CheckResult:
     """The library's evidence on ``claim``, strongest first (see the module docstring)."""
-    concepts = read_claim(claim, vocabulary)
+    vocab = vocabulary or load_vocabulary()
+    concepts = read_claim(claim, vocab)
     result = CheckResult(claim, concepts)
     if not concepts:
         return result
     match = Matcher(concepts)
+    ranker = Ranker(library, claim, vocab)
     judged: list[_Judged] = []
-    bm25 = _candidates(lambda e, n: library.fts_articles(e, filters=filters, limit=n,
-                                                        snippet_tokens=1), concepts, limit)
+    bm25 = _candidates(lambda e, n, r: library.fts_articles(
+        e, filters=filters, limit=n, snippet_tokens=1, ranked=r), concepts, limit)
     result.candidates = len(bm25)
+    best = max(bm25.values(), default=0.0)
     for pmid, title, abstract, mesh, keywords, design, year, retracted in \
             library.article_texts(list(bm25)):
-        matched = match(f"{title}\n{abstract}\n{mesh}\n{keywords}")
-        if not is_relevant(matched, concepts):
+        found = match.strengths(f"{title}\n{abstract}\n{mesh}\n{keywords}")
+        if not found:
             continue
-        named = [c for c in match(f"{title}\n{mesh}\n{keywords}") if c in matched]
-        score = relevance(matched, concepts, named)
-        key = (-tier(score), int(retracted), DESIGN_RANK.get(design, len(DESIGN_RANK)),
-               -(year or 0), -bm25[pmid], pmid)
-        judged.append((key, ("article", pmid), score, matched, bm25[pmid]))
-    trial_bm25 = _candidates(lambda e, n: library.fts_trials(e, filters=filters, limit=n,
-                                                            snippet_tokens=1), concepts, limit)
+        share = relevance(found, concepts)
+        score = ranker.score(title or "", f"{abstract or ''}\n{mesh or ''}\n{keywords or ''}",
+                             bm25[pmid], best, _through_vocabulary(found, concepts))
+        # a retracted paper ranks as if RETRACTED_PENALTY less, after the others of that score
+        ranked_as = score - RETRACTED_PENALTY if retracted else score
+        key = (-_step(ranked_as), 0, int(retracted), DESIGN_RANK.get(design, len(DESIGN_RANK)),
+               -score, -(year or 0), pmid)
+        judged.append((key, ("article", pmid), share, found, bm25[pmid], score))
+    trial_bm25 = _candidates(lambda e, n, r: library.fts_trials(
+        e, filters=filters, limit=n, snippet_tokens=1), concepts, limit)
+    trial_best = max(trial_bm25.values(), default=0.0)
     for nct, title, official, acronym, conditions, interventions, posted in \
             library.trial_texts(list(trial_bm25)):
-        named_text = f"{title}\n{official}\n{acronym}"
-        matched = match(f"{named_text}\n{conditions}\n{interventions}")
-        if not is_relevant(matched, concepts):
+        found = match.strengths(f"{title}\n{official}\n{acronym}\n{conditions}\n"
+                                f"{interventions}")
+        if not found:
             continue
-        named = [c for c in match(named_text) if c in matched]
-        score = relevance(matched, concepts, named)
+        share = relevance(found, concepts)
+        score = ranker.score(f"{title} {official} {acronym}",
+                             f"{conditions}\n{interventions}", trial_bm25[nct], trial_best,
+                             _through_vocabulary(found, concepts))
         year = int(posted[:4]) if posted and posted[:4].isdigit() else 0
-        key = (-tier(trial_score(score)), 0, DESIGN_RANK[REGISTERED_DESIGN], -year,
-               -trial_bm25[nct], nct)
-        judged.append((key, ("trial", str(nct)), score, matched, trial_bm25[nct]))
-    best = sorted(judged, key=lambda j: j[0])[:limit]
-    items = {i.key: i for i in library.items([k for _, k, _, _, _ in best])}
-    for _, ident, score, matched, bm in best:
+        # ranked as if TRIAL_PENALTY less, after the articles of that score
+        key = (-_step(trial_score(score)), 1, 0, DESIGN_RANK[REGISTERED_DESIGN], -score,
+               -year, nct)
+        judged.append((key, ("trial", str(nct)), share, found, trial_bm25[nct], score))
+    topical = [j for j in judged
+               if any(concepts[i].kind not in BACKGROUND_KINDS for i in j[3])]
+    if topical or not judged:
+        judged = topical
+    else:
+        result.background_only = True
+    best_judged = sorted(judged, key=lambda j: j[0])[:limit]
+    items = {i.key: i for i in library.items([k for _, k, _, _, _, _ in best_judged])}
+    for _, ident, share, found, bm, score in best_judged:
         item = items.get(ident)
         if item is None:
             continue
-        quoted = (best_sentences(item.article, concepts)
-                  if isinstance(item, ArticleItem) else [])
-        result.ranked.append(Evidence(item, score, bm, matched, quoted))
+        evidence = Evidence(item, share, bm, [concepts[i] for i in sorted(found)],
+                            closeness=closeness(found, concepts), rank_score=score)
+        if isinstance(item, ArticleItem):
+            verdict = judge(item.article, concepts, claim)
+            evidence.sentences = verdict.quotes
+            evidence.stance = verdict.stance
+            evidence.notes = mismatch_notes(claim, item.article)
+        result.ranked.append(evidence)
     return result
 
 
@@ -456,28 +998,36 @@ def check(library: Library, claim: str, *, limit: int = DEFAULT_LIMIT,
 def online_query(claim: str, vocabulary: Vocabulary | None = None) -> SavedQuery | None:
     """The PubMed search ``check --online`` runs for ``claim``, or None if it has no words.
 
-    The drug and condition groups are always ANDed in (this is a library about
-    ketamine-type drugs for alcohol use disorder, whether or not the claim names
-    them); the claim's other concepts are ORed, each as title/abstract words.
-    The query is named ``check:<hash>`` (a colon no saved query file can
-    have) and is recorded like a saved query, so ``show`` and ``export --query``
-    can name the papers it brought in; it is never run again by ``kettrack run``.
+    Built from the claim's own concepts, each the OR-group of its terms as
+    title/abstract words: the drug and condition groups the claim names are
+    ANDed with the OR of its topic concepts (so "excessive alcohol use causes
+    deaths" searches alcohol AND (excessive OR deaths), not ketamine). A claim
+    that names neither ANDs its topic concepts when it has two or three, and ORs
+    them when it has more. Effect words (reduce, improve) are left out: papers
+    say them every way. The query is named ``check:<hash>`` (a colon no saved
+    query file can have) and is recorded like a saved query, so ``show`` and
+    ``export --query`` can name the papers it brought in; it is never run again
+    by ``kettrack run``.
     """
-    vocab = vocabulary or load_vocabulary()
-    concepts = read_claim(claim, vocab)
+    concepts = read_claim(claim, vocabulary)
     if not concepts:
         return None
 
-    def group_term(terms: Sequence[str]) -> str:
-        return "(" + " OR ".join(Term.parse(t).pubmed() for t in terms if _norm(t)) + ")"
+    def group_term(concept: Concept) -> str:
+        terms = [t for t in concept.terms if t.words]
+        inner = " OR ".join(dict.fromkeys(t.pubmed() for t in terms))
+        return f"({inner})" if len(terms) > 1 else inner
 
-    base = [group_term([t for g in vocab.kind(kind) for t in g.terms])
-            for kind in ("drug", "condition") if vocab.kind(kind)]
-    others = [group_term([" ".join(t.words) + ("*" if t.prefix else "") for t in c.terms])
-              for c in concepts if c.kind not in BACKGROUND_KINDS | GENERIC_KINDS]
+    base = [group_term(c) for c in concepts if c.kind in BACKGROUND_KINDS]
+    topics = [group_term(c) for c in concepts
+              if c.kind not in BACKGROUND_KINDS | GENERIC_KINDS]
+    if not base and not topics:
+        topics = [group_term(c) for c in concepts]
     parts = list(base)
-    if others:
-        parts.append("(" + " OR ".join(others) + ")")
+    if topics and (base or len(topics) > 3):
+        parts.append(topics[0] if len(topics) == 1 else "(" + " OR ".join(topics) + ")")
+    elif topics:
+        parts.extend(topics)
     term = " AND ".join(parts)
     digest = hashlib.sha1(term.encode()).hexdigest()[:10]
     return SavedQuery(name=f"check:{digest}", term=term,
