@@ -196,7 +196,7 @@ def test_nothing_is_said_only_when_nothing_shares_a_word(library_db: Path) -> No
     assert "Nothing in the library bears on this claim: no record shares a word" in (
         result.stdout)
     assert check_json("frobnicated xylophones") == []
-    assert check_json("the") == []
+    assert invoke("check", "the", "--json").exit_code == 2  # no word to look for at all
     # records that share only "ketamine" are shown, and said to share only that
     background = invoke("check", "ketamine cures diabetes")
     assert "Nothing in the library mentions cures, diabetes; these share only the " in (
@@ -379,3 +379,10 @@ def test_design_filter_leaves_trials_out(library_db: Path) -> None:
     hits = check_json("ketamine for combined depression and alcohol use disorder",
                       "--design", "rct", "--limit", "40")
     assert hits and {h["item_type"] for h in hits} == {"article"}
+
+
+def test_a_claim_of_noise_words_is_bad_input(library_db: Path) -> None:
+    for claim in ("", "the of and", "use causes us each year"):
+        result = invoke("check", claim)
+        assert result.exit_code == 2, (claim, result.output)
+        assert result.stderr.startswith("Error: ") and result.stderr.count("\n") == 1

@@ -524,6 +524,9 @@ def check(
             if saved is not None:
                 _check_online(library, settings, saved, offline)
         result = run_check(library, claim, limit=limit, filters=filters)
+    if not result.concepts:  # only noise words: bad input, as for search
+        raise ConfigError(f"{claim!r} has no words to check (only words such as "
+                          "'the', 'of', 'use')")
     if as_json:
         from kettrack.render.json import check_json
 
