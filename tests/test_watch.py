@@ -411,3 +411,29 @@ def test_a_paper_reported_earlier_is_not_new_again_when_a_watch_finds_it(
     later = collect(library)
     assert later.is_empty and later.citing_watched() == []  # one row, reported once
     assert [w.name for w in library.article_items([kelson])[0].cites_watched] == ["das2019"]
+
+
+def test_europepmc_citations_are_a_second_source_of_citing_papers() -> None:
+    """Europe PMC's citations endpoint (stand-in; its shape is documented in
+    docs/europepmc.md as assumed): citing works with a PMID are taken, a citing
+    preprint is left to the Europe PMC queries, one paged request per paper."""
+    from kettrack.run.watch import EuropePmcCitations
+    from kettrack.sources.europepmc import EuropePmcClient
+    from kettrack.standin.europepmc import EuropePmcSnapshot, EuropePmcStandin
+
+    def citing(source: str, ident: str, **more: str) -> dict[str, object]:
+        return {"available_from": "2020-01-01", "cites": [f"MED:{ZARATE}"],
+                "record": {"id": ident, "source": source, "title": f"Citing work {ident}",
+                           "pubYear": "2024", **more}}
+
+    snapshot = EuropePmcSnapshot.from_json({"records": [
+        citing("MED", KRYSTAL_2023, pmid=KRYSTAL_2023),
+        citing("MED", "36111111", pmid="36111111"),
+        citing("PPR", "PPR1234567"),
+    ]})
+    client = EuropePmcClient(settings(), transport=httpx.MockTransport(
+        EuropePmcStandin(snapshot, as_of=date(2026, 1, 1))), rate=1000)
+    source = EuropePmcCitations(client)
+    found = source.cited_by([ZARATE, GRABSKI])  # Grabski's key is snapshot-only: not asked
+    assert set(found) == {ZARATE} and sorted(found[ZARATE]) == sorted([KRYSTAL_2023, "36111111"])
+    assert source.requests() == 1

@@ -232,20 +232,22 @@ def run(
         raise ConfigError("--as-of replays the bundled snapshot; use it with --offline")
     selected = select(load_queries(settings.queries_dir), names or [])
     out = Output.for_stdout(json_mode=as_json)
-    # Europe PMC is asked (and its offline snapshot needed) only for Europe PMC queries
-    wants_epmc = any(q.source == "europepmc" for q in selected)
-    with (open_library(settings) as library,
-          eutils_client(settings, offline=offline, as_of=when) as client,
-          ctgov_client(settings, offline=offline, as_of=when) as ctgov,
-          (europepmc_client(settings, offline=offline, as_of=when) if wants_epmc
-           else nullcontext()) as epmc):
-        observer = out.run_observer()
-        try:
-            report = Runner(library, client, settings, observer=observer, offline=offline,
-                            today=when, ctgov=ctgov, watches=not names,
-                            europepmc=epmc).run(selected)
-        finally:
-            observer.close()
+    with open_library(settings) as library:
+        # Europe PMC is asked (and its offline snapshot needed) for Europe PMC queries
+        # and, when the watches run, for who cites the watched papers
+        wants_epmc = any(q.source == "europepmc" for q in selected) or (
+            not names and bool(library.watches()))
+        with (eutils_client(settings, offline=offline, as_of=when) as client,
+              ctgov_client(settings, offline=offline, as_of=when) as ctgov,
+              (europepmc_client(settings, offline=offline, as_of=when) if wants_epmc
+               else nullcontext()) as epmc):
+            observer = out.run_observer()
+            try:
+                report = Runner(library, client, settings, observer=observer,
+                                offline=offline, today=when, ctgov=ctgov, watches=not names,
+                                europepmc=epmc).run(selected)
+            finally:
+                observer.close()
     if as_json:
         from kettrack.render.json import run_json
 

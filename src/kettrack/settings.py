@@ -1,6 +1,6 @@
 """Settings read from the environment, and the one place secrets are masked.
 
-Every setting has an environment variable (DESIGN.md) and most have a CLI
+Every setting has an environment variable (README, "Configuration") and most have a CLI
 option; the CLI builds a :class:`Settings` with :meth:`Settings.from_env` and
 overrides what the user passed on the command line.
 """
@@ -110,7 +110,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
-        """Read the ``KETTRACK_*`` and ``NCBI_*`` variables (see DESIGN.md)."""
+        """Read the ``KETTRACK_*`` and ``NCBI_*`` variables (the README lists them)."""
         env = dict(os.environ if env is None else env)
         rate = env.get("KETTRACK_RATE_LIMIT")
         api_key = env.get("NCBI_API_KEY") or None

@@ -384,6 +384,9 @@ class Runner:
         sources = self.citation_sources
         if sources is None:
             sources = [watching.ElinkCitations(self.client, include_reserved=self.offline)]
+            if self.europepmc is not None:
+                sources.append(watching.EuropePmcCitations(self.europepmc,
+                                                           include_reserved=self.offline))
         before = [s.requests() for s in sources]
         answers = watching.ask(self.library, sources)
         return answers, sum(s.requests() - b for s, b in zip(sources, before, strict=True))

@@ -28,9 +28,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from kettrack.library.identifiers import is_reserved_pmid
+from kettrack.library.identifiers import is_reserved_pmid, valid_pmid
 from kettrack.library.store import Library
 from kettrack.library.watches import Watch
+from kettrack.sources.europepmc import EuropePmcClient
 from kettrack.sources.eutils import CITEDIN, EutilsClient
 
 
@@ -72,6 +73,36 @@ class ElinkCitations:
     def requests(self) -> int:
         # by endpoint: other requests on the same client (esearch, efetch) never count here
         return self.client.http.log.by_endpoint.get("elink", 0)
+
+
+class EuropePmcCitations:
+    """Europe PMC's citations endpoint (its own citation graph: it covers
+    citing works in journals PubMed does not list as citing, from full texts
+    and reference lists Europe PMC holds). One paged request per watched paper.
+
+    Only citing works with a PubMed ID are taken (``MED`` records): they are
+    fetched through the normal PubMed path like every other work. A citing
+    preprint (``PPR``) is left out here; a Europe PMC query finds preprints.
+    """
+
+    name = "europepmc"
+
+    def __init__(self, client: EuropePmcClient, *, include_reserved: bool = False) -> None:
+        self.client = client
+        self.include_reserved = include_reserved
+
+    def cited_by(self, pmids: Sequence[str]) -> dict[str, list[str]]:
+        found: dict[str, list[str]] = {}
+        for pmid in pmids:
+            if not valid_pmid(pmid) or (is_reserved_pmid(pmid) and not self.include_reserved):
+                continue
+            citing = [c.pmid or c.id for c in self.client.citations("MED", pmid)
+                      if c.source == "MED" or c.pmid]
+            found[pmid] = [p for p in dict.fromkeys(citing) if valid_pmid(p)]
+        return found
+
+    def requests(self) -> int:
+        return self.client.http.log.by_endpoint.get("citations", 0)
 
 
 @dataclass
