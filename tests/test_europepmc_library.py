@@ -7,11 +7,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -38,6 +36,7 @@ from kettrack.standin.eutils import EutilsStandin
 from kettrack.standin.snapshot import Snapshot, default_snapshot_dir
 
 from .conftest import FIXTURES, ROOT
+from .kill import run_killed_once_stored
 
 cli = CliRunner()
 PAIR = FIXTURES / "europepmc" / "synthetic_pair.json"
@@ -434,20 +433,7 @@ def test_a_killed_europepmc_run_converges(tmp_path: Path) -> None:
     db = tmp_path / "k.db"
     env = dict(os.environ, KETTRACK_DB=str(db), KETTRACK_QUERIES=str(queries),
                KETTRACK_SNAPSHOT_DIR=str(data))
-    proc = subprocess.Popen([sys.executable, "-m", "kettrack", "run", "--offline"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            with sqlite3.connect(db, timeout=0.1) as conn:
-                if conn.execute("SELECT count(*) FROM articles").fetchone()[0]:
-                    break
-        except sqlite3.Error:
-            pass
-        time.sleep(0.01)
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    run_killed_once_stored(db, env)
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         count = conn.execute("SELECT count(*) FROM articles").fetchone()[0]

@@ -55,7 +55,7 @@ def test_ris_reads_back_with_rispy(library_db: Path) -> None:
     das = by_id["31772157"]
     assert das["type_of_reference"] == "JOUR" and das["doi"] == "10.1038/s41467-019-13162-w"
     assert das["authors"][0] == "Das, R. K." and das["year"] == "2019"
-    assert "Erratum published" in das["notes"] and das["title"] == titles["31772157"]
+    assert "erratum published" in das["notes"] and das["title"] == titles["31772157"]
 
 
 def test_bibtex_parses_with_unique_keys(library_db: Path) -> None:

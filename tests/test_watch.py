@@ -7,11 +7,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from datetime import date
 from pathlib import Path
 
@@ -35,6 +33,7 @@ from kettrack.standin.snapshot import Snapshot
 from kettrack.tools.watch import resolve
 
 from .conftest import ROOT, fixture_bytes, scripted
+from .kill import run_killed_once_stored
 
 QUERIES = [q for q in load_queries(ROOT / "queries") if q.source == "pubmed"]
 GRABSKI = "9900000022"  # snapshot-only identifier of Grabski 2022 (DOI below)
@@ -296,20 +295,7 @@ def test_killed_run_with_watches_converges(tmp_path: Path, snapshot: Snapshot,
         shutil.copy(ROOT / "queries" / f"{query.name}.toml", folder)
     env = dict(os.environ, KETTRACK_DB=str(db), KETTRACK_BATCH_SIZE="5",
                KETTRACK_QUERIES=str(folder))
-    proc = subprocess.Popen([sys.executable, "-m", "kettrack", "run", "--offline"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            with sqlite3.connect(db, timeout=0.1) as conn:
-                if conn.execute("SELECT count(*) FROM articles").fetchone()[0]:
-                    break
-        except sqlite3.Error:
-            pass
-        time.sleep(0.01)
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    run_killed_once_stored(db, env)
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     done = subprocess.run([sys.executable, "-m", "kettrack", "run", "--offline"], env=env,

@@ -51,7 +51,7 @@ from kettrack.errors import ConfigError, Failure
 from kettrack.library.article import Article
 from kettrack.library.filters import Filters
 from kettrack.library.identifiers import is_reserved_pmid, pmid_label, public_pmid
-from kettrack.library.items import ArticleItem
+from kettrack.library.items import FLAG_WORDS, ArticleItem, article_flags
 from kettrack.library.store import Library
 from kettrack.render.json import design_label
 from kettrack.review.model import Decision
@@ -89,15 +89,13 @@ def _person(author: str) -> str:
     return f"{m.group(1)}, {' '.join(c + '.' for c in m.group(2))}"
 
 
+#: the flags an exported record carries in its notes: what its source published about it
+_NOTICE_FLAGS = ("retracted", "withdrawn", "preprint", "erratum", "expression-of-concern")
+
+
 def _flags(article: Article) -> list[str]:
-    out = []
-    if article.retracted:
-        out.append("RETRACTED")
-    if article.has_erratum:
-        out.append("Erratum published")
-    if article.has_concern:
-        out.append("Expression of concern")
-    return out
+    """The article's notices, worded as everywhere else (:data:`FLAG_WORDS`)."""
+    return [FLAG_WORDS[f] for f in article_flags(article) if f in _NOTICE_FLAGS]
 
 
 # -- RIS -----------------------------------------------------------------------
