@@ -9,8 +9,6 @@ the declarations.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -132,12 +130,7 @@ def test_papers_naming_an_unregistered_trial(library_db: Path) -> None:
         assert_item(paper)
 
 
-def test_json_reference_is_generated_from_the_declarations() -> None:
-    result = subprocess.run([sys.executable, "-m", "cogapp", "--check", "docs/json.md"],
-                            cwd=ROOT, capture_output=True, text=True)
-    assert result.returncode == 0, (
-        "docs/json.md is out of date: run `cog -r docs/json.md`\n" + result.stdout
-        + result.stderr)
-    text = (ROOT / "docs" / "json.md").read_text()
+def test_every_shape_has_its_section_in_the_reference() -> None:
+    text = (ROOT / "docs" / "json.md").read_text()  # up to date: tests/test_docs.py
     for name in SHAPES:
         assert f"## `{name}`" in text
