@@ -158,16 +158,23 @@ def main() -> None:
     parser.add_argument("records", type=Path, help="PubmedArticleSet XML (.xml or .xml.gz)")
     parser.add_argument("--errors", action="store_true",
                         help="list the development half's misclassified PMIDs")
+    parser.add_argument("--half", choices=["development", "held-out", "all"],
+                        help="score only this half (rule work reads --half development "
+                             "so that held-out figures are not seen between checkpoints)")
+    parser.add_argument("--no-baselines", action="store_true",
+                        help="skip the keyword and previous-rules baselines")
     args = parser.parse_args()
     articles = load(args.records)
     labelled = [(a, design.indexed_design(a) or "other") for a in articles]
     halves = split(labelled)
     classifiers: dict[str, Classifier] = {"current rules": design.text_design,
                                           "keywords (baseline)": keyword_baseline}
-    previous = previous_classifier()
-    if previous is not None:
+    previous = None if args.no_baselines else previous_classifier()
+    if args.no_baselines:
+        del classifiers["keywords (baseline)"]
+    elif previous is not None:
         classifiers[f"previous rules, {PREVIOUS_COMMIT} (baseline)"] = previous
-    else:
+    elif not args.no_baselines:
         print(f"(previous rules skipped: git or commit {PREVIOUS_COMMIT} not available)")
     bare = {a.pmid: hidden(a) for a in articles}
     print(f"{len(articles)} records from {args.records.name}; label counts: "
@@ -178,6 +185,8 @@ def main() -> None:
         per_record = (time.perf_counter() - started) / max(1, len(bare)) * 1e6
         print(f"\n=== {name} ({per_record:.0f} us per record, machine shared, indicative) ===")
         for half, members in [*halves.items(), ("all", labelled)]:
+            if args.half and half != args.half:
+                continue
             pairs = [(label, guesses[a.pmid]) for a, label in members]
             print(f"\n-- {half}: {len(pairs)} records --")
             print("\n".join(family_lines(pairs)))
