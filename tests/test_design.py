@@ -347,3 +347,9 @@ def test_structured_abstract_headings(sections: tuple[tuple[str, str], ...],
 ])
 def test_case_and_review_wording(title: str, abstract: str, expected: str) -> None:
     assert design.text_design(article(title, abstract)) == expected
+
+
+def test_meeting_report_is_not_a_review() -> None:
+    record = article("Advances in addiction pharmacology",
+                     "A report on the third winter symposium on glutamate and addiction, Oslo.")
+    assert design.text_design(record) == "other"

@@ -174,7 +174,9 @@ _CASE_TITLE = _rx(r"\bin an? (?:\w+ ){0,3}?(?:patient|man|woman|boy|girl|child|i
                   r"\b(?:a|an|one) (?:\d{1,3}|[a-z]+(?:-[a-z]+)?)[- ](?:years?|months?)[- ]old\b")
 #: an abstract that opens by saying it is an editorial, a commentary or a letter
 _WRITING = _rx(r"(?:^|[.:?!] )(?:[A-Z]+: )?(?:in )?this (?:editorial|commentary|comment|letter|"
-               r"viewpoint|opinion piece|essay)\b")
+               r"viewpoint|opinion piece|essay)\b|"
+               r"^(?:an? )?(?:\w+ )?report (?:from|on|of) (?:the )?(?:\w+ ){0,6}?(?:conference|"
+               r"meeting|symposium|workshop|congress)\b")
 #: "review" that is not a review article: chart reviews, review boards
 _NOT_REVIEW = _rx(r"\b(?:retrospective|chart|record|file|case|medical|clinical|systematic|"
                   r"peer|ethics?|institutional|internal) (?:\w+ )?review\w*\b|\breview boards?\b|"
