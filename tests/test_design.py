@@ -283,3 +283,74 @@ def test_real_records_with_indexing_hidden(name: str, pmid: str, family: set[str
     record = real(name, pmid)
     record.publication_types, record.mesh = [], []
     assert design.text_design(record) in family
+
+
+def structured(title: str, *sections: tuple[str, str]) -> Article:
+    return Article(pmid="1", title=title,
+                   abstract_sections=[AbstractSection(text, label) for label, text in sections])
+
+
+@pytest.mark.parametrize("sections, expected", [
+    # headings a kind of article has of its own
+    ((("AREAS COVERED", "Glutamate modulators in addiction care."),
+      ("EXPERT OPINION", "Ketamine remains promising.")), "review"),
+    ((("PURPOSE OF REVIEW", "To weigh ketamine for drinking."),
+      ("RECENT FINDINGS", "Two small trials reported fewer relapses.")), "review"),
+    ((("DATA SOURCES", "Four bibliographic indexes up to 2024."),
+      ("STUDY SELECTION", "Controlled studies of ketamine for drinking.")), "systematic-review"),
+    ((("INTRODUCTION", "Ketamine is seldom given in withdrawal."),
+      ("CASE PRESENTATION", "A man with delirium tremens was given ketamine.")), "case-report"),
+    ((("PATIENT CONCERNS", "Tremor and agitation on the second day."),
+      ("DIAGNOSIS", "Severe alcohol withdrawal.")), "case-report"),
+    # what a design heading says
+    ((("STUDY DESIGN", "Narrative review of the literature on ketamine and drinking."),
+      ("RESULTS", "Nine reports were found.")), "review"),
+    ((("STUDY DESIGN", "Retrospective review of a prospective database."),
+      ("RESULTS", "Two hundred patients were included.")), "observational"),
+    ((("DESIGN", "A double-blind, parallel-group comparison."),
+      ("RESULTS", "Forty adults took part.")), "rct"),
+])
+def test_structured_abstract_headings(sections: tuple[tuple[str, str], ...],
+                                      expected: str) -> None:
+    assert design.text_design(structured("Ketamine and alcohol", *sections)) == expected
+
+
+@pytest.mark.parametrize("title, abstract, expected", [
+    # a single patient, in the CARE guideline's voice
+    ("Ketamine in delirium tremens", "We treated a 58-year-old with refractory tremor.",
+     "case-report"),
+    ("Ketamine in delirium tremens", "Withdrawal was severe. She was given ketamine on day two "
+     "and recovered.", "case-report"),
+    ("Ketamine in delirium tremens", "A farmer who was admitted with seizures after stopping "
+     "drinking is described.", "case-report"),
+    ("Ketamine in delirium tremens", "This unusual case shows that ketamine can be given safely.",
+     "case-report"),
+    ("Refractory alcohol withdrawal in a patient with epilepsy", "Ketamine was added.",
+     "case-report"),
+    # a cohort is not a case: plural, no single patient
+    ("Ketamine in delirium tremens", "Patients who presented with seizures were followed in a "
+     "retrospective cohort.", "observational"),
+    # Mendelian randomization is genetic epidemiology, not a trial
+    ("Drinking and depression", "We used Mendelian randomization with genetic variants as "
+     "instruments.", "observational"),
+    # reviews
+    ("Recent advances in glutamate therapies for alcohol use disorder",
+     "Glutamate signalling shapes craving. Novel agents are emerging.", "review"),
+    ("Glutamate and craving", "In this review, we describe how ketamine was first given in 1964 "
+     "and was identified as an NMDA blocker; in 1990 it was studied in 12 patients and in 2010 "
+     "it was tested for mood.", "review"),
+    ("Ketamine in rodent models of drinking: a review",
+     "Rats and mice given ketamine drink less in several models.", "review"),
+    ("Ketamine in rodent models of drinking", "Rats given ketamine drank less than mice.",
+     "preclinical"),
+    ("Who should write systematic reviews?", "This commentary asks who should write systematic "
+     "reviews of addiction treatments.", "other"),
+])
+def test_case_and_review_wording(title: str, abstract: str, expected: str) -> None:
+    assert design.text_design(article(title, abstract)) == expected
+
+
+def test_meeting_report_is_not_a_review() -> None:
+    record = article("Advances in addiction pharmacology",
+                     "A report on the third winter symposium on glutamate and addiction, Oslo.")
+    assert design.text_design(record) == "other"

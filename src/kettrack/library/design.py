@@ -101,7 +101,7 @@ _OWN_RANDOMISED = _rx(
     r"\b(?:were|was|been|being|are|is|then) (?:\w+ly )?(?:randomi[sz]ed|randomly (?:assigned|"
     r"allocated|divided|distributed|split|placed))\b|\bwe randomi[sz]ed\b|"
     r"\brandomly (?:assigned|allocated|divided)\b|\brandom (?:assignment|allocation)\b|"
-    r"\b(?:randomi[sz]ation|prerandomi[sz]ation)\b|"
+    r"(?<!mendelian )\b(?:randomi[sz]ation|prerandomi[sz]ation)\b|"
     r"\brandomi[sz]ed,? (?:\w+[-,]? ){0,6}?(?:trial|study|design|fashion|manner|order|"
     r"sequence|crossover|comparison|pilot)\b|"
     r"\b(?:double|single|triple)[- ](?:blind|masked)(?:ed)?\b|"
@@ -134,7 +134,8 @@ _OBSERVATIONAL = _rx(r"\bcohort\b|\bretrospective\b|\bprospective(?:ly)? (?:stud
                      r"observational|followed|collected|enrolled)\b|\bcross-sectional\b|"
                      r"\bcase-control\b|\bchart review\b|\bregistry\b|\bobservational\b|"
                      r"\bsurvey\b|\bquestionnaire\b|\belectronic health records?\b|\bclaims data\b|"
-                     r"\bnationwide\b|\bpopulation-based\b|\bcase series\b|\bdatabase\b")
+                     r"\bnationwide\b|\bpopulation-based\b|\bcase series\b|\bdatabase\b|"
+                     r"\bmendelian randomi[sz]ation\b")
 _WORD_COUNT = r"(?:an?|one|two|three|four|five|six|seven|eight|nine|\d)"
 _CASE = _rx(
     r"\bcase report\b|\breport of (?:an? )?(?:\w+ ){0,2}?cases?\b|"
@@ -154,13 +155,28 @@ _CASE = _rx(
     r"(?:are|were) (?:\w+ly )?(?:described|reported|presented)\b|"
     r"\bwe (?:\w+ly )?(?:report|describe|present) the case\b|"
     r"\bthe patient (?:was|had|received|presented|developed|underwent|made|died|recovered|"
-    r"remained|became)\b")
+    r"remained|became)\b|"
+    r"\b(?:an?|the) (?:\d{1,3}|[a-z]+(?:-[a-z]+)?)[- ](?:years?|months?)[- ]old\b|"
+    r"(?:^|[.:;] )(?:he|she) (?:was|had|presented|developed|underwent|received|complained|"
+    r"reported|died|recovered|remained|required|denied)\b|"
+    r"\b(?:he|she) (?:\w+ly )?(?:presented (?:to|with)|was (?:admitted|referred|"
+    r"transferred|diagnosed))\b|\bwho was (?:\w+ly )?(?:admitted|referred|transferred)\b|"
+    r"\b(?:an?|this) (?:\w+ )?(?:rare|unusual|unique|atypical|exceptional|uncommon|interesting|"
+    r"challenging) (?:\w+ )?case\b|\bcase (?:presentation|description|summary|history|details)\b|"
+    r"\bcomplain(?:ed|ing|s) of\b|\bphysical examination (?:revealed|showed|demonstrated)\b")
 _NOT_A_CASE = _rx(r"\bcases?[- ](?:control|study|studies|series|mix|definitions?|fatality)\b")
 _CASE_STRONG = _rx(r"\bcase report\b|\b(?:\d{1,3}|[a-z]+(?:-[a-z]+)?)[- ](?:years?|yrs?)[- ]old,? "
-                   r"(?:man|woman|male|female|boy|girl|patient)\b")
+                   r"(?:man|woman|male|female|boy|girl|patient)\b|"
+                   r"\b(?:an?|one) (?:\d{1,3}|[a-z]+(?:-[a-z]+)?)[- ](?:years?|months?)[- ]old\b")
+#: a title that names one patient: "... in a patient with ...", "a case of ..."
+_CASE_TITLE = _rx(r"\bin an? (?:\w+ ){0,3}?(?:patient|man|woman|boy|girl|child|infant|neonate|"
+                  r"adolescent)\b|\b(?:an?|one) (?:\w+ ){0,2}?case of\b|"
+                  r"\b(?:a|an|one) (?:\d{1,3}|[a-z]+(?:-[a-z]+)?)[- ](?:years?|months?)[- ]old\b")
 #: an abstract that opens by saying it is an editorial, a commentary or a letter
-_WRITING = _rx(r"^(?:[A-Z]+: )?(?:in )?this (?:editorial|commentary|comment|letter|viewpoint|"
-               r"opinion piece|essay)\b")
+_WRITING = _rx(r"(?:^|[.:?!] )(?:[A-Z]+: )?(?:in )?this (?:editorial|commentary|comment|letter|"
+               r"viewpoint|opinion piece|essay)\b|"
+               r"^(?:an? )?(?:\w+ )?report (?:from|on|of) (?:the )?(?:\w+ ){0,6}?(?:conference|"
+               r"meeting|symposium|workshop|congress)\b")
 #: "review" that is not a review article: chart reviews, review boards
 _NOT_REVIEW = _rx(r"\b(?:retrospective|chart|record|file|case|medical|clinical|systematic|"
                   r"peer|ethics?|institutional|internal) (?:\w+ )?review\w*\b|\breview boards?\b|"
@@ -170,13 +186,19 @@ _REVIEW_CUE = _rx(
     r"\b(?:this|the present|the current|narrative|literature|critical|brief|short|mini-?|"
     r"comprehensive|rapid|integrative|meeting|historical|updated?) review\b|\bin this review\b|"
     r"\breview(?:s|ed)? (?:of )?(?:the )?(?:recent|current|existing|available|published)? ?"
-    r"(?:literature|evidence|advances|knowledge|developments|progress|findings)\b|"
+    r"(?:literature|evidence|advances|knowledge|developments|progress|findings|studies|reports|"
+    r"research|publications)\b|"
     r"\b(?:we|i|authors?) (?:will )?(?:\w+ly )?(?:review|summari[sz]e|overview)\b|"
     r"\b(?:is|are|were|was|be|been) (?:also )?(?:\w+ly )?(?:reviewed|summari[sz]ed)\b|"
     r"\b(?:this|the present) (?:article|paper|chapter|overview|update|commentary|work) "
     r"(?:\w+ ){0,2}?(?:reviews?|summari[sz]es|discusses|highlights|focuses|outlines)\b|"
     r"\b(?:an )?overview (?:of|on)\b|\bstate[- ]of[- ]the[- ]art\b|"
     r"\brecent (?:advances|developments|progress|insights)\b")
+#: the paper calls itself a review: "In this review", "we review", "this article reviews"
+_REVIEW_SELF = _rx(r"\b(?:this|the present|the current|our) (?:\w+ )?(?:review|overview)\b|"
+                   r"\bwe (?:\w+ly )?(?:review|overview|summari[sz]e)\b|"
+                   r"\b(?:this|the present) (?:article|paper|chapter|work|manuscript) (?:\w+ ){0,2}?"
+                   r"(?:reviews|summari[sz]es|provides an overview)\b")
 #: what reviews also say, but primary papers too ("the implications are discussed")
 _REVIEW_WEAK = _rx(
     r"\b(?:we|i|authors?) (?:will )?(?:\w+ly )?(?:discuss|outline|highlight)\b|"
@@ -185,6 +207,8 @@ _REVIEW_WEAK = _rx(
     r"understanding|concepts|state|status|evidence|literature|views?)\b|\bfuture (?:directions|"
     r"perspectives|prospects)\b|\b(?:the )?literature (?:on|about|regarding|suggests|shows)\b")
 _REVIEW_TITLE = _rx(r"\breview\b|\boverview\b|\bstate of the art\b|\bupdate (?:on|in)\b|"
+                    r"^(?:\W*)(?:recent )?(?:advances|progress|new insights|developments) (?:in|on|"
+                    r"into)\b|\ba primer\b|\ban update\b|"
                     r"\bcurrent (?:concepts|perspectives|status|understanding)\b|"
                     r"\bperspectives?\b|\bfrom \w+ to \w+\b|\b\d+ years on\b")
 #: this paper reports its own data
@@ -262,6 +286,34 @@ _BARE_INCLUDED = _rx(rf"(?<![\w.,]){_COUNT}\s+(?:(?!{_STUDY_NOUN}\b|of\b)\w+\s+)
 _STUDIES = _rx(rf"(?<![\w.,]){_COUNT}\s+(?:of\s+(?:the\s+)?[\d,]+\s+)?(?:{_QUALIFIER}\s+){{0,3}}?"
                rf"{_STUDY_NOUN}\b")
 REVIEW_DESIGNS = ("meta-analysis", "systematic-review", "review")
+
+# -- structured-abstract labels ------------------------------------------------------
+# Journals that publish a kind of article under its own abstract headings say the
+# design in the headings: JAMA's and the Annals' systematic reviews (Data Sources,
+# Study Selection, Data Extraction, Data Synthesis), the Expert Opinion and Current
+# Opinion reviews (Areas covered, Expert opinion, Purpose of review, Recent findings),
+# BMJ's British Medical Bulletin (Sources of data, Areas of agreement...), and case
+# reports written to the CARE guideline (Case presentation, Patient concerns...).
+_SYSTEMATIC_LABELS = {"DATA SOURCES", "DATA SOURCE", "STUDY SELECTION", "DATA EXTRACTION",
+                      "DATA SYNTHESIS", "EVIDENCE ACQUISITION", "EVIDENCE SYNTHESIS",
+                      "SEARCH METHODS", "SEARCH STRATEGY", "SELECTION CRITERIA",
+                      "ELIGIBILITY CRITERIA", "DATA COLLECTION AND ANALYSIS",
+                      "INFORMATION SOURCES", "SYSTEMATIC REVIEW REGISTRATION"}
+_REVIEW_LABELS = {"AREAS COVERED", "EXPERT OPINION", "EXPERT COMMENTARY", "PURPOSE OF REVIEW",
+                  "RECENT FINDINGS", "SOURCES OF DATA", "AREAS OF AGREEMENT",
+                  "AREAS OF CONTROVERSY", "GROWING POINTS", "AREAS TIMELY FOR DEVELOPING RESEARCH",
+                  "SCOPE OF REVIEW", "MAJOR CONCLUSIONS", "KEY MESSAGES", "EVIDENCE REVIEW",
+                  "REVIEW", "LITERATURE REVIEW"}
+_CASE_LABELS = {"CASE REPORT", "CASE REPORTS", "CASE PRESENTATION", "CASE PRESENTATIONS",
+                "CASE DESCRIPTION", "CASE SUMMARY", "CASE HISTORY", "CASE DETAILS", "CASE",
+                "CASES", "CASE OUTLINE", "CLINICAL CASE", "PATIENT CONCERNS", "CASE STUDY",
+                "PRESENTATION OF CASE", "CASE DISCUSSION", "OBSERVATION", "OBSERVATIONS"}
+#: a design heading whose text names a review ("DESIGN: Review of published studies")
+_REVIEW_DESIGN_TEXT = _rx(r"^(?:an? )?(?:(?:narrative|literature|critical|comprehensive|brief|"
+                          r"selective|historical|clinical|educational|invited|updated?) )?"
+                          r"(?:review|overview)\b(?! of (?:the )?(?:\d|all|consecutive|medical|"
+                          r"patient|hospital|charts?|records?|cases?|a (?:prospective|"
+                          r"retrospective|database|registry|cohort)))")
 
 
 def classify(article: Article) -> Article:
@@ -348,14 +400,15 @@ _GATES: dict[re.Pattern[str], tuple[str, ...]] = {
     _OWN_RANDOMISED: ("random", "blind", "masked", "controlled", "rct"),
     _QUALITATIVE: ("qualitative", "interview", "focus group", "thematic", "phenomenolog",
                    "grounded theory"),
-    _CASE: ("case", "old", "report", "describ", "present", "the patient"),
+    _CASE: ("case", "old", "report", "describ", "present", "patient", "she ", " he ", "complain",
+            "examination", "admitted", "referred", "transferred", "diagnosed"),
     _CASE_STRONG: ("case report", "old"),
     _REVIEW_CUE: ("review", "summari", "overview", "state", "recent"),
     _TRIAL: ("label", "phase", "pilot", "trial", "single", "random", "proof", "feasib"),
     _OBSERVATIONAL: ("cohort", "retrospective", "prospective", "cross-sectional",
                      "case-control", "chart", "registry", "observational", "survey",
                      "questionnaire", "health record", "claims", "nationwide", "population",
-                     "series", "database"),
+                     "series", "database", "mendelian"),
 }
 
 
@@ -376,8 +429,11 @@ def text_design(article: Article) -> str:
     low_title, low_stated, low_body, low_text = (
         title.lower(), stated.lower(), body.lower(), text.lower())
     if _is_preclinical(title, f"{title} {article.abstract}"):
-        return "preclinical"
+        # a review of animal work is a review: its title or its own voice says so
+        return _review_named(title, body) or "preclinical"
     qualitative = _found(_QUALITATIVE, text, low_text)
+    if _WRITING.search(article.abstract):
+        return "other"
     if _found(_META, title, low_title):
         return "meta-analysis"
     if _found(_SYSTEMATIC, title, low_title):
@@ -386,10 +442,11 @@ def text_design(article: Article) -> str:
         return "protocol"
     if _found(_OWN_RANDOMISED, title, low_title) and not qualitative:
         return "protocol" if _found(_PROTOCOL, body, low_body) else "rct"
-    if _found(_CASE, _NOT_A_CASE.sub(" ", title), low_title):
+    if _found(_CASE, _NOT_A_CASE.sub(" ", title), low_title) or _CASE_TITLE.search(title):
         return "case-report"
-    if _WRITING.search(article.abstract[:200]):
-        return "other"
+    labelled = _labelled_design(article)
+    if labelled is not None:
+        return labelled
     untitled = _NOT_REVIEW.sub(" ", title) if "review" in low_title else title
     review_title = bool(_REVIEW_TITLE.search(untitled))
     if review_title and "review" in untitled.lower():
@@ -416,7 +473,11 @@ def text_design(article: Article) -> str:
         primary = len(_PRIMARY.findall(body))
         if review_title and primary <= 2 * (reviewing + weak) + 1:
             return "review"
-        if reviewing and primary + len(_PERCENT.findall(body)) <= reviewing + weak:
+        measured = primary + len(_PERCENT.findall(body))
+        if reviewing and measured <= reviewing + weak:
+            return "review"
+        # a paper that calls itself a review may still quote dates and figures of others
+        if reviewing and _REVIEW_SELF.search(reviewed) and measured <= 4 * (reviewing + weak):
             return "review"
     registered = bool(article.nct_ids or article.other_trial_ids or _TRIAL_ID_TEXT.search(text))
     if _found(_TRIAL, text, low_text) or registered:
@@ -424,6 +485,55 @@ def text_design(article: Article) -> str:
     if _found(_OBSERVATIONAL, text, low_text):
         return "observational"
     return "other"
+
+
+def _review_named(title: str, body: str) -> str | None:
+    """The review design a title or the paper's own voice names ("X: a review",
+    "In this review we..."), or None."""
+    lower = title.lower()
+    if _found(_META, title, lower):
+        return "meta-analysis"
+    if _found(_SYSTEMATIC, title, lower):
+        return "systematic-review"
+    untitled = _NOT_REVIEW.sub(" ", title) if "review" in lower else title
+    if "review" in untitled.lower() and _REVIEW_TITLE.search(untitled):
+        return "review"
+    if "review" in body.lower() or "summari" in body.lower():
+        reviewed = _NOT_REVIEW.sub(" ", body)
+        if _REVIEW_SELF.search(reviewed) and not _PRIMARY.search(reviewed):
+            return "review"
+    return None
+
+
+def _labelled_design(article: Article) -> str | None:
+    """The design a structured abstract's headings name, or None.
+
+    Headings a kind of article has of its own (see :data:`_CASE_LABELS`...), then
+    what a DESIGN heading says ("STUDY DESIGN: A randomized controlled trial.")."""
+    labels = {s.label.strip().upper() for s in article.abstract_sections if s.label}
+    if not labels:
+        return None
+    if labels & _SYSTEMATIC_LABELS:
+        return "systematic-review"
+    if labels & _CASE_LABELS:
+        return "case-report"
+    if labels & _REVIEW_LABELS:
+        return "review"
+    for section in article.abstract_sections:
+        if not section.label or "DESIGN" not in section.label.upper():
+            continue
+        text = section.text.strip()
+        if _META.search(text):
+            return "meta-analysis"
+        if _SYSTEMATIC.search(text):
+            return "systematic-review"
+        if _REVIEW_DESIGN_TEXT.search(text):
+            return "review"
+        if _OWN_RANDOMISED.search(text) and not _PROTOCOL.search(text):
+            return "rct"
+        if "case report" in text.lower():
+            return "case-report"
+    return None
 
 
 def _is_preclinical(title: str, text: str) -> bool:
