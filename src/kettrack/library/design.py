@@ -4,7 +4,7 @@ Where NLM has indexed a record, its publication types and MeSH decide
 (:func:`indexed_design`): a type that names a design wins; a type that names a
 kind of writing (Editorial, Comment, Letter, News...) makes it ``other``,
 whatever its text says. Before indexing (most new records), title, abstract
-and keywords do (:func:`text_design`). The vocabulary is DESIGN.md's: rct,
+and keywords do (:func:`text_design`). The vocabulary is the project's design vocabulary (docs/json.md, ``design``): rct,
 trial, protocol, meta-analysis, systematic-review, review, observational,
 case-report, preclinical, other.
 
@@ -197,7 +197,8 @@ _REVIEW_CUE = _rx(
 #: the paper calls itself a review: "In this review", "we review", "this article reviews"
 _REVIEW_SELF = _rx(r"\b(?:this|the present|the current|our) (?:\w+ )?(?:review|overview)\b|"
                    r"\bwe (?:\w+ly )?(?:review|overview|summari[sz]e)\b|"
-                   r"\b(?:this|the present) (?:article|paper|chapter|work|manuscript) (?:\w+ ){0,2}?"
+                   r"\b(?:this|the present) (?:article|paper|chapter|work|manuscript) "
+                   r"(?:\w+ ){0,2}?"
                    r"(?:reviews|summari[sz]es|provides an overview)\b")
 #: what reviews also say, but primary papers too ("the implications are discussed")
 _REVIEW_WEAK = _rx(
