@@ -4,8 +4,8 @@ Where NLM has indexed a record, its publication types and MeSH decide
 (:func:`indexed_design`): a type that names a design wins; a type that names a
 kind of writing (Editorial, Comment, Letter, News...) makes it ``other``,
 whatever its text says. Before indexing (most new records), title, abstract
-and keywords do (:func:`text_design`). The vocabulary is the project's design vocabulary (docs/json.md, ``design``): rct,
-trial, protocol, meta-analysis, systematic-review, review, observational,
+and keywords do (:func:`text_design`). The vocabulary (docs/json.md, ``design``):
+rct, trial, protocol, meta-analysis, systematic-review, review, observational,
 case-report, preclinical, other.
 
 The text rules read the abstract sentence by sentence and listen only to what
