@@ -198,8 +198,7 @@ _REVIEW_CUE = _rx(
 _REVIEW_SELF = _rx(r"\b(?:this|the present|the current|our) (?:\w+ )?(?:review|overview)\b|"
                    r"\bwe (?:\w+ly )?(?:review|overview|summari[sz]e)\b|"
                    r"\b(?:this|the present) (?:article|paper|chapter|work|manuscript) "
-                   r"(?:\w+ ){0,2}?"
-                   r"(?:reviews|summari[sz]es|provides an overview)\b")
+                   r"(?:\w+ ){0,2}?(?:reviews|summari[sz]es|provides an overview)\b")
 #: what reviews also say, but primary papers too ("the implications are discussed")
 _REVIEW_WEAK = _rx(
     r"\b(?:we|i|authors?) (?:will )?(?:\w+ly )?(?:discuss|outline|highlight)\b|"
