@@ -332,6 +332,21 @@ def test_conclusion_only_when_the_abstract_concludes() -> None:
                                            "reduces drinking.")
     assert conclusion_of(aim) == ""
 
+    # an unstructured abstract that ends by describing itself or counting what it included
+    # states no conclusion; one that ends on a finding or an inference does
+    for pmid in ("37273364", "9900000002", "9900000040"):  # "Eleven studies ... were included"
+        described = pubmed.article_from_raw(snap.raw(pmid))
+        assert not any(s.label for s in described.abstract_sections)
+        assert conclusion_of(described) == "", pmid
+    for last in ("It included 118 trials with 20,976 participants.",
+                 "This narrative review describes ketamine psychotherapy.",
+                 "As its title indicates, it considers how ketamine might be used.",
+                 "The review notes that the studies were small."):
+        assert conclusion_of(make_article("74", "t", abstract=f"Ketamine is a drug. {last}")) == ""
+    for last in ("Ketamine did not reduce relapse.", "These results suggest a benefit.",
+                 "There was no association between ketamine and craving."):
+        assert conclusion_of(make_article("75", "t", abstract=f"Ketamine is a drug. {last}")) == last
+
     library = open_library()
     store(library, make_article("73", "Objective only", abstract="To examine whether ketamine "
                                                                  "reduces drinking."))

@@ -284,6 +284,40 @@ _NOT_CONCLUDING = re.compile(
     r"investigated|describes|protocol)\b|we (?:aim|aimed|will|sought|seek|examined|"
     r"investigated|evaluated|assessed|enrolled|recruited|randomi[sz]ed)\b)",
     re.IGNORECASE)
+# a last sentence in which the paper describes itself ("This review examines...", "It
+# included 118 trials", "As its title indicates, it considers..."): what it covers, not
+# what it concludes
+_SELF_DESCRIBING = re.compile(
+    r"^(?:as [^,]{0,40}, )?(?:it |(?:this|the present|the current|our) (?:[\w-]+,? ){0,8}?|"
+    r"the (?:[\w-]+ ){0,3}?(?:review|study|trial|report|article|paper|commentary|editorial|"
+    r"statement|chapter|analysis|overview|update|letter|authors?)\b,? (?:[^,]{0,60}, )?)"
+    r"(?:\w+ly )?"
+    r"(?:describes?|discuss(?:es)?|considers?|examines?|summari[sz]es?|reviews?|compares?|"
+    r"maps?|warns?|notes?|highlights?|cites?|covers?|outlines?|presents?|reports?|ends?|"
+    r"included|includes|appeared|was published|published|focuses|addresses|explores)\b",
+    re.IGNORECASE)
+# what a sentence that concludes says: an inference ("suggest", "may"), a judgement
+# ("effective", "safe", "promising"), a finding's direction ("reduced", "did not") or
+# the words of concluding ("in conclusion", "taken together")
+_CONCLUDING_CUE = re.compile(
+    r"\b(?:conclu\w*|in summary|taken together|overall|together,|thus|therefore|hence|"
+    r"suggest\w*|indicat\w*|impl(?:y|ies|ied)|support\w*|demonstrat\w*|show(?:s|ed|n)?|"
+    r"reveal\w*|confirm\w*|may|might|could|can(?:not)?|appears?|seems?|likely|unlikely|"
+    r"promising|warrant\w*|should|need(?:s|ed)?|recommend\w*|further|future|"
+    r"effective\w*|efficac\w*|safe(?:ly|ty)?|tolerated|benefi\w*|useful|feasible|"
+    r"associated|related|linked|predict\w*|reduc\w*|increas\w*|decreas\w*|improv\w*|"
+    r"wors\w*|lower\w*|higher|greater|fewer|less|more|enhanc\w*|impair\w*|prevent\w*|"
+    r"did not|does not|do not|neither|no (?:significant|difference|effect|evidence|"
+    r"association|correlation|relationship|change)|necessary|essential|evident|reliable|"
+    r"differ\w*|important|role|evidence (?:for|of|that)|findings?|results?)\b",
+    re.IGNORECASE)
+
+
+def _concludes(sentence: str) -> bool:
+    """An unlabelled last sentence reads as a conclusion: no aim or method, no
+    description of the paper by itself, and a concluding word."""
+    return not (_NOT_CONCLUDING.search(sentence) or _SELF_DESCRIBING.search(sentence)) and bool(
+        _CONCLUDING_CUE.search(sentence))
 
 
 def conclusion_of(article: Article) -> str:
@@ -292,9 +326,11 @@ def conclusion_of(article: Article) -> str:
     A structured abstract's CONCLUSIONS (or INTERPRETATION...) section; a
     structured abstract without one has no conclusion to show (its last
     section is an objective, a method or a result). An unstructured abstract's
-    last sentence, unless it states an aim or a method ("To examine
-    whether...", "We enrolled..."). Registration numbers, funding and
-    copyright lines are never conclusions.
+    last sentence when it reads as one: it draws an inference or states a finding
+    ("Ketamine may help", "did not reduce relapse"), and neither states an aim or a
+    method ("To examine whether...", "We enrolled...") nor describes the paper
+    ("This review examines...", "Eleven studies were included"). Registration
+    numbers, funding and copyright lines are never conclusions.
     """
     structured = any(s.label or s.category for s in article.abstract_sections)
     for section in reversed(article.abstract_sections):
@@ -309,5 +345,5 @@ def conclusion_of(article: Article) -> str:
     for section in reversed(article.abstract_sections):
         kept = _concluding(section.text)
         if kept:
-            return "" if _NOT_CONCLUDING.search(kept[-1]) else kept[-1]
+            return kept[-1] if _concludes(kept[-1]) else ""
     return ""

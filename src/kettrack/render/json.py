@@ -140,7 +140,8 @@ _shape(Shape("article", "a published work, wherever one is printed", {
     "abstract": "the abstract as one text, section labels kept",
     "abstract_sections": "list of {text, label, category}",
     "conclusion": "the abstract's conclusion: its CONCLUSIONS section, or the last sentence of "
-                  "an unstructured abstract unless it states an aim or method; \"\" when none",
+                  "an unstructured abstract when it draws an inference or states a finding "
+                  "(not an aim, a method or the paper describing itself); \"\" when none",
     "first_authors": "the first three authors and \"et al.\"",
     "journal_iso": "NLM's ISO journal abbreviation",
     "volume": "volume", "issue": "issue", "pages": "pages as printed (\"152-162\")",
