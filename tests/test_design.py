@@ -356,23 +356,6 @@ def test_meeting_report_is_not_a_review() -> None:
     assert design.text_design(record) == "other"
 
 
-@pytest.mark.parametrize(("abstract", "expected"), [
-    # the literature as the subject, no data of its own: a narrative review that does not
-    # call itself one
-    ("Ketamine is an NMDA receptor antagonist. Several studies have shown that it reduces "
-     "craving, and its place beside psychotherapy is discussed.", "review"),
-    ("Ketamine is an anaesthetic. It has been reported to reduce drinking in people with "
-     "alcohol use disorder.", "review"),
-    # the same voice beside the paper's own data is a primary study
-    ("Ketamine is an NMDA receptor antagonist. Several studies have shown that it reduces "
-     "craving. We measured craving in 40 drinkers; it fell by 30%.", "other"),
-    # nothing of the literature's voice: no review is guessed
-    ("Ketamine is an NMDA receptor antagonist. It is given by infusion.", "other"),
-])
-def test_narrative_review_voice(abstract: str, expected: str) -> None:
-    assert design.text_design(article("Ketamine and alcohol", abstract)) == expected
-
-
 def test_a_title_that_names_an_observational_design_outranks_review_wording() -> None:
     paper = article("Ketamine and drinking among veterans: a population-based cohort study",
                     "This review of national records covers ketamine prescriptions. "

@@ -215,21 +215,6 @@ _REVIEW_TITLE = _rx(r"\breview\b|\boverview\b|\bstate of the art\b|\bupdate (?:o
                     r"into)\b|\ba primer\b|\ban update\b|"
                     r"\bcurrent (?:concepts|perspectives|status|understanding)\b|"
                     r"\bperspectives?\b|\bfrom \w+ to \w+\b|\b\d+ years on\b")
-#: the voice of a narrative review: the literature as the subject, in the present perfect
-#: ("studies have shown", "has been reported", "accumulating evidence", "it is well known")
-_LITERATURE = _rx(
-    r"\b(?:studies|reports|investigations|work|research|evidence|data|authors|investigators|"
-    r"findings|trials|experiments|observations) (?:\w+ ){0,3}?(?:have|has) (?:\w+ly )?(?:now )?"
-    r"(?:shown|revealed|demonstrated|suggested|reported|indicated|established|expanded|"
-    r"identified|provided|highlighted|emerged|focused|led|linked|implicated|documented)\b|"
-    r"\b(?:has|have) been (?:\w+ly )?(?:shown|reported|demonstrated|suggested|described|"
-    r"proposed|implicated|identified|established|recognized|recognised|studied|investigated|"
-    r"developed|used|associated|linked|observed|found|documented|attributed)\b|"
-    r"\b(?:recent|accumulating|growing|increasing|emerging|mounting|considerable|extensive) "
-    r"(?:\w+ ){0,1}?(?:evidence|data|studies|research|work|literature|interest|attention)\b|"
-    r"\bit is (?:now )?(?:well |widely |generally )?(?:known|established|accepted|recogni[sz]ed)\b|"
-    r"\b(?:many|several|various|numerous|some|other) (?:authors|investigators|researchers|"
-    r"studies|reports)\b")
 #: this paper reports its own data
 _PRIMARY = _rx(
     r"\bwe (?:\w+ly )?(?:investigated|examined|measured|found|observed|studied|analy[sz]ed|"
@@ -500,26 +485,12 @@ def text_design(article: Article) -> str:
         # a paper that calls itself a review may still quote dates and figures of others
         if reviewing and _REVIEW_SELF.search(reviewed) and measured <= 4 * (reviewing + weak):
             return "review"
-    if _synthesises(article, body):
-        return "review"
     registered = bool(article.nct_ids or article.other_trial_ids or _TRIAL_ID_TEXT.search(text))
     if _found(_TRIAL, text, low_text) or registered:
         return "trial"
     if _found(_OBSERVATIONAL, text, low_text):
         return "observational"
     return "other"
-
-
-def _synthesises(article: Article, body: str) -> bool:
-    """An unstructured abstract that reports no data of its own and speaks of the
-    literature or of what it discusses, more than once: a narrative review that
-    does not call itself one."""
-    if any(s.label for s in article.abstract_sections) or _PRIMARY.search(body):
-        return False
-    if _PERCENT.search(body) or _CASE.search(body):
-        return False
-    voice = len(_LITERATURE.findall(body)) + len(_REVIEW_WEAK.findall(body))
-    return voice >= 1
 
 
 def _review_named(title: str, body: str) -> str | None:
