@@ -345,7 +345,8 @@ def test_conclusion_only_when_the_abstract_concludes() -> None:
         assert conclusion_of(make_article("74", "t", abstract=f"Ketamine is a drug. {last}")) == ""
     for last in ("Ketamine did not reduce relapse.", "These results suggest a benefit.",
                  "There was no association between ketamine and craving."):
-        assert conclusion_of(make_article("75", "t", abstract=f"Ketamine is a drug. {last}")) == last
+        concluding = make_article("75", "t", abstract=f"Ketamine is a drug. {last}")
+        assert conclusion_of(concluding) == last
 
     library = open_library()
     store(library, make_article("73", "Objective only", abstract="To examine whether ketamine "
