@@ -205,19 +205,34 @@ def _with_deadlines(client: httpx.Client) -> bool:
     return done
 
 
+#: starts are spaced this much wider than ``1/rate``, so that jitter on the way
+#: (a thread woken late, then one woken on time) never puts ``rate + 1`` starts
+#: into one second of the server's clock
+RATE_MARGIN = 0.05
+
+
 class RateLimiter:
-    """Space requests at least ``1/rate`` seconds apart, across threads."""
+    """Request starts at least ``(1 + margin)/rate`` seconds apart, across threads.
+
+    It counts *starts*, whoever makes them: every try of every request (retries
+    included) of every thread sharing the limiter takes the next slot. Requests
+    may overlap (several in flight, each waiting for its answer); only their
+    starts are spaced, so with NCBI's 3 per second no one-second window ever
+    holds a fourth start, however many threads fetch at once.
+    """
 
     def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
-        self.interval = 1.0 / rate if rate > 0 else 0.0
+                 sleep: Callable[[float], None] = time.sleep, *,
+                 margin: float = RATE_MARGIN) -> None:
+        self.rate = rate
+        self.interval = (1.0 + margin) / rate if rate > 0 else 0.0
         self._clock = clock
         self._sleep = sleep
         self._next = 0.0
         self._lock = threading.Lock()
 
     def wait(self) -> None:
-        """Block until the next request may be sent."""
+        """Block until the next request may be started (each caller gets its own slot)."""
         with self._lock:
             now = self._clock()
             slot = max(now, self._next)
