@@ -33,6 +33,7 @@ Targets: no latency <= 1.25x the tutorial's time; remote <= 0.5x; peak RSS
     python bench/backfill.py                              # 20,000 records
     python bench/backfill.py --sizes 5000,20000,40000
     python bench/backfill.py --sizes 20000 --latency remote
+    python bench/backfill.py --before ../old-checkout/src    # and an older kettrack
 """
 
 from __future__ import annotations
@@ -210,11 +211,15 @@ def tutorial_job(url: str, db: str, ranges: list[tuple[str, str]], batch: int
     return {"stored": stored, **own_figures()}
 
 
-def measure(server: Server, args: list[str]) -> dict[str, Any]:
-    """Run one job in a fresh process; its figures, the wall time and the server's."""
+def measure(server: Server, args: list[str], src: str | None = None) -> dict[str, Any]:
+    """Run one job in a fresh process (kettrack from ``src``, if given); its
+    figures, the wall time and the server's."""
+    env = dict(os.environ)
+    if src:
+        env["PYTHONPATH"] = os.pathsep.join([src, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     started = time.monotonic()
     out = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True,
-                         check=False)
+                         check=False, env=env)
     wall = time.monotonic() - started
     if out.returncode:
         raise SystemExit(f"{args[:2]} failed:\n{out.stderr[-2000:]}")
@@ -235,7 +240,7 @@ def tutorial_ranges(first: date, last: date, n: int) -> list[tuple[str, str]]:
                                                                             strict=True)]
 
 
-def one_size(n: int, remote: bool, batch: int) -> dict[str, Any]:
+def one_size(n: int, remote: bool, batch: int, before: str | None) -> dict[str, Any]:
     server = Server(n, remote)
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -249,6 +254,11 @@ def one_size(n: int, remote: bool, batch: int) -> dict[str, Any]:
             db = str(Path(tmp) / "kettrack.db")
             kettrack = measure(server, ["--job", "kettrack", server.url, db, str(queries)])
             again = measure(server, ["--job", "kettrack", server.url, db, str(queries)])
+            earlier = None
+            if before:
+                old_db = str(Path(tmp) / "before.db")
+                earlier = measure(server, ["--job", "kettrack", server.url, old_db,
+                                           str(queries)], src=before)
             ranges = tutorial_ranges(server.first, server.last, n)
             tutorial = measure(server, ["--job", "tutorial", server.url,
                                         str(Path(tmp) / "tutorial.db"), json.dumps(ranges),
@@ -256,7 +266,7 @@ def one_size(n: int, remote: bool, batch: int) -> dict[str, Any]:
     finally:
         server.stop()
     return {"records": n, "latency": "remote" if remote else "none", "kettrack": kettrack,
-            "incremental": again, "tutorial": tutorial}
+            "incremental": again, "tutorial": tutorial, "before": earlier}
 
 
 def show(r: dict[str, Any]) -> None:
@@ -279,6 +289,12 @@ def show(r: dict[str, Any]) -> None:
           f"{k['first_request_s']:.2f} s (kettrack) / {t['first_request_s']:.2f} s (tutorial)")
     print(f"    incremental run after it: {inc['wall']:.2f} s, requests "
           f"{sum(inc['requests'].values())} {inc['requests']}, peak {inc['peak']}/s")
+    if r["before"]:
+        b = r["before"]
+        print(f"    kettrack from --before: {b['wall']:.2f} s, CPU per 1,000 "
+              f"{1000 * b['cpu'] / max(b['stored'], 1):.2f} s, RSS {b['rss_mb']:.0f} MB, "
+              f"requests {sum(b['requests'].values())} {b['requests']}, peak {b['peak']}/s, "
+              f"first request after {b['first_request_s']:.2f} s")
 
 
 def main() -> None:
@@ -288,6 +304,8 @@ def main() -> None:
                         help="none, remote, or both (none,remote)")
     parser.add_argument("--batch", type=int, default=500, help="tutorial loop's retmax")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON too")
+    parser.add_argument("--before", metavar="SRC",
+                        help="also run the kettrack in this src/ folder (an older checkout)")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--remote", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--job", nargs="+", help=argparse.SUPPRESS)
@@ -308,7 +326,7 @@ def main() -> None:
           f"{EFETCH_BASE} s + {EFETCH_PER_RECORD * 1000:g} ms per record; {os.cpu_count()} cores")
     for latency in args.latency.split(","):
         for n in [int(s) for s in args.sizes.split(",")]:
-            result = one_size(n, latency == "remote", args.batch)
+            result = one_size(n, latency == "remote", args.batch, args.before)
             show(result)
             if args.json:
                 print(json.dumps(result))

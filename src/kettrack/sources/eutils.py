@@ -38,10 +38,10 @@ ESEARCH_CEILING = 9999
 SLICE_TARGET = 8000
 #: the earliest entrez date a slice plan covers
 FIRST_DAY = date(1780, 1, 1)
-#: where a search's first cut falls: PubMed's records crowd into recent decades,
-#: so an even cut of 1780 to today would ask about centuries that hold a few
-FIRST_CUTS = (date(1950, 1, 1), date(1980, 1, 1), date(1995, 1, 1), date(2005, 1, 1),
-              date(2012, 1, 1), date(2018, 1, 1), date(2022, 1, 1))
+#: the first cut of a large search assumes PubMed's records double every this
+#: many years (they crowd into recent decades); a part it gets wrong is cut again
+#: from its count
+PRIOR_DOUBLING_YEARS = 20.0
 #: above this many characters of parameters, NCBI wants POST
 POST_THRESHOLD = 1800
 #: PMIDs per ELink request (one ``id=`` each, POSTed once the list is long)
@@ -210,10 +210,12 @@ class EutilsClient(ServiceClient):
     def search_ids(self, term: str, *, in_flight: int = 1) -> SearchOutcome:
         """Every PMID ``term`` finds; one request unless the result passes 9,999.
 
-        A larger result is split into entrez-date slices planned from counts
-        (:meth:`plan_slices`), whose IDs are then asked for ``in_flight`` at a
-        time; the slices' counts must add up to the total, or the search fails
-        rather than silently missing records.
+        A larger result is split into entrez-date slices: first as many as its
+        count needs plus one, cut where PubMed's records lie
+        (:data:`PRIOR_DOUBLING_YEARS`), their IDs asked for ``in_flight`` at a
+        time; a slice still over the ceiling is planned again from its count
+        (:meth:`plan_slices`). The slices' counts must add up to the total, or
+        the search fails rather than silently missing records.
         """
         first = self.esearch(term, retmax=ESEARCH_CEILING, usehistory=False)
         outcome = SearchOutcome(first.count, list(first.ids), first.translation, first.errors,
@@ -231,7 +233,11 @@ class EutilsClient(ServiceClient):
         slices = 0
         with ThreadPoolExecutor(max_workers=max(1, in_flight),
                                 thread_name_prefix="esearch") as pool:
-            plan = self.plan_slices(term, first.count, pool)
+            # first guess: one part more than the count needs, where PubMed's
+            # records lie; IDs asked for at once (a part over the ceiling says
+            # its count, and only that part is planned again, from it)
+            plan = _prior_cut(FIRST_DAY, date.today() + timedelta(1),
+                              math.ceil(first.count / SLICE_TARGET) + 1)
             while plan:
                 pages = list(pool.map(lambda piece: self._slice(term, *piece), plan))
                 again: list[tuple[date, date]] = []
@@ -261,8 +267,7 @@ class EutilsClient(ServiceClient):
         each, planned from counts rather than by halving blind.
 
         A range over the ceiling is cut into as many parts as its count asks for
-        (``ceil(count / SLICE_TARGET)``; the first cut follows :data:`FIRST_CUTS`,
-        where PubMed's records lie); each part's count is asked with
+        (``ceil(count / SLICE_TARGET)``, of equal length); each part's count is asked with
         ``rettype=count`` (a few bytes; all parts at once, through ``pool``), but
         the last part's is known without asking: the range's count less the
         others'. Parts still over the ceiling are cut again; then neighbours are
@@ -271,7 +276,6 @@ class EutilsClient(ServiceClient):
         """
         hi = hi or date.today() + timedelta(1)
         pieces: list[tuple[date, date, int]] = [(lo, hi, total)]
-        first_cut = True
         while any(count > ESEARCH_CEILING for _, _, count in pieces):
             cut: list[tuple[date, date, int | None]] = []
             for start, end, count in pieces:
@@ -281,10 +285,9 @@ class EutilsClient(ServiceClient):
                 if start == end:
                     raise ServiceError(f"more than {ESEARCH_CEILING} records entered PubMed on "
                                        f"{start}; cannot split further")
-                parts = _cut(start, end, math.ceil(count / SLICE_TARGET), first_cut)
+                parts = _cut(start, end, math.ceil(count / SLICE_TARGET))
                 cut += [(a, b, None) for a, b in parts[:-1]]
                 cut.append((parts[-1][0], parts[-1][1], -count))  # the rest, by subtraction
-            first_cut = False
             asked = {(a, b): pool.submit(self._count, term, a, b)
                      for a, b, given in cut if given is None}
             pieces = []
@@ -407,20 +410,31 @@ class EutilsClient(ServiceClient):
         return response.content
 
 
-def _cut(lo: date, hi: date, parts: int, first: bool) -> list[tuple[date, date]]:
+def _cut(lo: date, hi: date, parts: int) -> list[tuple[date, date]]:
     """``lo``..``hi`` (inclusive days) in ``parts`` (at least two) contiguous
-    ranges of about equal length; the first cut of a search at
-    :data:`FIRST_CUTS` instead, where those fall inside the range."""
+    ranges of about equal length."""
     days = (hi - lo).days + 1
-    if first:
-        bounds = [d for d in FIRST_CUTS if lo < d <= hi]
-        if bounds:
-            starts = [lo, *bounds]
-            return [(a, b - timedelta(1)) for a, b in zip(starts, [*bounds, hi + timedelta(1)],
-                                                          strict=True)]
     parts = max(2, min(parts, days))
     starts = [lo + timedelta(days * i // parts) for i in range(parts)]
     ends = [s - timedelta(1) for s in starts[1:]] + [hi]
+    return list(zip(starts, ends, strict=True))
+
+
+def _prior_cut(lo: date, hi: date, parts: int) -> list[tuple[date, date]]:
+    """``lo``..``hi`` in ``parts`` ranges that would hold equal shares if records
+    doubled every :data:`PRIOR_DOUBLING_YEARS` years up to ``hi``."""
+    rate = math.log(2) / (PRIOR_DOUBLING_YEARS * 365.25)
+    span = (hi - lo).days
+    floor = math.exp(-rate * span)
+    bounds: list[date] = []
+    for i in range(1, parts):
+        # the day before which a share i/parts of the records lies
+        back = -math.log(floor + (1 - floor) * i / parts) / rate
+        day = hi - timedelta(days=int(back))
+        if (bounds[-1] if bounds else lo) < day <= hi:
+            bounds.append(day)
+    starts = [lo, *bounds]
+    ends = [b - timedelta(1) for b in bounds] + [hi]
     return list(zip(starts, ends, strict=True))
 
 
