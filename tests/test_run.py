@@ -174,6 +174,41 @@ def test_interrupted_run_keeps_finished_batches_and_converges(snapshot: Snapshot
     assert state(library) == state(reference)
 
 
+def test_worker_processes_and_any_order_make_the_same_library(
+        snapshot: Snapshot, monkeypatch: pytest.MonkeyPatch) -> None:
+    import kettrack.run.runner as runner
+
+    monkeypatch.setattr(runner, "PARALLEL_THRESHOLD", 1)  # the snapshot is small
+    reference = Library.memory()
+    run_once(reference, snapshot, workers=0)
+
+    class StopAfterSecondBatch:
+        seen = 0
+
+        def searched(self, query: object, outcome: object) -> None:
+            pass
+
+        def fetching(self, total: int) -> None:
+            pass
+
+        def fetched(self, count: int) -> None:
+            self.seen += 1
+            if self.seen == 2:
+                raise KeyboardInterrupt
+
+    library = Library.memory()
+    standin = EutilsStandin(snapshot)
+    with client_for(standin, workers=2, batch_size=7) as client:
+        with pytest.raises(KeyboardInterrupt):
+            Runner(library, client, client.settings, observer=StopAfterSecondBatch(),
+                   offline=True).run(QUERIES)
+        assert 0 < len(state(library)["articles"]) <= 14  # type: ignore[arg-type]
+        # stopped with batches in flight; the next run (workers again) converges
+        report = Runner(library, client, client.settings, offline=True).run(QUERIES)
+    assert report.missing == []
+    assert state(library) == state(reference)
+
+
 @pytest.mark.parametrize(
     ("endpoint", "kind"),
     [("esearch", "429"), ("esearch", "500"), ("efetch", "502"), ("efetch", "503"),
