@@ -175,9 +175,30 @@ def test_large_result_is_split_by_entrez_date_and_adds_up() -> None:
         outcome = client.search_ids("alcohol")
     assert outcome.count == 30000
     assert sorted(outcome.ids) == sorted(r[0] for r in server.records)
-    assert outcome.slices >= 4
-    slice_requests = [r for r in server.requests if r.get("datetype") == "edat"]
+    slice_requests = [r for r in server.requests
+                      if r.get("datetype") == "edat" and r.get("rettype") != "count"]
     assert all(r["retmax"] == str(ESEARCH_CEILING) for r in slice_requests)
+    assert outcome.slices >= -(-30000 // ESEARCH_CEILING)
+    counts = [r for r in server.requests if r.get("rettype") == "count"]
+    assert len(server.requests) == 1 + len(counts) + len(slice_requests)
+    # no range is asked twice, in either form
+    asked = [(r["mindate"], r["maxdate"], r.get("rettype")) for r in server.requests[1:]]
+    assert len(asked) == len(set(asked))
+    # halving blind from 1780 took 20 requests of up to 9,999 IDs each here
+    assert len(server.requests) < 20
+
+
+@pytest.mark.parametrize(("per_year", "years"), [(625, range(1994, 2026)),
+                                                 (2500, range(2000, 2025)),
+                                                 (20000, range(2024, 2026))])
+def test_slice_plan_covers_every_record_once(per_year: int, years: range) -> None:
+    server = SlicingServer(per_year=per_year, years=years)
+    with make_client(server) as client:
+        outcome = client.search_ids("alcohol")
+    assert sorted(outcome.ids) == sorted(r[0] for r in server.records)
+    slices = [(r["mindate"], r["maxdate"]) for r in server.requests
+              if r.get("datetype") == "edat" and r.get("rettype") != "count"]
+    assert outcome.slices <= len(slices)  # the rest were over the ceiling and cut again
 
 
 def test_slices_that_do_not_add_up_fail_rather_than_miss_records() -> None:

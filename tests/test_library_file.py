@@ -130,12 +130,12 @@ def test_ctrl_c_during_a_run_says_what_was_kept(kettrack_env: Path) -> None:
     env = dict(os.environ, KETTRACK_BATCH_SIZE="2")
     proc = subprocess.Popen([sys.executable, "-c",
                              "import os, signal, threading, kettrack.run.runner as r\n"
-                             "store = r.Library.store_batch\n"
+                             "store = r.Library.store_prepared\n"
                              "def slow(self, *a, **k):\n"
                              "    out = store(self, *a, **k)\n"
                              "    os.kill(os.getpid(), signal.SIGINT)\n"
                              "    return out\n"
-                             "r.Library.store_batch = slow\n"
+                             "r.Library.store_prepared = slow\n"
                              "import kettrack; kettrack.main()",
                              "run", "--offline"], env=env, cwd=kettrack_env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

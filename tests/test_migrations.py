@@ -13,6 +13,7 @@ import pytest
 from kettrack.digest.collect import collect
 from kettrack.errors import ConfigError
 from kettrack.library import migrations
+from kettrack.library.article import Article
 from kettrack.library.store import Library, article_row
 from kettrack.run.runner import prepare
 from kettrack.tools.search import search
@@ -105,3 +106,25 @@ def test_a_foreign_sqlite_database_is_refused_untouched(tmp_path: Path) -> None:
     conn = sqlite3.connect(db)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
     conn.close()
+
+
+def test_work_titles_learn_which_works_are_preprints(tmp_path: Path) -> None:
+    # a library from before 009: a journal article and a preprint share a title
+    db = tmp_path / "old.db"
+    (article, raw), = prepare(fixture_bytes("38011560.xml"))[0]
+    library = Library.open(db)
+    run = library.start_run(offline=True)
+    preprint = Article.from_record({**article.to_record(), "pmid": "PPR1",
+                                    "is_preprint": True})
+    library.store_batch([(article, raw), (preprint, None)], {}, run)
+    library.db.execute("UPDATE work_titles SET preprint = 0")  # as 008 left them
+    library.db.execute("DELETE FROM _sqlite_migrations WHERE name = ?",
+                       ("009_work_titles_preprint",))
+    library.db.execute("DROP INDEX idx_work_titles_key")
+    library.db.execute("ALTER TABLE work_titles DROP COLUMN preprint")
+    library.db.execute("CREATE INDEX idx_work_titles_key ON work_titles(title_key)")
+    library.close()
+    upgraded = Library.open(db)
+    flags = dict(upgraded.db.execute("SELECT pmid, preprint FROM work_titles").fetchall())
+    assert flags == {article.pmid: 0, "PPR1": 1}
+    assert upgraded.schema_sql() == Library.memory().schema_sql()

@@ -107,6 +107,8 @@ class Settings:
     backoff_base: float = 0.5
     #: requests per second; None means NCBI's default (3/s, 10/s with a key)
     rate_limit: float | None = None
+    #: worker processes that parse a big backfill; None: one per core, 0 or 1: none
+    workers: int | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -140,6 +142,8 @@ class Settings:
             max_retries=_int_env(env, "KETTRACK_MAX_RETRIES", 5, minimum=0),
             backoff_base=_float_env(env, "KETTRACK_BACKOFF", 0.5),
             rate_limit=_float_env(env, "KETTRACK_RATE_LIMIT", 0.0) if rate else None,
+            workers=(_int_env(env, "KETTRACK_WORKERS", 0, minimum=0)
+                     if env.get("KETTRACK_WORKERS") else None),
         )
 
     def with_(self, **changes: object) -> Settings:

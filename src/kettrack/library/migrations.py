@@ -483,3 +483,23 @@ def m008_reviews(db: Database) -> None:
     )
     db.execute("CREATE INDEX idx_screening_decisions_item ON "
                "screening_decisions(review_id, item_type, item_id)")
+
+
+@migration("009_work_titles_preprint")
+def m009_work_titles_preprint(db: Database) -> None:
+    """Whether each titled work is a preprint, so the look-up for a probable other
+    version reads only works of the other kind (one index probe, however many
+    works share the title)."""
+    import json
+
+    from kettrack.library.article import Article
+
+    db.execute("ALTER TABLE work_titles ADD COLUMN preprint INTEGER NOT NULL DEFAULT 0")
+    db.execute("DROP INDEX idx_work_titles_key")
+    db.execute("CREATE INDEX idx_work_titles_key ON work_titles(title_key, preprint)")
+    db.conn.executemany(
+        "UPDATE work_titles SET preprint = 1 WHERE pmid = ?",
+        [(pmid,) for pmid, data in db.execute(
+            "SELECT a.pmid, a.data FROM articles a JOIN work_titles t ON t.pmid = a.pmid "
+            "WHERE a.data LIKE '%\"is_preprint\":true%' OR a.data LIKE '%\"Preprint\"%'"
+         ).fetchall() if Article.from_record(json.loads(data)).preprint])

@@ -58,6 +58,26 @@ def utcnow() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+@dataclass(slots=True)
+class PreparedArticle:
+    """An article with what storing it costs computed beforehand: its source
+    hash, its row (``fetched_at`` is the store's) and its title key. Computed
+    once, anywhere: a big backfill computes them in worker processes
+    (:mod:`kettrack.run.parallel`) while the main process writes; it pickles."""
+
+    article: Article
+    raw: bytes | None
+    digest: str
+    row: dict[str, Any]
+    title_key: str
+
+    @classmethod
+    def of(cls, article: Article, raw: bytes | None) -> PreparedArticle:
+        digest = article.source_hash()
+        return cls(article, raw, digest, article_row(article, raw, digest, ""),
+                   normalised_title(article.title or ""))  # no title: the INSERT refuses it
+
+
 @dataclass
 class StoredBatch:
     """What one batch of records changed in the library: PMIDs for an efetch
@@ -391,13 +411,22 @@ class Library(Reading):
         versions whose search returned it in this run. A record is revised when
         what its source said changed (:meth:`Article.source_hash`); when only
         kettrack's own judgement of it changed (a better classifier), the row is
-        rewritten without an event.
+        rewritten without an event. The same as :meth:`store_prepared` of each
+        pair's :meth:`PreparedArticle.of`.
         """
+        return self.store_prepared([PreparedArticle.of(a, raw) for a, raw in records],
+                                   found_by, run_id)
+
+    def store_prepared(self, records: Sequence[PreparedArticle],
+                       found_by: dict[str, list[int]], run_id: int) -> StoredBatch:
+        """:meth:`store_batch` of articles whose row was computed beforehand
+        (by a worker process, in a big backfill): one transaction, the same
+        dedupe, claims, events, memberships and FTS."""
         result = StoredBatch()
         now = utcnow()
-        unique: dict[str, tuple[Article, bytes | None]] = {}
-        for article, raw in records:
-            unique[article.pmid] = (article, raw)
+        unique: dict[str, PreparedArticle] = {}
+        for prepared in records:
+            unique[prepared.article.pmid] = prepared
         pmids = list(unique)
         old: dict[str, tuple[str, str]] = {}
         for chunk, marks in chunks(pmids):
@@ -408,15 +437,16 @@ class Library(Reading):
         new_titles: list[Article] = []
         claims: dict[str, str] = {}
         for p in pmids:
-            if p not in old and (k := self._claimed_row(unique[p][0])) is not None and (
+            if p not in old and (k := self._claimed_row(unique[p].article)) is not None and (
                     k not in claims.values()):  # one PubMed record per held row
                 claims[p] = k
         with self.transaction("storing a batch of records") as conn:
             if claims:
                 conn.execute("PRAGMA defer_foreign_keys = ON")
-            for article, raw in unique.values():
-                digest = article.source_hash()
-                row = article_row(article, raw, digest, now)
+            for prepared in unique.values():
+                article, raw, digest = prepared.article, prepared.raw, prepared.digest
+                row = {**prepared.row, "fetched_at": now}
+                title_key = prepared.title_key
                 previous = old.get(article.pmid)
                 claimed = claims.get(article.pmid)
                 if claimed is not None:
@@ -429,6 +459,7 @@ class Library(Reading):
                     self._insert_work_ids(conn, article.pmid, identifiers(article), "record")
                     took = self._took_pubmed_record(held, article)
                     row = article_row(article, raw, article.source_hash(), now)
+                    title_key = normalised_title(article.title)
                     if took:
                         row.update(updated_run=run_id, updated_at=now)
                         result.events.append((article.pmid, took[0], took[1]))
@@ -447,6 +478,7 @@ class Library(Reading):
                     if not article.epmc_source and _carry_preprint(before, article):
                         digest = article.source_hash()
                         row = article_row(article, raw, digest, now)
+                        title_key = normalised_title(article.title)
                     if before.epmc_source and not article.epmc_source:
                         # Europe PMC's copy of a PubMed record, replaced by PubMed's:
                         # a change of source, not a revision
@@ -472,8 +504,8 @@ class Library(Reading):
                     "INSERT OR IGNORE INTO article_trial_ids (pmid, trial_id) VALUES (?, ?)",
                     [(article.pmid, t) for t in [*article.nct_ids, *article.other_trial_ids]],
                 )
-                conn.execute("INSERT OR REPLACE INTO work_titles (pmid, title_key) VALUES (?, ?)",
-                             (article.pmid, normalised_title(article.title)))
+                conn.execute("INSERT OR REPLACE INTO work_titles (pmid, title_key, preprint) "
+                             "VALUES (?, ?, ?)", (article.pmid, title_key, int(article.preprint)))
                 if previous is None and claimed is None:
                     new_titles.append(article)
             for article in new_titles:
@@ -641,8 +673,9 @@ class Library(Reading):
         conn.executemany(
             "INSERT OR IGNORE INTO article_trial_ids (pmid, trial_id) VALUES (?, ?)",
             [(article.pmid, t) for t in [*article.nct_ids, *article.other_trial_ids]])
-        conn.execute("INSERT OR REPLACE INTO work_titles (pmid, title_key) VALUES (?, ?)",
-                     (article.pmid, normalised_title(article.title)))
+        conn.execute("INSERT OR REPLACE INTO work_titles (pmid, title_key, preprint) "
+                     "VALUES (?, ?, ?)",
+                     (article.pmid, normalised_title(article.title), int(article.preprint)))
 
     def _probable(self, conn: sqlite3.Connection, article: Article, run_id: int, now: str
                   ) -> list[tuple[str, str, dict[str, Any]]]:
@@ -651,10 +684,14 @@ class Library(Reading):
         if article.year is None:
             return []
         events: list[tuple[str, str, dict[str, Any]]] = []
+        # only a preprint and a journal version pair up, so only rows of the other
+        # kind are read (a title many rows share, "Erratum" or "Ketamine", would
+        # otherwise cost every such row's JSON, for every new one)
         for (data,) in conn.execute(
                 "SELECT a.data FROM work_titles t JOIN articles a ON a.pmid = t.pmid "
-                "WHERE t.title_key = ? AND t.pmid != ?",
-                (normalised_title(article.title), article.pmid)).fetchall():
+                "WHERE t.title_key = ? AND t.preprint = ? AND t.pmid != ?",
+                (normalised_title(article.title), int(not article.preprint),
+                 article.pmid)).fetchall():
             other = Article.from_record(json.loads(data))
             if article.preprint == other.preprint:
                 continue

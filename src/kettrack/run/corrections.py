@@ -27,8 +27,12 @@ week would cost one efetch per 500 records; instead, per 9,999 PMIDs:
 that the library neither carries the flag for yet nor holds a notice about
 (a paper flagged weeks ago is found by every run's search, and is not news).
 
-So a library of N records costs ``4 * ceil(N / 9999)`` requests plus one
-efetch per 500 newly flagged records. Notices held in the library itself
+Records fetched earlier in the same run are left out: their answer carries
+NCBI's flags as of now. So a run costs ``4 * ceil(H / 9999)`` requests, ``H``
+the records held before it that it did not re-fetch, plus one efetch per 500
+newly flagged records: a backfill of N new records adds nothing to it, and
+the check grows with the library, not with what a run fetched. The eposts go
+out together, then the searches, within the run's rate limit. Notices held in the library itself
 (a ``RetractionOf`` / ``ErratumFor`` / ``ExpressionOfConcernFor`` link to a
 held record that lacks the flag) add their targets to the re-fetch, at no
 request cost.
@@ -42,11 +46,12 @@ reference is therefore read as finding nothing.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from kettrack.errors import QuerySyntaxError
-from kettrack.library.article import Article
 from kettrack.library.identifiers import is_reserved_pmid
 from kettrack.library.store import Library
 from kettrack.sources.eutils import ESEARCH_CEILING, EutilsClient
@@ -64,7 +69,11 @@ _NOTICE_LINKS = {"RetractionOf": "retracted", "ErratumFor": "has_erratum",
 #: esearch's 9,999-record ceiling
 CHUNK = ESEARCH_CEILING
 
-Fetch = Callable[[list[str]], tuple[list[tuple[Article, bytes | None]], list[str]]]
+if TYPE_CHECKING:
+    from kettrack.run.parallel import FetchedBatch
+
+#: the run's efetch pass: batches in, each reconciled batch out (in any order)
+Fetch = Callable[[Iterable[list[str]]], Iterable["FetchedBatch"]]
 
 
 @dataclass
@@ -94,40 +103,61 @@ def has_terms(translation: str) -> bool:
     return bool(re.search(r"[A-Za-z]", re.sub(r"#\d+|\b(?:AND|OR|NOT)\b", "", translation)))
 
 
-def search_flagged(client: EutilsClient, pmids: Sequence[str],
-                   report: CorrectionsReport) -> dict[str, set[str]]:
-    """kind -> the ``pmids`` NCBI flags as retracted / corrected / of concern."""
+def search_flagged(client: EutilsClient, pmids: Sequence[str], report: CorrectionsReport,
+                   *, in_flight: int = 1) -> dict[str, set[str]]:
+    """kind -> the ``pmids`` NCBI flags as retracted / corrected / of concern.
+
+    One epost per 9,999 PMIDs, all sent together, then one esearch per posted
+    set and kind, all sent together (``in_flight`` at a time; the client's rate
+    limiter spaces their starts).
+    """
     found: dict[str, set[str]] = {kind: set() for kind in KINDS}
-    for start in range(0, len(pmids), CHUNK):
-        chunk = list(pmids[start:start + CHUNK])
-        webenv, key = client.epost(chunk)
-        for kind, (_, terms) in KINDS.items():
-            try:
-                page = client.esearch(f"#{key} AND ({terms})", retmax=ESEARCH_CEILING,
-                                      usehistory=True, webenv=webenv)
-            except QuerySyntaxError:
+    chunks = [list(pmids[start:start + CHUNK]) for start in range(0, len(pmids), CHUNK)]
+
+    def search(posted: tuple[str, str], kind: str) -> tuple[str, int, list[str], str] | None:
+        webenv, key = posted
+        try:
+            page = client.esearch(f"#{key} AND ({KINDS[kind][1]})", retmax=ESEARCH_CEILING,
+                                  usehistory=True, webenv=webenv)
+        except QuerySyntaxError:
+            return None
+        return kind, page.count, page.ids, page.translation
+
+    with ThreadPoolExecutor(max_workers=max(1, in_flight),
+                            thread_name_prefix="corrections") as pool:
+        posted = list(pool.map(client.epost, chunks))
+        asked = [(chunk, pool.submit(search, where, kind))
+                 for chunk, where in zip(chunks, posted, strict=True) for kind in KINDS]
+        for (chunk, future), kind in zip(asked, [k for _ in chunks for k in KINDS],
+                                         strict=True):
+            answer = future.result()
+            if answer is None:
                 if kind not in report.skipped:
                     report.skipped.append(kind)
                 continue
-            if page.count and has_terms(page.translation):
+            _, count, ids, translation = answer
+            if count and has_terms(translation):
                 allowed = set(chunk)
-                found[kind].update(p for p in page.ids if p in allowed)
+                found[kind].update(p for p in ids if p in allowed)
     return found
 
 
 def check_library(library: Library, client: EutilsClient, run_id: int, fetch: Fetch, *,
-                  batch_size: int = 500, include_reserved: bool = False) -> CorrectionsReport:
+                  batch_size: int = 500, include_reserved: bool = False,
+                  fresh: Collection[str] = (), in_flight: int = 1) -> CorrectionsReport:
     """Find the library's newly retracted / corrected records and re-fetch them.
 
-    ``fetch`` is the run's reconciled efetch (``Runner._fetch_reconciled``);
-    each re-fetched batch is stored in one transaction by ``store_batch``.
+    ``fetch`` is the run's efetch pass (reconciled batches, any order); each
+    re-fetched batch is stored in one transaction by ``store_prepared``.
+    ``fresh`` are the PMIDs this run already fetched, left out of the searches.
     ``include_reserved`` is for offline runs, whose stand-in serves the
     snapshot's reserved PMIDs.
     """
     report = CorrectionsReport()
-    pmids = library.pmids(include_reserved=include_reserved)
+    pmids = [p for p in library.pmids(include_reserved=include_reserved) if p not in fresh]
     report.checked = len(pmids)
-    found = search_flagged(client, pmids, report) if pmids else {k: set() for k in KINDS}
+    found = (search_flagged(client, pmids, report, in_flight=in_flight) if pmids
+             else {k: set() for k in KINDS})
     notices = library.notice_targets(_NOTICE_LINKS)
     stale: set[str] = set()
     for kind, ids in found.items():
@@ -140,15 +170,18 @@ def check_library(library: Library, client: EutilsClient, run_id: int, fetch: Fe
         stale |= {p for p in library.unflagged(flag, ids)
                   if include_reserved or not is_reserved_pmid(p)}
     report.refetched = sorted(stale, key=int)
-    for start in range(0, len(report.refetched), batch_size):
-        batch = report.refetched[start:start + batch_size]
-        records, gone = fetch(batch)
-        stored = library.store_batch(records, {}, run_id)
+    batches = [report.refetched[start:start + batch_size]
+               for start in range(0, len(report.refetched), batch_size)]
+    for fetched in fetch(batches):
+        stored = library.store_prepared(fetched.records, {}, run_id)
         report.updated.extend(stored.updated)
         report.event_total += len(stored.events)
         report.events.extend((p, k) for p, k, _ in stored.events
                              if k in ("retracted", "erratum", "concern"))
-        if gone:
-            report.deleted.extend(library.record_deleted(gone, run_id,
+        if fetched.deleted:
+            report.deleted.extend(library.record_deleted(fetched.deleted, run_id,
                                                          "DeleteCitation in efetch"))
+    report.updated.sort()  # batches finish in any order; the report does not
+    report.events.sort()
+    report.deleted.sort()
     return report

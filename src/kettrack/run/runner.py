@@ -37,22 +37,31 @@ again converges to the library an uninterrupted run would have made.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Protocol
 
 from kettrack.errors import QueryFileError, QuerySyntaxError
 from kettrack.library import design
-from kettrack.library.article import Article
 from kettrack.library.store import Library
 from kettrack.queries import SavedQuery
 from kettrack.run import registry
 from kettrack.run import watch as watching
 from kettrack.run.corrections import check_library
+from kettrack.run.parallel import (
+    PARALLEL_THRESHOLD,
+    FetchedBatch,
+    Prepared,
+    Workers,
+    default_workers,
+    fetch_batches,
+    in_flight,
+    prepare,
+)
 from kettrack.settings import Settings, redact
-from kettrack.sources import europepmc, pubmed
+from kettrack.sources import europepmc
 from kettrack.sources.ctgov import CtgovClient
 from kettrack.sources.europepmc import EuropePmcClient
 from kettrack.sources.eutils import EutilsClient, SearchOutcome
@@ -194,21 +203,7 @@ def batched(items: Sequence[str], size: int) -> Iterable[list[str]]:
         yield list(items[i:i + size])
 
 
-Prepared = tuple[Article, bytes | None]
-
-
-def prepare(data: bytes) -> tuple[list[Prepared], list[str]]:
-    """Normalise one efetch response: (article, raw XML) pairs and deleted PMIDs."""
-    raw = pubmed.split_records(data)
-    records: list[Prepared] = []
-    deleted: list[str] = []
-    for item in pubmed.parse_efetch(data):
-        if isinstance(item, pubmed.Deletion):
-            deleted.extend(item.pmids)
-            continue
-        design.classify(item)
-        records.append((item, raw.get(item.pmid)))
-    return records, deleted
+__all__ = ["Prepared", "Runner", "RunReport", "batched", "prepare"]
 
 
 class Runner:
@@ -273,13 +268,23 @@ class Runner:
         if self.ctgov is not None:
             registry.registry_searches(queries)  # a bad registry term fails before any request
         searched: list[tuple[SavedQuery, int, bool, SearchOutcome]] = []
-        for query in queries:
-            if query.source != "pubmed":
-                continue
-            qv_id, is_new_version = lib.query_version_id(query, run_id)
-            outcome = self.client.search_ids(query.term)
-            self.observer.searched(query, outcome)
-            searched.append((query, qv_id, is_new_version, outcome))
+        pubmed_queries = [q for q in queries if q.source == "pubmed"]
+        versions = [lib.query_version_id(q, run_id) for q in pubmed_queries]
+        # the searches go out together (the rate limiter spaces their starts);
+        # their answers are taken in the queries' order
+        with ThreadPoolExecutor(max_workers=self._in_flight(),
+                                thread_name_prefix="esearch") as pool:
+            outcomes = [pool.submit(self.client.search_ids, q.term, in_flight=self._in_flight())
+                        for q in pubmed_queries]
+            try:
+                for query, (qv_id, is_new_version), future in zip(
+                        pubmed_queries, versions, outcomes, strict=True):
+                    outcome = future.result()
+                    self.observer.searched(query, outcome)
+                    searched.append((query, qv_id, is_new_version, outcome))
+            finally:
+                for future in outcomes:
+                    future.cancel()
 
         found_by: dict[str, list[int]] = {}
         for _, qv_id, _, outcome in searched:
@@ -300,24 +305,34 @@ class Runner:
         deleted: list[str] = []
         events = 0
         self.observer.fetching(len(to_fetch) + len(refetch))
-        for batch, first_answer in self._prefetched(to_fetch + refetch):
-            records, gone = self._fetch_reconciled(batch, first_answer)
-            stored = lib.store_batch(records, found_by, run_id)
-            new.update(stored.new)
-            updated.update(stored.updated)
-            events += len(stored.events)
-            if gone:
-                deleted.extend(lib.record_deleted(gone, run_id, "DeleteCitation in efetch"))
-            returned = {a.pmid for a, _ in records} | set(gone)
-            missing.extend(p for p in batch if p not in returned)
-            self.observer.fetched(len(batch))
+        fresh: set[str] = set()
+        workers = self.settings.workers
+        if workers is None:
+            workers = default_workers()
+        big = len(to_fetch) + len(refetch) >= PARALLEL_THRESHOLD
+        with Workers(workers if big else 0) as pool:
+            for fetched in self._fetch(batched(to_fetch + refetch, self.settings.batch_size),
+                                       pool):
+                stored = lib.store_prepared(fetched.records, found_by, run_id)
+                new.update(stored.new)
+                updated.update(stored.updated)
+                events += len(stored.events)
+                fresh.update(p.article.pmid for p in fetched.records)
+                if fetched.deleted:
+                    deleted.extend(lib.record_deleted(fetched.deleted, run_id,
+                                                      "DeleteCitation in efetch"))
+                missing.extend(fetched.missing)
+                self.observer.fetched(len(fetched.pmids))
 
-        # retractions, errata, expressions of concern: the whole library, every run
-        sent = self.client.http.log.sent
-        fixes = check_library(lib, self.client, run_id, self._fetch_reconciled,
-                              batch_size=self.settings.batch_size,
-                              include_reserved=self.offline)
-        corrections_requests = self.client.http.log.sent - sent
+            # retractions, errata, expressions of concern: every record held that
+            # this run did not just fetch (those carry NCBI's flags as of now)
+            sent = self.client.http.log.sent
+            fixes = check_library(lib, self.client, run_id,
+                                  lambda batches: self._fetch(batches, pool),
+                                  batch_size=self.settings.batch_size,
+                                  include_reserved=self.offline, fresh=fresh,
+                                  in_flight=self._in_flight())
+            corrections_requests = self.client.http.log.sent - sent
         updated.update(p for p in fixes.updated if p not in new)
         deleted.extend(fixes.deleted)
         events += fixes.event_total
@@ -391,46 +406,11 @@ class Runner:
         answers = watching.ask(self.library, sources)
         return answers, sum(s.requests() - b for s, b in zip(sources, before, strict=True))
 
-    def _prefetched(self, pmids: list[str]) -> Iterator[tuple[list[str], Future[bytes]]]:
-        """The efetch batches, each with its request already under way: batch k+1
-        is fetched on a second thread while batch k is parsed and stored, so the
-        network (and NCBI's own time) overlaps kettrack's work. At most two
-        batches are in memory; a failed request raises when its batch comes up,
-        after every earlier batch was stored."""
-        batches = list(batched(pmids, self.settings.batch_size))
-        if not batches:
-            return
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="efetch") as pool:
-            ahead = pool.submit(self.client.efetch, batches[0])
-            try:
-                for i, batch in enumerate(batches):
-                    current = ahead
-                    if i + 1 < len(batches):
-                        current.exception()  # wait: one request in flight at a time
-                        ahead = pool.submit(self.client.efetch, batches[i + 1])
-                    yield batch, current
-            finally:
-                ahead.cancel()
+    def _in_flight(self) -> int:
+        return in_flight(self.client.http.limiter.rate)
 
-    def _fetch_reconciled(self, batch: list[str], first_answer: Future[bytes] | None = None
-                          ) -> tuple[list[Prepared], list[str]]:
-        """efetch ``batch`` (or take the answer already fetched); ask again for IDs
-        NCBI left out, while that brings more back.
-
-        Whatever is still missing after that is left for the next run.
-        """
-        requested = set(batch)
-        data = first_answer.result() if first_answer else self.client.efetch(batch)
-        records, deleted = prepare(data)
-        for _ in range(self.settings.max_retries):
-            got = {a.pmid for a, _ in records} | set(deleted)
-            short = [p for p in batch if p not in got]
-            if not short:
-                break
-            more, more_deleted = prepare(self.client.efetch(short))
-            more = [r for r in more if r[0].pmid in requested and r[0].pmid not in got]
-            if not more and not more_deleted:
-                break
-            records += more
-            deleted += more_deleted
-        return [r for r in records if r[0].pmid in requested], deleted
+    def _fetch(self, batches: Iterable[list[str]], pool: Workers) -> Iterable[FetchedBatch]:
+        """``batches`` fetched together within the rate and parsed by ``pool``,
+        each as it is done (:func:`kettrack.run.parallel.fetch_batches`)."""
+        return fetch_batches(self.client, batches, in_flight=self._in_flight(),
+                             prepare_rows=pool.prepare, max_retries=self.settings.max_retries)

@@ -4,8 +4,8 @@ NCBI etiquette lives here and nowhere else: ``tool=kettrack`` on every request,
 ``email`` and ``api_key`` when configured, POST once an ID list or term is long,
 the history server (``usehistory=y``) for searches, and the 9,999-record
 ceiling of PubMed's esearch, which :meth:`EutilsClient.search_ids` works around
-by splitting a large search into entrez-date slices whose counts must add up
-to the total. ELink (:meth:`EutilsClient.elink_citedin`,
+by splitting a large search into entrez-date slices, planned from counts,
+whose counts must add up to the total. ELink (:meth:`EutilsClient.elink_citedin`,
 :meth:`EutilsClient.elink_similar`) sends one ``id=`` per PMID, so NCBI answers
 one LinkSet per paper rather than one merged list. Transport concerns
 (timeouts, retries, rate limit) are in :mod:`kettrack.sources.http`.
@@ -14,8 +14,10 @@ one LinkSet per paper rather than one merged list. Transport concerns
 from __future__ import annotations
 
 import html
+import math
 import re
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -31,6 +33,15 @@ from kettrack.text import one_line
 
 #: PubMed's esearch returns at most the first 9,999 IDs of a result
 ESEARCH_CEILING = 9999
+#: records a planned date slice aims at: under the ceiling, with room for a
+#: count that grows while the run plans
+SLICE_TARGET = 8000
+#: the earliest entrez date a slice plan covers
+FIRST_DAY = date(1780, 1, 1)
+#: the first cut of a large search assumes PubMed's records double every this
+#: many years (they crowd into recent decades); a part it gets wrong is cut again
+#: from its count
+PRIOR_DOUBLING_YEARS = 20.0
 #: above this many characters of parameters, NCBI wants POST
 POST_THRESHOLD = 1800
 #: PMIDs per ELink request (one ``id=`` each, POSTed once the list is long)
@@ -196,12 +207,15 @@ class EutilsClient(ServiceClient):
             warnings=_notes(record.get("WarningList")),
         )
 
-    def search_ids(self, term: str) -> SearchOutcome:
+    def search_ids(self, term: str, *, in_flight: int = 1) -> SearchOutcome:
         """Every PMID ``term`` finds; one request unless the result passes 9,999.
 
-        A larger result is split into entrez-date slices, halved until each
-        fits under the ceiling; the slices' counts must add up to the total,
-        or the search fails rather than silently missing records.
+        A larger result is split into entrez-date slices: first as many as its
+        count needs plus one, cut where PubMed's records lie
+        (:data:`PRIOR_DOUBLING_YEARS`), their IDs asked for ``in_flight`` at a
+        time; a slice still over the ceiling is planned again from its count
+        (:meth:`plan_slices`). The slices' counts must add up to the total, or
+        the search fails rather than silently missing records.
         """
         first = self.esearch(term, retmax=ESEARCH_CEILING, usehistory=False)
         outcome = SearchOutcome(first.count, list(first.ids), first.translation, first.errors,
@@ -217,10 +231,27 @@ class EutilsClient(ServiceClient):
         ids: list[str] = []
         total = 0
         slices = 0
-        for _lo, _hi, page in self._slices(term, date(1780, 1, 1), date.today() + timedelta(1)):
-            ids.extend(page.ids)
-            total += page.count
-            slices += 1
+        with ThreadPoolExecutor(max_workers=max(1, in_flight),
+                                thread_name_prefix="esearch") as pool:
+            # first guess: one part more than the count needs, where PubMed's
+            # records lie; IDs asked for at once (a part over the ceiling says
+            # its count, and only that part is planned again, from it)
+            plan = _prior_cut(FIRST_DAY, date.today() + timedelta(1),
+                              math.ceil(first.count / SLICE_TARGET) + 1)
+            while plan:
+                pages = list(pool.map(lambda piece: self._slice(term, *piece), plan))
+                again: list[tuple[date, date]] = []
+                for (lo, hi), page in zip(plan, pages, strict=True):
+                    if page.count <= ESEARCH_CEILING:
+                        ids.extend(page.ids)
+                        total += page.count
+                        slices += 1
+                    elif lo == hi:
+                        raise ServiceError(f"more than {ESEARCH_CEILING} records entered "
+                                           f"PubMed on {lo}; cannot split further")
+                    else:  # records arrived since the counts were asked: plan it again
+                        again += self.plan_slices(term, page.count, pool, lo, hi)
+                plan = again
         if total != first.count:
             raise ServiceError(
                 f"esearch date slices add up to {total} records, not the {first.count} "
@@ -230,19 +261,69 @@ class EutilsClient(ServiceClient):
         outcome.slices = slices
         return outcome
 
-    def _slices(self, term: str, lo: date, hi: date) -> Iterable[tuple[date, date, SearchPage]]:
-        page = self.esearch(term, retmax=ESEARCH_CEILING, usehistory=False, datetype="edat",
+    def plan_slices(self, term: str, total: int, pool: ThreadPoolExecutor,
+                    lo: date = FIRST_DAY, hi: date | None = None) -> list[tuple[date, date]]:
+        """Entrez-date ranges that cover ``lo``..``hi`` with at most 9,999 records
+        each, planned from counts rather than by halving blind.
+
+        A range over the ceiling is cut into as many parts as its count asks for
+        (``ceil(count / SLICE_TARGET)``, of equal length); each part's count is asked with
+        ``rettype=count`` (a few bytes; all parts at once, through ``pool``), but
+        the last part's is known without asking: the range's count less the
+        others'. Parts still over the ceiling are cut again; then neighbours are
+        joined while their counts fit, so the IDs take as few requests as the
+        counts allow.
+        """
+        hi = hi or date.today() + timedelta(1)
+        pieces: list[tuple[date, date, int]] = [(lo, hi, total)]
+        while any(count > ESEARCH_CEILING for _, _, count in pieces):
+            cut: list[tuple[date, date, int | None]] = []
+            for start, end, count in pieces:
+                if count <= ESEARCH_CEILING:
+                    cut.append((start, end, count))
+                    continue
+                if start == end:
+                    raise ServiceError(f"more than {ESEARCH_CEILING} records entered PubMed on "
+                                       f"{start}; cannot split further")
+                parts = _cut(start, end, math.ceil(count / SLICE_TARGET))
+                cut += [(a, b, None) for a, b in parts[:-1]]
+                cut.append((parts[-1][0], parts[-1][1], -count))  # the rest, by subtraction
+            asked = {(a, b): pool.submit(self._count, term, a, b)
+                     for a, b, given in cut if given is None}
+            pieces = []
+            known = 0  # the counts asked so far of the range being cut
+            for start, end, given in cut:
+                if given is None:
+                    found = asked[(start, end)].result()
+                    known += found
+                elif given < 0:  # the range's last part: what the others left
+                    found, known = max(0, -given - known), 0
+                else:
+                    found, known = given, 0
+                pieces.append((start, end, found))
+        plan: list[tuple[date, date]] = []
+        size = ESEARCH_CEILING + 1
+        for start, end, count in pieces:
+            if count == 0 and plan:
+                plan[-1] = (plan[-1][0], end)
+                continue
+            if plan and size + count <= ESEARCH_CEILING:
+                plan[-1] = (plan[-1][0], end)
+                size += count
+            else:
+                plan.append((start, end))
+                size = count
+        return plan
+
+    def _count(self, term: str, lo: date, hi: date) -> int:
+        page = self.esearch(term, retmax=0, usehistory=False, datetype="edat",
+                            mindate=lo.strftime("%Y/%m/%d"), maxdate=hi.strftime("%Y/%m/%d"),
+                            rettype="count")
+        return page.count
+
+    def _slice(self, term: str, lo: date, hi: date) -> SearchPage:
+        return self.esearch(term, retmax=ESEARCH_CEILING, usehistory=False, datetype="edat",
                             mindate=lo.strftime("%Y/%m/%d"), maxdate=hi.strftime("%Y/%m/%d"))
-        if page.count <= ESEARCH_CEILING:
-            yield lo, hi, page
-            return
-        if lo == hi:
-            raise ServiceError(
-                f"more than {ESEARCH_CEILING} records entered PubMed on {lo}; cannot split further"
-            )
-        mid = lo + (hi - lo) // 2
-        yield from self._slices(term, lo, mid)
-        yield from self._slices(term, mid + timedelta(1), hi)
 
     # -- efetch / epost ---------------------------------------------------
 
@@ -327,6 +408,34 @@ class EutilsClient(ServiceClient):
             detail = " ".join(response.text.split())[:160]
             raise ServiceError(f"NCBI elink answered HTTP {response.status_code}: {detail}")
         return response.content
+
+
+def _cut(lo: date, hi: date, parts: int) -> list[tuple[date, date]]:
+    """``lo``..``hi`` (inclusive days) in ``parts`` (at least two) contiguous
+    ranges of about equal length."""
+    days = (hi - lo).days + 1
+    parts = max(2, min(parts, days))
+    starts = [lo + timedelta(days * i // parts) for i in range(parts)]
+    ends = [s - timedelta(1) for s in starts[1:]] + [hi]
+    return list(zip(starts, ends, strict=True))
+
+
+def _prior_cut(lo: date, hi: date, parts: int) -> list[tuple[date, date]]:
+    """``lo``..``hi`` in ``parts`` ranges that would hold equal shares if records
+    doubled every :data:`PRIOR_DOUBLING_YEARS` years up to ``hi``."""
+    rate = math.log(2) / (PRIOR_DOUBLING_YEARS * 365.25)
+    span = (hi - lo).days
+    floor = math.exp(-rate * span)
+    bounds: list[date] = []
+    for i in range(1, parts):
+        # the day before which a share i/parts of the records lies
+        back = -math.log(floor + (1 - floor) * i / parts) / rate
+        day = hi - timedelta(days=int(back))
+        if (bounds[-1] if bounds else lo) < day <= hi:
+            bounds.append(day)
+    starts = [lo, *bounds]
+    ends = [b - timedelta(1) for b in bounds] + [hi]
+    return list(zip(starts, ends, strict=True))
 
 
 def _pmids(values: Iterable[Any]) -> list[str]:

@@ -153,13 +153,15 @@ def endpoint_of(url: httpx.URL) -> str:
 
 def request_params(request: httpx.Request) -> dict[str, str]:
     """Query-string and form-body parameters; repeated ``id`` values are joined
-    with commas (NCBI accepts both spellings)."""
+    with commas (NCBI accepts both spellings), and ``webenv`` is ``WebEnv``."""
     pairs = parse_qsl(request.url.query.decode("latin-1"), keep_blank_values=True)
     content_type = request.headers.get("content-type", "")
     if request.method == "POST" and "application/x-www-form-urlencoded" in content_type:
         pairs += parse_qsl(request.read().decode("utf-8"), keep_blank_values=True)
     params: dict[str, str] = {}
     for key, value in pairs:
+        if key.lower() == "webenv":  # NCBI takes webenv= (Bio.Entrez sends it) as WebEnv=
+            key = "WebEnv"
         if key == "id" and params.get("id"):
             params[key] = f"{params[key]},{value}"
         else:
@@ -270,6 +272,8 @@ class EutilsStandin:
         self._history: dict[str, list[list[str]]] = {}
         self._webenv_serial = itertools.count(1)
         self._recent: dict[str, deque[float]] = {}
+        #: when each request arrived (``clock``), to check a client's rate
+        self.arrivals: list[float] = []
 
     # ------------------------------------------------------------------ plumbing
 
@@ -277,10 +281,24 @@ class EutilsStandin:
         """How many requests were made (to ``endpoint``, if given)."""
         return sum(1 for r in self.requests if endpoint is None or r.endpoint == endpoint)
 
+    def peak_rate(self, window: float = 1.0) -> int:
+        """The most requests that arrived within any ``window`` seconds (NCBI's
+        limit is 3 per second, 10 with an API key)."""
+        with self._lock:
+            times = sorted(self.arrivals)
+        peak = 0
+        first = 0
+        for last, at in enumerate(times):
+            while at - times[first] >= window:
+                first += 1
+            peak = max(peak, last - first + 1)
+        return peak
+
     def __call__(self, request: httpx.Request) -> httpx.Response:
         endpoint = endpoint_of(request.url)
         params = request_params(request)
         with self._lock:
+            self.arrivals.append(self.clock())
             self.requests.append(RecordedRequest(endpoint, request.method, params))
             limited = self._rate_limited(params) if self.enforce_rate_limit else None
         if limited is not None:
