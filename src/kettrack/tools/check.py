@@ -655,8 +655,8 @@ def _numbers_differ(claim: str, text: str) -> bool:
     return bool(wanted) and not wanted & _numbers(text)
 
 
-def stance_of(claim: str, findings: Sequence[str], abstract: str = "") -> str:
-    """``supports``, ``contradicts``, ``no-clear-effect`` or ``unclear`` (see :func:`judge`).
+def rule_stance(claim: str, findings: Sequence[str], abstract: str = "") -> str:
+    """The hand-written stance rules (one feature of :func:`stance_of`'s model).
 
     Signals against the claim: the claim denies something, a finding (or the
     abstract) uses a word opposite to the claim's ("independent" for
@@ -667,22 +667,117 @@ def stance_of(claim: str, findings: Sequence[str], abstract: str = "") -> str:
     """
     if not findings:
         return "unclear"
-    text = " ".join(findings)
-    whole = abstract or text
-    negated = _claim_negated(claim)
-    null = bool(_NULL.search(text))
-    claim_words = set(_norm(claim))
-    claimed, found = _direction(claim), _direction(text)
-    against = (int(negated) + int(_opposed(claim_words, set(_norm(text))))
-               + int(_opposed(claim_words, set(_norm(whole))))
-               + int(bool(claimed and found and claimed != found))
-               + int(_ratio_against(claim, text)))
-    nothing = int(null) + int(bool(_NULL.search(whole)))
-    if against - nothing >= 1:
+    signals = _signals(claim, findings, abstract)
+    if signals["against"] - signals["nothing"] >= 1:
         return "contradicts"
-    if null and not negated and not against and _NULL.search(findings[0]):
+    if (signals["null"] and not signals["negated"] and not signals["against"]
+            and _NULL.search(findings[0])):
         return "no-clear-effect"
     return "supports"
+
+
+def _signals(claim: str, findings: Sequence[str], abstract: str) -> dict[str, int]:
+    text = " ".join(findings)
+    whole = abstract or text
+    claim_words = set(_norm(claim))
+    claimed, found = _direction(claim), _direction(text)
+    signals = {
+        "negated": int(_claim_negated(claim)),
+        "null": int(bool(_NULL.search(text))),
+        "null abstract": int(bool(_NULL.search(whole))),
+        "opposed": int(_opposed(claim_words, set(_norm(text)))),
+        "opposed abstract": int(_opposed(claim_words, set(_norm(whole)))),
+        "direction against": int(bool(claimed and found and claimed != found)),
+        "direction with": int(bool(claimed and found and claimed == found)),
+        "ratio against": int(_ratio_against(claim, text)),
+    }
+    signals["against"] = (signals["negated"] + signals["opposed"] + signals["opposed abstract"]
+                          + signals["direction against"] + signals["ratio against"])
+    signals["nothing"] = signals["null"] + signals["null abstract"]
+    return signals
+
+
+#: the features :func:`stance_of`'s model weighs, in order (see :func:`stance_features`)
+STANCE_FEATURES = (
+    "bias", "rule contradicts", "rule no clear effect", "claim denies", "finding of no effect",
+    "no effect in abstract", "opposite word", "opposite word in abstract", "against direction",
+    "with direction", "ratio against", "claim number missing", "negations in finding",
+    "claim words in finding", "claim negation", "negation in both", "claim up, finding down",
+    "claim down, finding up", "claim up, finding up", "claim down, finding down",
+    "claim up", "claim down")
+
+
+def stance_features(claim: str, findings: Sequence[str], abstract: str = "") -> list[float]:
+    """The stance model's features of a claim and the finding sentences quoted for it."""
+    text = " ".join(findings)
+    signals = _signals(claim, findings, abstract)
+    rule = rule_stance(claim, findings, abstract)
+    claim_words = {w[:PREFIX] for w in _TOKEN.findall(claim.lower()) if len(w) > 3}
+    held = {w[:PREFIX] for w in _TOKEN.findall(text.lower())}
+    return [1.0, float(rule == "contradicts"), float(rule == "no-clear-effect"),
+            float(signals["negated"]), float(signals["null"]), float(signals["null abstract"]),
+            float(signals["opposed"]), float(signals["opposed abstract"]),
+            float(signals["direction against"]), float(signals["direction with"]),
+            float(signals["ratio against"]), float(_numbers_differ(claim, abstract or text)),
+            min(len(_NEGATION.findall(text)), 3) / 3,
+            len(claim_words & held) / len(claim_words) if claim_words else 0.0,
+            *_cues(claim, text)]
+
+
+def _cues(claim: str, text: str) -> list[float]:
+    """Negation and direction words in the claim against those in the findings."""
+    claim_neg = bool(_NEGATION.search(_CONDITION.sub(" ", claim)))
+    found_neg = bool(_NEGATION.search(text))
+    c_up, c_down = bool(_UP.search(claim)), bool(_DOWN.search(claim))
+    f_up, f_down = bool(_UP.search(text)), bool(_DOWN.search(text))
+    return [float(claim_neg), float(claim_neg and found_neg), float(c_up and f_down and not f_up),
+            float(c_down and f_up and not f_down), float(c_up and f_up), float(c_down and f_down),
+            float(c_up), float(c_down)]
+
+
+@dataclass(frozen=True)
+class StanceModel:
+    """A logistic regression over :data:`STANCE_FEATURES`: the probability that the
+    findings go against the claim (weights in ``vocabulary/check_stance.json``,
+    written by ``bench/fit_check_stance.py``)."""
+
+    weights: tuple[float, ...]
+    threshold: float = 0.5
+
+    def against(self, features: Sequence[float]) -> float:
+        z = sum(w * f for w, f in zip(self.weights, features, strict=True))
+        return 1 / (1 + math.exp(-max(-30.0, min(30.0, z))))
+
+
+@lru_cache(maxsize=1)
+def load_stance_model() -> StanceModel:
+    """The stance model packaged with kettrack (``kettrack/vocabulary/check_stance.json``)."""
+    text = resources.files("kettrack").joinpath("vocabulary/check_stance.json").read_text(
+        "utf-8")
+    data = json.loads(text)
+    if list(data["features"]) != list(STANCE_FEATURES):
+        raise ValueError("check_stance.json was fitted for other features; refit it")
+    return StanceModel(tuple(float(w) for w in data["weights"]), float(data["threshold"]))
+
+
+def stance_of(claim: str, findings: Sequence[str], abstract: str = "") -> str:
+    """``supports``, ``contradicts``, ``no-clear-effect`` or ``unclear`` (see :func:`judge`).
+
+    No finding sentence: ``unclear``. Otherwise the stance model
+    (:class:`StanceModel`, over the signals of :func:`rule_stance` and a few more)
+    says whether the findings go against the claim; against it, a finding of no
+    difference where the claim asserts an effect is ``no-clear-effect``, anything
+    else ``contradicts``.
+    """
+    if not findings:
+        return "unclear"
+    model = load_stance_model()
+    if model.against(stance_features(claim, findings, abstract)) < model.threshold:
+        return "supports"
+    if (_NULL.search(" ".join(findings)) and not _claim_negated(claim)
+            and not _signals(claim, findings, abstract)["opposed"]):
+        return "no-clear-effect"
+    return "contradicts"
 
 
 # -- mismatch notes ----------------------------------------------------------
