@@ -763,7 +763,8 @@ def load_stance_model() -> StanceModel:
 def stance_of(claim: str, findings: Sequence[str], abstract: str = "") -> str:
     """``supports``, ``contradicts``, ``no-clear-effect`` or ``unclear`` (see :func:`judge`).
 
-    No finding sentence: ``unclear``. Otherwise the stance model
+    No finding sentence: ``unclear``. A claim that denies an effect, and findings
+    that report none: ``supports``. Otherwise the stance model
     (:class:`StanceModel`, over the signals of :func:`rule_stance` and a few more)
     says whether the findings go against the claim; against it, a finding of no
     difference where the claim asserts an effect is ``no-clear-effect``, anything
@@ -771,10 +772,13 @@ def stance_of(claim: str, findings: Sequence[str], abstract: str = "") -> str:
     """
     if not findings:
         return "unclear"
+    negated = _claim_negated(claim)
+    if negated and _NULL.search(" ".join(findings)):
+        return "supports"  # the claim denies an effect and the findings report none
     model = load_stance_model()
     if model.against(stance_features(claim, findings, abstract)) < model.threshold:
         return "supports"
-    if (_NULL.search(" ".join(findings)) and not _claim_negated(claim)
+    if (_NULL.search(" ".join(findings)) and not negated
             and not _signals(claim, findings, abstract)["opposed"]):
         return "no-clear-effect"
     return "contradicts"
