@@ -677,6 +677,14 @@ def rule_stance(claim: str, findings: Sequence[str], abstract: str = "") -> str:
 
 
 def _signals(claim: str, findings: Sequence[str], abstract: str) -> dict[str, int]:
+    return dict(_signals_of(claim, tuple(findings), abstract))
+
+
+@lru_cache(maxsize=256)
+def _signals_of(claim: str, findings: tuple[str, ...],
+                abstract: str) -> tuple[tuple[str, int], ...]:
+    """The stance signals (worked out once per claim and findings: the rules, the
+    model's features and the verdict all read them)."""
     text = " ".join(findings)
     whole = abstract or text
     claim_words = set(_norm(claim))
@@ -694,7 +702,7 @@ def _signals(claim: str, findings: Sequence[str], abstract: str) -> dict[str, in
     signals["against"] = (signals["negated"] + signals["opposed"] + signals["opposed abstract"]
                           + signals["direction against"] + signals["ratio against"])
     signals["nothing"] = signals["null"] + signals["null abstract"]
-    return signals
+    return tuple(signals.items())
 
 
 #: the features :func:`stance_of`'s model weighs, in order (see :func:`stance_features`)
@@ -1001,6 +1009,9 @@ class Ranker:
                          if self.words else (0, {}))
         self.idf = {w: _idf(total, counts[w[:LOOKUP]])
                     for w in self.words}
+        #: the claim's words (as prefixes) that most of the library holds
+        self.common = {w for w in self.words
+                       if total and counts[w[:LOOKUP]] > COMMON_SHARE * total}
         self.total = sum(self.idf.values())
         self.pairs = list(zip(self.words, self.words[1:], strict=False))
         self.numbers = _numbers(claim)
@@ -1052,15 +1063,24 @@ def _step(score: float) -> int:
     return int(score / SCORE_STEP + 1e-9) if SCORE_STEP > 0 else int(score * 1e6)
 
 
+#: a claim word held by more than this share of the library is left out of the first
+#: stage (unless every word is): BM25 gives it next to no weight, yet scoring every
+#: record that holds it ("ketamine", "alcohol" in this library) is most of the cost
+COMMON_SHARE = 0.2
+
+
 def first_stage_expressions(claim: str, concepts: Sequence[Concept],
-                            vocab: Vocabulary) -> list[str]:
+                            vocab: Vocabulary, common: frozenset[str] = frozenset()
+                            ) -> list[str]:
     """The FTS5 queries of the first stage, tried in turn while candidates are too
     few: every content word of the claim (all but the stopwords and the institution
-    it credits), ORed, as a plain BM25 search does; then the synonyms of its
+    it credits), ORed, as a plain BM25 search does, less the ``common`` ones (as
+    prefixes of :data:`PREFIX` letters; see :data:`COMMON_SHARE`); then the synonyms of its
     vocabulary concepts (widening, never narrowing: in one query they would count as
     extra words and push aside what the claim's own words find)."""
     credited = {w.lower() for name in claim_institutions(claim) for w in words_of(name)}
     words = [w for w in _norm(claim)[:64] if w not in vocab.stopwords and w not in credited]
+    words = [w for w in words if w[:PREFIX] not in common] or words
     own = " OR ".join(dict.fromkeys(fts_phrase([w]) for w in words))
     wide = " OR ".join(dict.fromkeys(
         t.fts() for c in concepts if c.kind not in BACKGROUND_KINDS | GENERIC_KINDS
@@ -1119,12 +1139,15 @@ class Candidate:
 
 def candidate_features(library: Library, claim: str, concepts: Sequence[Concept],
                        vocab: Vocabulary, *, limit: int = DEFAULT_LIMIT,
-                       filters: Filters | None = None) -> list[Candidate]:
+                       filters: Filters | None = None,
+                       ranker: Ranker | None = None) -> list[Candidate]:
     """The first stage's candidates, in its BM25 order, each with its features
     (candidates that share no concept with the claim are left out)."""
+    ranker = ranker or Ranker(library, claim, vocab)
     wanted = max(CANDIDATES, 3 * limit)
     hits: list[tuple[str, float, float, float]] = []
-    for expression in first_stage_expressions(claim, concepts, vocab):
+    for expression in first_stage_expressions(claim, concepts, vocab,
+                                              frozenset(ranker.common)):
         held = {h[0] for h in hits}
         # a widening query's hits come after the claim's own, below their BM25
         floor = min((h[1] for h in hits), default=0.0)
@@ -1136,7 +1159,6 @@ def candidate_features(library: Library, claim: str, concepts: Sequence[Concept]
     if not hits:
         return []
     texts = {str(r[0]): r for r in library.article_texts([h[0] for h in hits])}
-    ranker = Ranker(library, claim, vocab)
     match = Matcher(concepts)
     best = [max(column, default=0.0) or 1.0 for column in
             ([h[1] for h in hits], [h[2] for h in hits], [h[3] for h in hits])]
@@ -1169,7 +1191,7 @@ def check(library: Library, claim: str, *, limit: int = DEFAULT_LIMIT,
     ranker = Ranker(library, claim, vocab)
     judged: list[_Judged] = []
     candidates = [c for c in candidate_features(library, claim, concepts, vocab, limit=limit,
-                                                filters=filters)
+                                                filters=filters, ranker=ranker)
                   if any(concepts[i].kind not in BACKGROUND_KINDS for i in c.found)]
     result.candidates = len(candidates)
     fused = load_reranker().order([c.features for c in candidates])
