@@ -11,14 +11,18 @@ from kettrack.library.article import AbstractSection, Article, Correction
 from kettrack.library.store import Library
 from kettrack.tools.check import (
     DESIGN_RANK,
+    FEATURES,
     PART,
     RETRACTED_PENALTY,
     SCORE_STEP,
     TRIAL_PENALTY,
     Matcher,
+    Reranker,
     claim_institutions,
     closeness,
+    first_stage_expressions,
     judge,
+    load_reranker,
     load_vocabulary,
     mismatch_notes,
     online_query,
@@ -386,3 +390,38 @@ def test_a_claim_of_noise_words_is_bad_input(library_db: Path) -> None:
         result = invoke("check", claim)
         assert result.exit_code == 2, (claim, result.output)
         assert result.stderr.startswith("Error: ") and result.stderr.count("\n") == 1
+
+
+def test_a_single_ketamine_dose_is_read_once_and_noted_against_three_infusions(
+        library_db: Path) -> None:
+    labels = [c.label for c in read_claim("a single ketamine dose cut relapse")]
+    assert labels.count("single dose") == 1 and "dose" not in labels
+    hits = check_json("a single ketamine dose cut relapse")
+    kare = next(h for h in hits if h["title"].startswith("Adjunctive Ketamine"))
+    assert "the claim says a single dose; the study gave three weekly intravenous infusions" in (
+        kare["notes"])
+    text = invoke("check", "a single ketamine dose cut relapse")
+    read_as = next(line for line in text.stdout.splitlines()
+                   if line.startswith("Read the claim as"))
+    assert read_as.count("dose") == 1
+
+
+def test_first_stage_is_the_claims_words_then_the_vocabulary_widens() -> None:
+    vocab = load_vocabulary()
+    claim = "Ketamine promotes synaptogenesis in a Yale study"
+    own, wide = first_stage_expressions(claim, read_claim(claim, vocab), vocab)
+    assert own == '"ketamine" OR "promotes" OR "synaptogenesis"'
+    assert '"neuroplasticity"' in wide and '"ketamine"' not in wide
+
+
+def test_the_reranker_cannot_push_the_first_stages_best_far_down() -> None:
+    reranker = load_reranker()
+    assert len(reranker.weights) == len(FEATURES)
+    # the learned order reverses the first stage's: fused, the first two stay in the top 3
+    rows = [[1.0 - i / 10 if k == 0 else (i / 10) for k in range(len(FEATURES))]
+            for i in range(10)]
+    learned = Reranker(tuple(-w if i == 0 else w for i, w in enumerate(reranker.weights)))
+    fused = learned.order(rows)
+    top3 = sorted(range(10), key=lambda i: -fused[i])[:3]
+    assert {0, 9} <= set(top3)
+    assert max(fused) <= 1.0 and min(fused) > 0

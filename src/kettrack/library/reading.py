@@ -380,6 +380,21 @@ class Reading:
             params.append(limit)
         return list(self.db.execute(sql, params).fetchall())
 
+    def fts_fields(self, expression: str, *, filters: Filters | None = None,
+                   limit: int = 40) -> list[tuple[str, float, float, float]]:
+        """The ``limit`` best articles for an FTS5 ``expression`` by plain BM25 (every
+        column weighted alike), each as (PMID, BM25, BM25 of the title alone, BM25 of
+        the abstract alone), higher is better. The per-column scores are worked out
+        only for the rows returned (FTS5 hands rows over sorted by rank)."""
+        where, args = (filters or Filters()).article_sql("a")
+        rows = self.db.execute(
+            f"SELECT a.pmid, f.rank, bm25({ARTICLES_FTS}, 1, 0, 0, 0), "
+            f"bm25({ARTICLES_FTS}, 0, 1, 0, 0) FROM {ARTICLES_FTS} f "
+            f"JOIN articles a ON a.rowid = f.rowid WHERE {ARTICLES_FTS} MATCH ? "
+            f"AND f.rank MATCH 'bm25(1, 1, 1, 1)'{where} ORDER BY f.rank LIMIT ?",
+            [expression, *args, limit]).fetchall()
+        return [(str(p), -float(r), -float(t), -float(b)) for p, r, t, b in rows]
+
     def term_counts(self, prefixes: Sequence[str]) -> tuple[int, dict[str, int]]:
         """(articles held, {prefix: about how many articles hold an indexed word that
         starts with it}), read from FTS5's own term statistics (an ``fts5vocab``

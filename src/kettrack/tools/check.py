@@ -71,6 +71,7 @@ through the normal pipeline first (see :func:`online_query`).
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import re
 import tomllib
@@ -100,7 +101,7 @@ DESIGN_RANK = {d: i for i, d in enumerate((
 #: how much lower a registered trial's score is than an article's of the same match
 TRIAL_PENALTY = 0.1
 #: how much lower a retracted paper ranks (it stays listed, flagged: a claim may rest on it)
-RETRACTED_PENALTY = 0.1
+RETRACTED_PENALTY = 0.2
 BACKGROUND_KINDS = {"drug", "condition"}
 GENERIC_KINDS = {"effect"}
 #: concept weights by kind
@@ -330,10 +331,14 @@ def read_claim(claim: str, vocabulary: Vocabulary | None = None) -> list[Concept
                  else group.name)
         concepts.append(Concept(label, ordered, group.kind, tuple(own)))
     seen = {c.label for c in concepts} | {w for c in concepts for t in c.own for w in t.words}
+    # a word the name of a concept already found says ("dose" beside "single" in "a
+    # single ketamine dose", read as the concept "single dose") is not a second concept
+    named = {stem(w) for c in concepts if c.kind not in GENERIC_KINDS
+             for w in c.label.split()}
     for i, word in enumerate(words):
         if used[i] or word in vocab.stopwords or not any(c.isalpha() for c in word):
             continue
-        if len(word) < 2 or word in seen:
+        if len(word) < 2 or word in seen or stem(word) in named:
             continue
         seen.add(word)
         concepts.append(Concept(word, (Term((word,)),), "topic", (Term((word,)),)))
@@ -650,8 +655,8 @@ def _numbers_differ(claim: str, text: str) -> bool:
     return bool(wanted) and not wanted & _numbers(text)
 
 
-def stance_of(claim: str, findings: Sequence[str], abstract: str = "") -> str:
-    """``supports``, ``contradicts``, ``no-clear-effect`` or ``unclear`` (see :func:`judge`).
+def rule_stance(claim: str, findings: Sequence[str], abstract: str = "") -> str:
+    """The hand-written stance rules (one feature of :func:`stance_of`'s model).
 
     Signals against the claim: the claim denies something, a finding (or the
     abstract) uses a word opposite to the claim's ("independent" for
@@ -662,27 +667,135 @@ def stance_of(claim: str, findings: Sequence[str], abstract: str = "") -> str:
     """
     if not findings:
         return "unclear"
-    text = " ".join(findings)
-    whole = abstract or text
-    negated = _claim_negated(claim)
-    null = bool(_NULL.search(text))
-    claim_words = set(_norm(claim))
-    claimed, found = _direction(claim), _direction(text)
-    against = (int(negated) + int(_opposed(claim_words, set(_norm(text))))
-               + int(_opposed(claim_words, set(_norm(whole))))
-               + int(bool(claimed and found and claimed != found))
-               + int(_ratio_against(claim, text)))
-    nothing = int(null) + int(bool(_NULL.search(whole)))
-    if against - nothing >= 1:
+    signals = _signals(claim, findings, abstract)
+    if signals["against"] - signals["nothing"] >= 1:
         return "contradicts"
-    if null and not negated and not against and _NULL.search(findings[0]):
+    if (signals["null"] and not signals["negated"] and not signals["against"]
+            and _NULL.search(findings[0])):
         return "no-clear-effect"
     return "supports"
 
 
+def _signals(claim: str, findings: Sequence[str], abstract: str) -> dict[str, int]:
+    return dict(_signals_of(claim, tuple(findings), abstract))
+
+
+@lru_cache(maxsize=256)
+def _signals_of(claim: str, findings: tuple[str, ...],
+                abstract: str) -> tuple[tuple[str, int], ...]:
+    """The stance signals (worked out once per claim and findings: the rules, the
+    model's features and the verdict all read them)."""
+    text = " ".join(findings)
+    whole = abstract or text
+    claim_words = set(_norm(claim))
+    claimed, found = _direction(claim), _direction(text)
+    signals = {
+        "negated": int(_claim_negated(claim)),
+        "null": int(bool(_NULL.search(text))),
+        "null abstract": int(bool(_NULL.search(whole))),
+        "opposed": int(_opposed(claim_words, set(_norm(text)))),
+        "opposed abstract": int(_opposed(claim_words, set(_norm(whole)))),
+        "direction against": int(bool(claimed and found and claimed != found)),
+        "direction with": int(bool(claimed and found and claimed == found)),
+        "ratio against": int(_ratio_against(claim, text)),
+    }
+    signals["against"] = (signals["negated"] + signals["opposed"] + signals["opposed abstract"]
+                          + signals["direction against"] + signals["ratio against"])
+    signals["nothing"] = signals["null"] + signals["null abstract"]
+    return tuple(signals.items())
+
+
+#: the features :func:`stance_of`'s model weighs, in order (see :func:`stance_features`)
+STANCE_FEATURES = (
+    "bias", "rule contradicts", "rule no clear effect", "claim denies", "finding of no effect",
+    "no effect in abstract", "opposite word", "opposite word in abstract", "against direction",
+    "with direction", "ratio against", "claim number missing", "negations in finding",
+    "claim words in finding", "claim negation", "negation in both", "claim up, finding down",
+    "claim down, finding up", "claim up, finding up", "claim down, finding down",
+    "claim up", "claim down")
+
+
+def stance_features(claim: str, findings: Sequence[str], abstract: str = "") -> list[float]:
+    """The stance model's features of a claim and the finding sentences quoted for it."""
+    text = " ".join(findings)
+    signals = _signals(claim, findings, abstract)
+    rule = rule_stance(claim, findings, abstract)
+    claim_words = {w[:PREFIX] for w in _TOKEN.findall(claim.lower()) if len(w) > 3}
+    held = {w[:PREFIX] for w in _TOKEN.findall(text.lower())}
+    return [1.0, float(rule == "contradicts"), float(rule == "no-clear-effect"),
+            float(signals["negated"]), float(signals["null"]), float(signals["null abstract"]),
+            float(signals["opposed"]), float(signals["opposed abstract"]),
+            float(signals["direction against"]), float(signals["direction with"]),
+            float(signals["ratio against"]), float(_numbers_differ(claim, abstract or text)),
+            min(len(_NEGATION.findall(text)), 3) / 3,
+            len(claim_words & held) / len(claim_words) if claim_words else 0.0,
+            *_cues(claim, text)]
+
+
+def _cues(claim: str, text: str) -> list[float]:
+    """Negation and direction words in the claim against those in the findings."""
+    claim_neg = bool(_NEGATION.search(_CONDITION.sub(" ", claim)))
+    found_neg = bool(_NEGATION.search(text))
+    c_up, c_down = bool(_UP.search(claim)), bool(_DOWN.search(claim))
+    f_up, f_down = bool(_UP.search(text)), bool(_DOWN.search(text))
+    return [float(claim_neg), float(claim_neg and found_neg), float(c_up and f_down and not f_up),
+            float(c_down and f_up and not f_down), float(c_up and f_up), float(c_down and f_down),
+            float(c_up), float(c_down)]
+
+
+@dataclass(frozen=True)
+class StanceModel:
+    """A logistic regression over :data:`STANCE_FEATURES`: the probability that the
+    findings go against the claim (weights in ``vocabulary/check_stance.json``,
+    written by ``bench/fit_check_stance.py``)."""
+
+    weights: tuple[float, ...]
+    threshold: float = 0.5
+
+    def against(self, features: Sequence[float]) -> float:
+        z = sum(w * f for w, f in zip(self.weights, features, strict=True))
+        return 1 / (1 + math.exp(-max(-30.0, min(30.0, z))))
+
+
+@lru_cache(maxsize=1)
+def load_stance_model() -> StanceModel:
+    """The stance model packaged with kettrack (``kettrack/vocabulary/check_stance.json``)."""
+    text = resources.files("kettrack").joinpath("vocabulary/check_stance.json").read_text(
+        "utf-8")
+    data = json.loads(text)
+    if list(data["features"]) != list(STANCE_FEATURES):
+        raise ValueError("check_stance.json was fitted for other features; refit it")
+    return StanceModel(tuple(float(w) for w in data["weights"]), float(data["threshold"]))
+
+
+def stance_of(claim: str, findings: Sequence[str], abstract: str = "") -> str:
+    """``supports``, ``contradicts``, ``no-clear-effect`` or ``unclear`` (see :func:`judge`).
+
+    No finding sentence: ``unclear``. A claim that denies an effect, and findings
+    that report none: ``supports``. Otherwise the stance model
+    (:class:`StanceModel`, over the signals of :func:`rule_stance` and a few more)
+    says whether the findings go against the claim; against it, a finding of no
+    difference where the claim asserts an effect is ``no-clear-effect``, anything
+    else ``contradicts``.
+    """
+    if not findings:
+        return "unclear"
+    negated = _claim_negated(claim)
+    if negated and _NULL.search(" ".join(findings)):
+        return "supports"  # the claim denies an effect and the findings report none
+    model = load_stance_model()
+    if model.against(stance_features(claim, findings, abstract)) < model.threshold:
+        return "supports"
+    if (_NULL.search(" ".join(findings)) and not negated
+            and not _signals(claim, findings, abstract)["opposed"]):
+        return "no-clear-effect"
+    return "contradicts"
+
+
 # -- mismatch notes ----------------------------------------------------------
 
-_SINGLE = re.compile(r"\b(?:a |one )?(?:single|one)[ -](?:dose|infusion|session|"
+#: "a single dose", "one infusion", "a single ketamine dose", "one IV ketamine infusion"
+_SINGLE = re.compile(r"\b(?:single|one)[ -](?:[\w-]+ ){0,2}?(?:dose|infusion|session|"
                      r"administration|treatment|injection|shot)\b|\bone[- ]off\b", re.I)
 _NUMBERS = {"two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
             "nine": 9, "ten": 10, "twelve": 12}
@@ -707,9 +820,10 @@ def mismatch_notes(claim: str, article: Article) -> list[str]:
     text = f"{article.title}\n{article.abstract}"
     notes = []
     if _SINGLE.search(claim):
-        several = _SEVERAL.search(text)
+        # a count ("three weekly infusions") says more than "repeated infusions"
+        several = sorted(_SEVERAL.finditer(text), key=lambda m: m.group(1) is None)
         if several:
-            notes.append(f"the claim says a single dose; the study gave {several.group(0)}")
+            notes.append(f"the claim says a single dose; the study gave {several[0].group(0)}")
     if _AUD_CLAIM.search(claim):
         drinkers = _DRINKERS.search(text)
         if drinkers and not _DIAGNOSED.search(text):
@@ -895,11 +1009,37 @@ class Ranker:
                          if self.words else (0, {}))
         self.idf = {w: _idf(total, counts[w[:LOOKUP]])
                     for w in self.words}
+        #: the claim's words (as prefixes) that most of the library holds
+        self.common = {w for w in self.words
+                       if total and counts[w[:LOOKUP]] > COMMON_SHARE * total}
         self.total = sum(self.idf.values())
         self.pairs = list(zip(self.words, self.words[1:], strict=False))
+        self.numbers = _numbers(claim)
 
     def _share(self, held: set[str]) -> float:
         return sum(v for w, v in self.idf.items() if w in held) / self.total
+
+    def features(self, title: str, text: str) -> list[float]:
+        """The reranker's word features of one candidate (:data:`FEATURES` 5 to 11):
+        the IDF-weighted share of the claim's words held by the whole text, by the
+        title and by its best sentence; the share of the claim's word pairs found
+        side by side; the plain share of its words held; the share of the claim's
+        numbers it gives; its length (log words / 6)."""
+        if not self.total:
+            return [0.0] * 7
+        title_words = _prefixes(title)
+        pieces = [title_words, *(_prefixes(p) for p in _PIECES.split(text))]
+        held = {w for piece in pieces for w in piece}
+        in_sentence = max(self._share(set(piece)) for piece in pieces)
+        side_by_side = {pair for piece in pieces for pair in zip(piece, piece[1:], strict=False)}
+        pairs = (sum(1 for p in self.pairs if p in side_by_side) / len(self.pairs)
+                 if self.pairs else 0.0)
+        plain = sum(1 for w in self.words if w in held) / len(self.words)
+        numbers = (len(self.numbers & _numbers(f"{title} {text}")) / len(self.numbers)
+                   if self.numbers else 0.0)
+        length = math.log(sum(len(p) for p in pieces) + 1) / 6
+        return [self._share(held), self._share(set(title_words)), in_sentence, pairs, plain,
+                numbers, length]
 
     def score(self, title: str, text: str, bm25: float, best: float,
               concepts: float = 0.0) -> float:
@@ -923,6 +1063,122 @@ def _step(score: float) -> int:
     return int(score / SCORE_STEP + 1e-9) if SCORE_STEP > 0 else int(score * 1e6)
 
 
+#: a claim word held by more than this share of the library is left out of the first
+#: stage (unless every word is): BM25 gives it next to no weight, yet scoring every
+#: record that holds it ("ketamine", "alcohol" in this library) is most of the cost
+COMMON_SHARE = 0.2
+
+
+def first_stage_expressions(claim: str, concepts: Sequence[Concept],
+                            vocab: Vocabulary, common: frozenset[str] = frozenset()
+                            ) -> list[str]:
+    """The FTS5 queries of the first stage, tried in turn while candidates are too
+    few: every content word of the claim (all but the stopwords and the institution
+    it credits), ORed, as a plain BM25 search does, less the ``common`` ones (as
+    prefixes of :data:`PREFIX` letters; see :data:`COMMON_SHARE`); then the synonyms of its
+    vocabulary concepts (widening, never narrowing: in one query they would count as
+    extra words and push aside what the claim's own words find)."""
+    credited = {w.lower() for name in claim_institutions(claim) for w in words_of(name)}
+    words = [w for w in _norm(claim)[:64] if w not in vocab.stopwords and w not in credited]
+    words = [w for w in words if w[:PREFIX] not in common] or words
+    own = " OR ".join(dict.fromkeys(fts_phrase([w]) for w in words))
+    wide = " OR ".join(dict.fromkeys(
+        t.fts() for c in concepts if c.kind not in BACKGROUND_KINDS | GENERIC_KINDS
+        for t in c.terms if t.words))
+    return [e for e in (own, wide) if e]
+
+
+@dataclass(frozen=True)
+class Reranker:
+    """The learned second stage: a linear score over :data:`FEATURES`, fused with the
+    first stage's BM25 order by reciprocal rank (``fusion``: the k of 1/(k + rank)),
+    so that what BM25 puts first stays near the top. The weights live in
+    ``vocabulary/check_ranker.json``, written by ``bench/fit_check_ranker.py``."""
+
+    weights: tuple[float, ...]
+    fusion: float = 5.0
+
+    def order(self, features: Sequence[Sequence[float]]) -> list[float]:
+        """Each candidate's fused score, 0..1 (1: first in both orders); candidates
+        come in first-stage order."""
+        learned = [sum(w * f for w, f in zip(self.weights, row, strict=True))
+                   for row in features]
+        by_learned = sorted(range(len(learned)), key=lambda i: (-learned[i], i))
+        place = {i: r for r, i in enumerate(by_learned)}
+        top = 2 / (self.fusion + 1)
+        return [round((1 / (self.fusion + 1 + place[i]) + 1 / (self.fusion + 1 + i)) / top, 4)
+                for i in range(len(learned))]
+
+
+#: the features the reranker weighs, in order (see :meth:`Ranker.features`)
+FEATURES = ("bm25", "bm25 title", "bm25 abstract", "first-stage rank", "claim words held",
+            "claim words in title", "claim words in one sentence", "word pairs",
+            "share of words held", "numbers", "length", "concepts")
+
+
+@lru_cache(maxsize=1)
+def load_reranker() -> Reranker:
+    """The reranker packaged with kettrack (``kettrack/vocabulary/check_ranker.json``)."""
+    text = resources.files("kettrack").joinpath("vocabulary/check_ranker.json").read_text(
+        "utf-8")
+    data = json.loads(text)
+    if list(data["features"]) != list(FEATURES):
+        raise ValueError("check_ranker.json was fitted for other features; refit it")
+    return Reranker(tuple(float(w) for w in data["weights"]), float(data["fusion"]))
+
+
+@dataclass
+class Candidate:
+    """A first-stage hit with its ranking features."""
+
+    pmid: str
+    row: tuple[Any, ...]  # article_texts row
+    found: dict[int, float]
+    features: list[float]
+
+
+def candidate_features(library: Library, claim: str, concepts: Sequence[Concept],
+                       vocab: Vocabulary, *, limit: int = DEFAULT_LIMIT,
+                       filters: Filters | None = None,
+                       ranker: Ranker | None = None) -> list[Candidate]:
+    """The first stage's candidates, in its BM25 order, each with its features
+    (candidates that share no concept with the claim are left out)."""
+    ranker = ranker or Ranker(library, claim, vocab)
+    wanted = max(CANDIDATES, 3 * limit)
+    hits: list[tuple[str, float, float, float]] = []
+    for expression in first_stage_expressions(claim, concepts, vocab,
+                                              frozenset(ranker.common)):
+        held = {h[0] for h in hits}
+        # a widening query's hits come after the claim's own, below their BM25
+        floor = min((h[1] for h in hits), default=0.0)
+        hits += [(p, min(s, floor) if held else s, t, a) for p, s, t, a in
+                 library.fts_fields(expression, filters=filters, limit=wanted)
+                 if p not in held][:wanted - len(hits)]
+        if len(hits) >= wanted:
+            break
+    if not hits:
+        return []
+    texts = {str(r[0]): r for r in library.article_texts([h[0] for h in hits])}
+    match = Matcher(concepts)
+    best = [max(column, default=0.0) or 1.0 for column in
+            ([h[1] for h in hits], [h[2] for h in hits], [h[3] for h in hits])]
+    out = []
+    for place, (pmid, total, title_bm25, abstract_bm25) in enumerate(hits):
+        row = texts.get(pmid)
+        if row is None:
+            continue
+        _, title, abstract, mesh, keywords = row[:5]
+        found = match.strengths(f"{title}\n{abstract}\n{mesh}\n{keywords}")
+        if not found:
+            continue
+        words = ranker.features(title or "", f"{abstract or ''}\n{mesh or ''}\n"
+                                f"{keywords or ''}")
+        features = [total / best[0], title_bm25 / best[1], abstract_bm25 / best[2],
+                    1 / (place + 1), *words, relevance(found, concepts)]
+        out.append(Candidate(pmid, row, found, features))
+    return out
+
+
 def check(library: Library, claim: str, *, limit: int = DEFAULT_LIMIT,
           filters: Filters | None = None, vocabulary: Vocabulary | None = None) -> CheckResult:
     """The library's evidence on ``claim``, strongest first (see the module docstring)."""
@@ -934,23 +1190,38 @@ def check(library: Library, claim: str, *, limit: int = DEFAULT_LIMIT,
     match = Matcher(concepts)
     ranker = Ranker(library, claim, vocab)
     judged: list[_Judged] = []
-    bm25 = _candidates(lambda e, n, r: library.fts_articles(
-        e, filters=filters, limit=n, snippet_tokens=1, ranked=r), concepts, limit)
-    result.candidates = len(bm25)
-    best = max(bm25.values(), default=0.0)
-    for pmid, title, abstract, mesh, keywords, design, year, retracted in \
-            library.article_texts(list(bm25)):
-        found = match.strengths(f"{title}\n{abstract}\n{mesh}\n{keywords}")
-        if not found:
-            continue
-        share = relevance(found, concepts)
-        score = ranker.score(title or "", f"{abstract or ''}\n{mesh or ''}\n{keywords or ''}",
-                             bm25[pmid], best, _through_vocabulary(found, concepts))
+    candidates = [c for c in candidate_features(library, claim, concepts, vocab, limit=limit,
+                                                filters=filters, ranker=ranker)
+                  if any(concepts[i].kind not in BACKGROUND_KINDS for i in c.found)]
+    result.candidates = len(candidates)
+    fused = load_reranker().order([c.features for c in candidates])
+    for candidate, score in zip(candidates, fused, strict=True):
+        pmid, _, _, _, _, design, year, retracted = candidate.row
         # a retracted paper ranks as if RETRACTED_PENALTY less, after the others of that score
         ranked_as = score - RETRACTED_PENALTY if retracted else score
         key = (-_step(ranked_as), 0, int(retracted), DESIGN_RANK.get(design, len(DESIGN_RANK)),
                -score, -(year or 0), pmid)
-        judged.append((key, ("article", pmid), share, found, bm25[pmid], score))
+        judged.append((key, ("article", pmid), relevance(candidate.found, concepts),
+                       candidate.found, candidate.features[0], score))
+    if not judged:
+        # nothing shares a topic word: what shares only the background, unranked
+        bm25 = _candidates(lambda e, n, r: library.fts_articles(
+            e, filters=filters, limit=n, snippet_tokens=1, ranked=r), concepts, limit)
+        result.candidates = len(bm25)
+        best = max(bm25.values(), default=0.0)
+        for pmid, title, abstract, mesh, keywords, design, year, retracted in \
+                library.article_texts(list(bm25)):
+            found = match.strengths(f"{title}\n{abstract}\n{mesh}\n{keywords}")
+            if not found:
+                continue
+            score = ranker.score(title or "", f"{abstract or ''}\n{mesh or ''}\n"
+                                 f"{keywords or ''}", bm25[pmid], best,
+                                 _through_vocabulary(found, concepts))
+            ranked_as = score - RETRACTED_PENALTY if retracted else score
+            key = (-_step(ranked_as), 0, int(retracted),
+                   DESIGN_RANK.get(design, len(DESIGN_RANK)), -score, -(year or 0), pmid)
+            judged.append((key, ("article", pmid), relevance(found, concepts), found,
+                           bm25[pmid], score))
     trial_bm25 = _candidates(lambda e, n, r: library.fts_trials(
         e, filters=filters, limit=n, snippet_tokens=1), concepts, limit)
     trial_best = max(trial_bm25.values(), default=0.0)
