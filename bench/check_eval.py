@@ -76,6 +76,23 @@ def article_of(doc: dict[str, Any]) -> Article:
     return design.classify(article)
 
 
+def load_claims(path: Path) -> list[dict[str, Any]]:
+    with path.open(encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def development_claims(path: Path) -> list[dict[str, Any]]:
+    """The claims of the development half, the only ones the fitting scripts read."""
+    return [c for c in load_claims(path) if split_of(int(c["id"])) == "dev"]
+
+
+def open_library(path: Path, corpus: Path | dict[str, dict[str, Any]]) -> Library:
+    """The library at ``path``, built from the corpus first when it is not there yet."""
+    if path.exists():
+        return Library.open(path)
+    return build_library(path, load_corpus(corpus) if isinstance(corpus, Path) else corpus)
+
+
 def build_library(path: Path, docs: dict[str, dict[str, Any]]) -> Library:
     library = Library.open(path)
     run_id = library.start_run(offline=True)
@@ -221,12 +238,11 @@ def main() -> None:
                         help="build the library here once and reuse it")
     args = parser.parse_args()
     docs = load_corpus(args.corpus)
-    with args.claims.open(encoding="utf-8") as handle:
-        claims = [json.loads(line) for line in handle if line.strip()]
+    claims = load_claims(args.claims)
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         path = args.keep or Path(tmp) / "scifact.db"
-        library = Library.open(path) if path.exists() else build_library(path, docs)
+        library = open_library(path, docs)
         print(f"library: {len(docs)} abstracts ({time.perf_counter() - t0:.1f}s); "
               f"{len(claims)} claims")
         baseline = Baseline(docs)

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from check_eval import build_library, load_corpus, split_of
+from check_eval import development_claims, open_library
 from sklearn.linear_model import LogisticRegression
 
 from kettrack.library.store import Library
@@ -94,13 +94,10 @@ def main() -> None:
     parser.add_argument("--fusion", type=float, default=5.0, help="k of 1/(k + rank)")
     parser.add_argument("--write", action="store_true", help=f"write {TARGET.name}")
     args = parser.parse_args()
-    with args.claims.open(encoding="utf-8") as handle:
-        claims = [json.loads(line) for line in handle if line.strip()]
-    dev = [c for c in claims if split_of(int(c["id"])) == "dev"]
+    dev = development_claims(args.claims)
     with tempfile.TemporaryDirectory() as tmp:
         path = args.keep or Path(tmp) / "scifact.db"
-        library = (Library.open(path) if path.exists()
-                   else build_library(path, load_corpus(args.corpus)))
+        library = open_library(path, args.corpus)
         rows = claim_rows(library, dev)
         library.close()
     n = len(rows)

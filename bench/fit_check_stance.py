@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from check_eval import build_library, load_corpus, split_of
+from check_eval import development_claims, open_library
 from sklearn.linear_model import LogisticRegression
 
 from kettrack.library.store import Library
@@ -86,13 +86,10 @@ def main() -> None:
     parser.add_argument("--threshold", type=float, default=0.5)
     parser.add_argument("--write", action="store_true", help=f"write {TARGET.name}")
     args = parser.parse_args()
-    with args.claims.open(encoding="utf-8") as handle:
-        claims = [json.loads(line) for line in handle if line.strip()]
-    dev = [c for c in claims if split_of(int(c["id"])) == "dev" and c["evidence"]]
+    dev = [c for c in development_claims(args.claims) if c["evidence"]]
     with tempfile.TemporaryDirectory() as tmp:
         path = args.keep or Path(tmp) / "scifact.db"
-        library = (Library.open(path) if path.exists()
-                   else build_library(path, load_corpus(args.corpus)))
+        library = open_library(path, args.corpus)
         rows = pairs(library, dev)
         library.close()
     n = len(rows)

@@ -757,14 +757,19 @@ class StanceModel:
         return 1 / (1 + math.exp(-max(-30.0, min(30.0, z))))
 
 
+def _fitted(name: str, features: Sequence[str]) -> dict[str, Any]:
+    """A fitted model packaged in ``kettrack/vocabulary/``, checked against its features."""
+    text = resources.files("kettrack").joinpath(f"vocabulary/{name}").read_text("utf-8")
+    data: dict[str, Any] = json.loads(text)
+    if list(data["features"]) != list(features):
+        raise ValueError(f"{name} was fitted for other features; refit it")
+    return data
+
+
 @lru_cache(maxsize=1)
 def load_stance_model() -> StanceModel:
     """The stance model packaged with kettrack (``kettrack/vocabulary/check_stance.json``)."""
-    text = resources.files("kettrack").joinpath("vocabulary/check_stance.json").read_text(
-        "utf-8")
-    data = json.loads(text)
-    if list(data["features"]) != list(STANCE_FEATURES):
-        raise ValueError("check_stance.json was fitted for other features; refit it")
+    data = _fitted("check_stance.json", STANCE_FEATURES)
     return StanceModel(tuple(float(w) for w in data["weights"]), float(data["threshold"]))
 
 
@@ -1119,11 +1124,7 @@ FEATURES = ("bm25", "bm25 title", "bm25 abstract", "first-stage rank", "claim wo
 @lru_cache(maxsize=1)
 def load_reranker() -> Reranker:
     """The reranker packaged with kettrack (``kettrack/vocabulary/check_ranker.json``)."""
-    text = resources.files("kettrack").joinpath("vocabulary/check_ranker.json").read_text(
-        "utf-8")
-    data = json.loads(text)
-    if list(data["features"]) != list(FEATURES):
-        raise ValueError("check_ranker.json was fitted for other features; refit it")
+    data = _fitted("check_ranker.json", FEATURES)
     return Reranker(tuple(float(w) for w in data["weights"]), float(data["fusion"]))
 
 
