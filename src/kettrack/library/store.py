@@ -53,6 +53,16 @@ from kettrack.library.watches import MEMBERSHIP_PREFIX, WATCH_SOURCE, Watch
 from kettrack.queries import SavedQuery
 from kettrack.review.model import NewDecision
 
+#: SQL: a row whose key is not a PMID (a superset of what :func:`valid_pmid`
+#: refuses, so a query may leave out PMID-keyed rows before Python checks)
+_NOT_PMID_KEY = ("NOT (pmid GLOB '[1-9]*' AND pmid NOT GLOB '*[^0-9]*' "
+                 "AND length(pmid) <= 11)")
+#: SQL: does the library hold any work keyed by something other than a PMID? Keys
+#: are PMIDs (a digit 1-9 first) or Europe PMC's PPR and PMC ids (letters first:
+#: :func:`kettrack.sources.europepmc.work_key`), so two ranges of the key's own
+#: index answer it without a scan. (``work_ids`` points only at held keys.)
+_ANY_OTHER_KEY = "SELECT 1 FROM articles WHERE pmid < '1' OR pmid >= ':' LIMIT 1"
+
 
 def utcnow() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
@@ -435,9 +445,13 @@ class Library(Reading):
             ):
                 old[pmid] = (digest, data)
         new_titles: list[Article] = []
+        inserts: list[dict[str, Any]] = []
+        trial_ids: list[tuple[str, str]] = []
+        titles: list[tuple[str, str, int]] = []
         claims: dict[str, str] = {}
+        claimable = self._claimed_rows([unique[p].article for p in pmids if p not in old])
         for p in pmids:
-            if p not in old and (k := self._claimed_row(unique[p].article)) is not None and (
+            if (k := claimable.get(p)) is not None and (
                     k not in claims.values()):  # one PubMed record per held row
                 claims[p] = k
         with self.transaction("storing a batch of records") as conn:
@@ -469,10 +483,15 @@ class Library(Reading):
                     conn.execute(f"UPDATE articles SET {', '.join(f'{c} = ?' for c in row)} "
                                  "WHERE pmid = ?", [*row.values(), article.pmid])
                 elif previous is None:
+                    # new rows go in together, after the loop (executemany)
                     row.update(first_seen_run=run_id, first_seen_at=now)
-                    conn.execute(f"INSERT INTO articles ({', '.join(row)}) VALUES "
-                                 f"({', '.join('?' * len(row))})", list(row.values()))
+                    inserts.append(row)
                     result.new.append(article.pmid)
+                    trial_ids += [(article.pmid, t)
+                                  for t in [*article.nct_ids, *article.other_trial_ids]]
+                    titles.append((article.pmid, title_key, int(article.preprint)))
+                    new_titles.append(article)
+                    continue
                 else:
                     before = Article.from_record(json.loads(previous[1]))
                     if not article.epmc_source and _carry_preprint(before, article):
@@ -506,13 +525,21 @@ class Library(Reading):
                 )
                 conn.execute("INSERT OR REPLACE INTO work_titles (pmid, title_key, preprint) "
                              "VALUES (?, ?, ?)", (article.pmid, title_key, int(article.preprint)))
-                if previous is None and claimed is None:
-                    new_titles.append(article)
+            if inserts:
+                columns = list(inserts[0])
+                conn.executemany(f"INSERT INTO articles ({', '.join(columns)}) VALUES "
+                                 f"({', '.join('?' * len(columns))})",
+                                 [[r[c] for c in columns] for r in inserts])
+                conn.executemany("INSERT OR IGNORE INTO article_trial_ids (pmid, trial_id) "
+                                 "VALUES (?, ?)", trial_ids)
+                conn.executemany("INSERT OR REPLACE INTO work_titles (pmid, title_key, "
+                                 "preprint) VALUES (?, ?, ?)", titles)
             for article in new_titles:
                 result.events += self._probable(conn, article, run_id, now)
-            for pmid in pmids:
-                for qv_id in found_by.get(pmid, ()):
-                    self._add_memberships(conn, qv_id, [pmid], run_id)
+            conn.executemany(
+                "INSERT OR IGNORE INTO memberships (pmid, query_version_id, run_id) "
+                "SELECT pmid, ?, ? FROM articles WHERE pmid = ?",
+                [(qv_id, run_id, pmid) for pmid in pmids for qv_id in found_by.get(pmid, ())])
             self._insert_events(conn, run_id, now,
                                 [(("article", p), k, d) for p, k, d in result.events])
         return result
@@ -561,14 +588,41 @@ class Library(Reading):
                     found.setdefault(str(pmid), kind)
         return found
 
-    def _claimed_row(self, article: Article) -> str | None:
-        """The row a new PubMed record belongs to when the library holds its work
-        under another key (a preprint's PPR id, a PMCID): by PMID, DOI or PMCID,
-        or a Europe PMC link to its PMID. Rows keyed by another PMID are never
-        claimed (two PubMed records stay two rows)."""
-        found = self._resolve(self.db, identifiers(article))
-        others = sorted(k for k in found if k != article.pmid and not valid_pmid(k))
-        return others[0] if others else None
+    def _claimed_rows(self, articles: Sequence[Article]) -> dict[str, str]:
+        """The row each new PubMed record among ``articles`` belongs to (by its
+        PMID; records that claim none are left out) when the library holds its
+        work under another key (a preprint's PPR id, a PMCID): by PMID, DOI or
+        PMCID, or a Europe PMC link to its PMID. Rows keyed by another PMID are
+        never claimed (two PubMed records stay two rows), so SQLite leaves them
+        out before Python sees them: a few queries a batch, and a DOI that many
+        PubMed rows share costs nothing."""
+        if not articles or self.db.execute(_ANY_OTHER_KEY).fetchone() is None:
+            return {}  # a library of PubMed records only: nothing to claim
+        ids_of = {a.pmid: identifiers(a) for a in articles}
+        by_kind: dict[str, set[str]] = {}
+        for ids in ids_of.values():
+            for kind, value in ids:
+                by_kind.setdefault(kind, set()).add(value)
+        holders: dict[tuple[str, str], set[str]] = {}
+        for kind, values in by_kind.items():
+            column = {"doi": "doi", "pmcid": "pmcid"}.get(kind)  # a PMID column is a PMID key
+            for chunk, marks in chunks(sorted(values)):
+                rows = list(self.db.execute(
+                    f"SELECT value, pmid FROM work_ids WHERE kind = ? AND value IN ({marks}) "
+                    f"AND {_NOT_PMID_KEY}", [kind, *chunk]))
+                if column:
+                    rows += self.db.execute(
+                        f"SELECT {column}, pmid FROM articles WHERE {column} IN ({marks}) "
+                        f"AND {_NOT_PMID_KEY}", chunk).fetchall()
+                for value, key in rows:
+                    if not valid_pmid(str(key)):
+                        holders.setdefault((kind, str(value)), set()).add(str(key))
+        claimed: dict[str, str] = {}
+        for pmid, ids in ids_of.items():
+            keys = {k for i in ids for k in holders.get(i, ()) if k != pmid}
+            if keys:
+                claimed[pmid] = min(keys)
+        return claimed
 
     @staticmethod
     def _took_pubmed_record(held: Article, article: Article
