@@ -23,7 +23,7 @@ def kettrack_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
                  "KETTRACK_EUTILS_URL", "KETTRACK_CTGOV_URL", "KETTRACK_SNAPSHOT_DIR",
                  "KETTRACK_EUROPEPMC_URL",
                  "KETTRACK_BATCH_SIZE", "KETTRACK_RATE_LIMIT", "KETTRACK_DTD_DIR",
-                 "KETTRACK_WORKERS"):
+                 "KETTRACK_WORKERS", "KETTRACK_WORKERS_FROM"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("KETTRACK_DB", str(tmp_path / "library.db"))
     monkeypatch.setenv("KETTRACK_QUERIES", str(ROOT / "queries"))

@@ -175,10 +175,7 @@ def test_interrupted_run_keeps_finished_batches_and_converges(snapshot: Snapshot
 
 
 def test_worker_processes_and_any_order_make_the_same_library(
-        snapshot: Snapshot, monkeypatch: pytest.MonkeyPatch) -> None:
-    import kettrack.run.runner as runner
-
-    monkeypatch.setattr(runner, "PARALLEL_THRESHOLD", 1)  # the snapshot is small
+        snapshot: Snapshot) -> None:
     reference = Library.memory()
     run_once(reference, snapshot, workers=0)
 
@@ -198,7 +195,7 @@ def test_worker_processes_and_any_order_make_the_same_library(
 
     library = Library.memory()
     standin = EutilsStandin(snapshot)
-    with client_for(standin, workers=2, batch_size=7) as client:
+    with client_for(standin, workers=2, workers_from=1, batch_size=7) as client:  # small
         with pytest.raises(KeyboardInterrupt):
             Runner(library, client, client.settings, observer=StopAfterSecondBatch(),
                    offline=True).run(QUERIES)
@@ -289,10 +286,27 @@ def offline_env(tmp_path: Path) -> Iterator[dict[str, str]]:
     yield env
 
 
+def processes_of(db: Path) -> list[str]:
+    """The processes (this user's) whose environment names the library ``db``."""
+    marker = f"KETTRACK_DB={db}".encode() + b"\0"
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes()
+        except OSError:
+            continue
+        if marker in environ and int(pid) != os.getpid():
+            found.append(pid)
+    return found
+
+
+@pytest.mark.parametrize("workers", [False, True], ids=["in-process", "worker-processes"])
 def test_killed_process_leaves_a_consistent_library_that_converges(
-    tmp_path: Path, offline_env: dict[str, str]
+    tmp_path: Path, offline_env: dict[str, str], workers: bool
 ) -> None:
     db = tmp_path / "k.db"
+    if workers:  # the worker path, whatever the snapshot's size
+        offline_env.update(KETTRACK_WORKERS="2", KETTRACK_WORKERS_FROM="1")
     proc = subprocess.Popen([sys.executable, "-m", "kettrack", "run", "--offline"],
                             env=offline_env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
@@ -311,6 +325,12 @@ def test_killed_process_leaves_a_consistent_library_that_converges(
     if killed:
         proc.send_signal(signal.SIGKILL)
     proc.wait()
+    assert killed or not workers  # 43 records in batches of 5: killed mid-backfill
+    # nothing it started outlives it (a worker would wait on its queue forever)
+    deadline = time.monotonic() + 30
+    while processes_of(db) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert processes_of(db) == []
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         count = conn.execute("SELECT count(*) FROM articles").fetchone()[0]

@@ -109,6 +109,8 @@ class Settings:
     rate_limit: float | None = None
     #: worker processes that parse a big backfill; None: one per core, 0 or 1: none
     workers: int | None = None
+    #: records to fetch from which a run parses them in worker processes
+    workers_from: int = 1500
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -144,6 +146,7 @@ class Settings:
             rate_limit=_float_env(env, "KETTRACK_RATE_LIMIT", 0.0) if rate else None,
             workers=(_int_env(env, "KETTRACK_WORKERS", 0, minimum=0)
                      if env.get("KETTRACK_WORKERS") else None),
+            workers_from=_int_env(env, "KETTRACK_WORKERS_FROM", 1500),
         )
 
     def with_(self, **changes: object) -> Settings:

@@ -12,7 +12,7 @@ storing it (CPU, one SQLite writer). Here they overlap:
   passed however many are in flight. A batch's answer is reconciled (IDs left
   out asked for again) by the thread that fetched it.
 - **Parsing on every core.** With :class:`Workers` open for a big job
-  (:data:`PARALLEL_THRESHOLD` records or more), each answer is parsed
+  (1,500 records or more by default: ``KETTRACK_WORKERS_FROM``), each answer is parsed
   (``Bio.Entrez``) and normalised into :class:`~kettrack.library.store.PreparedArticle`
   rows in a worker process (``KETTRACK_WORKERS``, one per core by default);
   smaller jobs, where starting processes would cost more than it saves, are
@@ -30,6 +30,9 @@ from __future__ import annotations
 import math
 import multiprocessing
 import os
+import select
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for
@@ -41,8 +44,6 @@ from kettrack.library.article import Article
 from kettrack.library.store import PreparedArticle
 from kettrack.sources import pubmed
 
-#: records to fetch from which a run parses in worker processes
-PARALLEL_THRESHOLD = 1500
 #: most requests a run keeps in flight at once
 MAX_IN_FLIGHT = 16
 
@@ -83,6 +84,38 @@ def in_flight(rate: float) -> int:
     return max(2, min(MAX_IN_FLIGHT, math.ceil(rate * 2)))
 
 
+def _exit_with(main_pid: int) -> None:
+    """Worker process start-up: exit as soon as the main process ``main_pid`` is
+    gone. A run killed with SIGKILL (a power cut, the OOM killer) never shuts
+    its pool down, and a worker blocked on its queue would wait forever."""
+    try:
+        watched = os.pidfd_open(main_pid)
+    except ProcessLookupError:
+        os._exit(1)
+    except (AttributeError, OSError):  # pragma: no cover - not Linux 5.3+: poll instead
+        watched = None
+
+    def watch() -> None:
+        if watched is not None:
+            select.select([watched], [], [])
+        else:  # pragma: no cover
+            while os.getppid() != 1 and _alive(main_pid):
+                time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="main-process-watch", daemon=True).start()
+
+
+def _alive(pid: int) -> bool:  # pragma: no cover - the pidfd fallback
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class Workers:
     """Worker processes that parse efetch answers, or none (parse in-thread).
 
@@ -99,7 +132,8 @@ class Workers:
         if self.count:
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(["kettrack.run.parallel"])
-            self._pool = ProcessPoolExecutor(self.count, mp_context=context)
+            self._pool = ProcessPoolExecutor(self.count, mp_context=context,
+                                             initializer=_exit_with, initargs=(os.getpid(),))
             # start them now, while the first requests are in flight
             for _ in range(self.count):
                 self._pool.submit(default_workers)

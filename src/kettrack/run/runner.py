@@ -51,7 +51,6 @@ from kettrack.run import registry
 from kettrack.run import watch as watching
 from kettrack.run.corrections import check_library
 from kettrack.run.parallel import (
-    PARALLEL_THRESHOLD,
     FetchedBatch,
     Prepared,
     Workers,
@@ -309,7 +308,7 @@ class Runner:
         workers = self.settings.workers
         if workers is None:
             workers = default_workers()
-        big = len(to_fetch) + len(refetch) >= PARALLEL_THRESHOLD
+        big = len(to_fetch) + len(refetch) >= self.settings.workers_from
         with Workers(workers if big else 0) as pool:
             for fetched in self._fetch(batched(to_fetch + refetch, self.settings.batch_size),
                                        pool):
