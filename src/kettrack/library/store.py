@@ -76,7 +76,6 @@ class PreparedArticle:
     (:mod:`kettrack.run.parallel`) while the main process writes; it pickles."""
 
     article: Article
-    raw: bytes | None
     digest: str
     row: dict[str, Any]
     title_key: str
@@ -84,7 +83,7 @@ class PreparedArticle:
     @classmethod
     def of(cls, article: Article, raw: bytes | None) -> PreparedArticle:
         digest = article.source_hash()
-        return cls(article, raw, digest, article_row(article, raw, digest, ""),
+        return cls(article, digest, article_row(article, raw, digest, ""),
                    normalised_title(article.title or ""))  # no title: the INSERT refuses it
 
 
@@ -458,7 +457,9 @@ class Library(Reading):
             if claims:
                 conn.execute("PRAGMA defer_foreign_keys = ON")
             for prepared in unique.values():
-                article, raw, digest = prepared.article, prepared.raw, prepared.digest
+                article, digest = prepared.article, prepared.digest
+                # the raw XML travels compressed, in the row (it pickles smaller)
+                raw_xml = prepared.row["raw_xml"]
                 row = {**prepared.row, "fetched_at": now}
                 title_key = prepared.title_key
                 previous = old.get(article.pmid)
@@ -472,7 +473,8 @@ class Library(Reading):
                         "SELECT data FROM articles WHERE pmid = ?", (article.pmid,)).fetchone()[0]))
                     self._insert_work_ids(conn, article.pmid, identifiers(article), "record")
                     took = self._took_pubmed_record(held, article)
-                    row = article_row(article, raw, article.source_hash(), now)
+                    row = {**article_row(article, None, article.source_hash(), now),
+                           "raw_xml": raw_xml}
                     title_key = normalised_title(article.title)
                     if took:
                         row.update(updated_run=run_id, updated_at=now)
@@ -496,7 +498,7 @@ class Library(Reading):
                     before = Article.from_record(json.loads(previous[1]))
                     if not article.epmc_source and _carry_preprint(before, article):
                         digest = article.source_hash()
-                        row = article_row(article, raw, digest, now)
+                        row = {**article_row(article, None, digest, now), "raw_xml": raw_xml}
                         title_key = normalised_title(article.title)
                     if before.epmc_source and not article.epmc_source:
                         # Europe PMC's copy of a PubMed record, replaced by PubMed's:

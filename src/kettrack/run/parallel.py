@@ -121,34 +121,44 @@ class Workers:
 
     A context manager: the processes start on entering (with ``count`` > 1) and
     stop on leaving. They are started by a fork server, so a worker never
-    inherits the main process's threads, SQLite connection or locks.
+    inherits the main process's threads, SQLite connection or locks. Starting
+    them (the fork server imports kettrack) happens on a thread of its own, so
+    the first requests go out meanwhile; the first answer to parse waits for it.
     """
 
     def __init__(self, count: int) -> None:
         self.count = count if count > 1 else 0
-        self._pool: ProcessPoolExecutor | None = None
+        self._starting: Future[ProcessPoolExecutor] | None = None
+        self._starter: ThreadPoolExecutor | None = None
 
     def __enter__(self) -> Workers:
         if self.count:
-            context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["kettrack.run.parallel"])
-            self._pool = ProcessPoolExecutor(self.count, mp_context=context,
-                                             initializer=_exit_with, initargs=(os.getpid(),))
-            # start them now, while the first requests are in flight
-            for _ in range(self.count):
-                self._pool.submit(default_workers)
+            self._starter = ThreadPoolExecutor(1, thread_name_prefix="workers-start")
+            self._starting = self._starter.submit(self._start)
         return self
 
+    def _start(self) -> ProcessPoolExecutor:
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["kettrack.run.parallel"])
+        pool = ProcessPoolExecutor(self.count, mp_context=context,
+                                   initializer=_exit_with, initargs=(os.getpid(),))
+        for _ in range(self.count):  # every process started now, before the first answer
+            pool.submit(default_workers)
+        return pool
+
     def __exit__(self, *exc: object) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        if self._starter is not None:
+            self._starter.shutdown(wait=True)
+            self._starter = None
+        if self._starting is not None and self._starting.exception() is None:
+            self._starting.result().shutdown(wait=True, cancel_futures=True)
+        self._starting = None
 
     def prepare(self, data: bytes) -> tuple[list[PreparedArticle], list[str]]:
         """One efetch answer parsed into rows (in a worker when there are workers)."""
-        if self._pool is None:
+        if self._starting is None:
             return prepare_rows(data)
-        return self._pool.submit(prepare_rows, data).result()
+        return self._starting.result().submit(prepare_rows, data).result()
 
 
 class Efetch(Protocol):
