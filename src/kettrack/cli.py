@@ -223,7 +223,8 @@ def run(
     """
     from kettrack.queries import load_queries, select
     from kettrack.render.console import Output
-    from kettrack.run.runner import Runner
+    from kettrack.run.registry import registry_searches
+    from kettrack.run.runner import Runner, Searches
     from kettrack.sources.offline import ctgov_client, europepmc_client, eutils_client
 
     settings = settings_for(db, queries, batch_size=batch_size)
@@ -232,20 +233,22 @@ def run(
         raise ConfigError("--as-of replays the bundled snapshot; use it with --offline")
     selected = select(load_queries(settings.queries_dir), names or [])
     out = Output.for_stdout(json_mode=as_json)
-    with open_library(settings) as library:
+    registry_searches(selected)  # a bad registry term fails before any request
+    # the PubMed searches need nothing from the library: they go out while it opens
+    with (eutils_client(settings, offline=offline, as_of=when) as client,
+          Searches(client, selected) as searches, open_library(settings) as library):
         # Europe PMC is asked (and its offline snapshot needed) for Europe PMC queries
         # and, when the watches run, for who cites the watched papers
         wants_epmc = any(q.source == "europepmc" for q in selected) or (
             not names and bool(library.watches()))
-        with (eutils_client(settings, offline=offline, as_of=when) as client,
-              ctgov_client(settings, offline=offline, as_of=when) as ctgov,
+        with (ctgov_client(settings, offline=offline, as_of=when) as ctgov,
               (europepmc_client(settings, offline=offline, as_of=when) if wants_epmc
                else nullcontext()) as epmc):
             observer = out.run_observer()
             try:
                 report = Runner(library, client, settings, observer=observer,
                                 offline=offline, today=when, ctgov=ctgov, watches=not names,
-                                europepmc=epmc).run(selected)
+                                europepmc=epmc, searches=searches).run(selected)
             finally:
                 observer.close()
     if as_json:

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Protocol
@@ -197,12 +198,41 @@ def run_europepmc_queries(library: Library, client: EuropePmcClient,
     return outcomes
 
 
+class Searches:
+    """The PubMed searches of a run, sent as soon as this is made: they need
+    nothing from the library, so ``kettrack run`` starts them before it opens
+    (and, for a new library, creates) it. A context manager: leaving it cancels
+    the searches not started and waits for the rest (a run that failed before
+    using them)."""
+
+    def __init__(self, client: EutilsClient, queries: Sequence[SavedQuery]) -> None:
+        self.client = client
+        self.queries = [q for q in queries if q.source == "pubmed"]
+        #: the client's request count before the first search (the run's requests)
+        self.sent_before = client.http.log.sent
+        rate = in_flight(client.http.limiter.rate)
+        self._pool = ThreadPoolExecutor(max_workers=rate, thread_name_prefix="esearch")
+        self.futures = [self._pool.submit(client.search_ids, q.term, in_flight=rate)
+                        for q in self.queries]
+
+    def __enter__(self) -> Searches:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for future in self.futures:
+            future.cancel()
+        self._pool.shutdown(wait=True)
+
+
 def batched(items: Sequence[str], size: int) -> Iterable[list[str]]:
     for i in range(0, len(items), size):
         yield list(items[i:i + size])
 
 
-__all__ = ["Prepared", "Runner", "RunReport", "batched", "prepare"]
+__all__ = ["Prepared", "Runner", "RunReport", "Searches", "batched", "prepare"]
 
 
 class Runner:
@@ -213,8 +243,11 @@ class Runner:
                  today: date | None = None, ctgov: CtgovClient | None = None,
                  watches: bool = False,
                  citation_sources: Sequence[watching.CitationSource] | None = None,
-                 europepmc: EuropePmcClient | None = None) -> None:
+                 europepmc: EuropePmcClient | None = None,
+                 searches: Searches | None = None) -> None:
         self.library = library
+        #: the run's PubMed searches, already sent (else the run sends them)
+        self.searches = searches
         self.client = client
         #: runs the ``source = "europepmc"`` queries; without it they are skipped
         self.europepmc = europepmc
@@ -235,7 +268,8 @@ class Runner:
         """Run ``queries`` (PubMed ones) and store what they find."""
         with self.library.writer_lock():
             run_id = self.library.start_run(offline=self.offline)
-            self._sent_before = self.client.http.log.sent
+            self._sent_before = (self.searches.sent_before if self.searches is not None
+                                 else self.client.http.log.sent)
             self._ctgov_before = self.ctgov.http.log.sent if self.ctgov else 0
             self._epmc_before = self.europepmc.http.log.sent if self.europepmc else 0
             try:
@@ -269,21 +303,19 @@ class Runner:
         searched: list[tuple[SavedQuery, int, bool, SearchOutcome]] = []
         pubmed_queries = [q for q in queries if q.source == "pubmed"]
         versions = [lib.query_version_id(q, run_id) for q in pubmed_queries]
-        # the searches go out together (the rate limiter spaces their starts);
-        # their answers are taken in the queries' order
-        with ThreadPoolExecutor(max_workers=self._in_flight(),
-                                thread_name_prefix="esearch") as pool:
-            outcomes = [pool.submit(self.client.search_ids, q.term, in_flight=self._in_flight())
-                        for q in pubmed_queries]
-            try:
-                for query, (qv_id, is_new_version), future in zip(
-                        pubmed_queries, versions, outcomes, strict=True):
-                    outcome = future.result()
-                    self.observer.searched(query, outcome)
-                    searched.append((query, qv_id, is_new_version, outcome))
-            finally:
-                for future in outcomes:
-                    future.cancel()
+        # the searches go out together (the rate limiter spaces their starts),
+        # perhaps before the library was opened; their answers are taken in the
+        # queries' order
+        searches = self.searches
+        if searches is not None and searches.queries != pubmed_queries:
+            raise ValueError("the searches sent ahead are not this run's")
+        with (Searches(self.client, pubmed_queries) if searches is None
+              else nullcontext(searches)) as searches:
+            for query, (qv_id, is_new_version), future in zip(
+                    pubmed_queries, versions, searches.futures, strict=True):
+                outcome = future.result()
+                self.observer.searched(query, outcome)
+                searched.append((query, qv_id, is_new_version, outcome))
 
         found_by: dict[str, list[int]] = {}
         for _, qv_id, _, outcome in searched:
