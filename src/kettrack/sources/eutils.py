@@ -16,6 +16,7 @@ from __future__ import annotations
 import html
 import math
 import re
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -143,6 +144,10 @@ class EutilsClient(ServiceClient):
         super().__init__(settings, rate=settings.requests_per_second, transport=transport,
                          sleep=sleep, log=log)
         self.base = settings.eutils_url.rstrip("/") + "/"
+        # esearch answers are parsed one at a time: parsing holds the GIL anyway,
+        # and a page of 9,999 IDs is ~5 MB parsed, so slices in flight together
+        # would otherwise hold one each (memory growing with the backfill)
+        self._parsing = threading.Lock()
 
     # -- request building -------------------------------------------------
 
@@ -190,22 +195,26 @@ class EutilsClient(ServiceClient):
             usehistory="y" if usehistory else None, datetype=datetype, mindate=mindate,
             maxdate=maxdate, rettype=rettype, WebEnv=webenv,
         )
-        record = entrez_xml.read(data)
-        error = record.get("ERROR")
-        if error:
-            message = redact(one_line(error), self.settings.secrets())
-            if _SYNTAX_ERROR.search(message) and not _TRANSIENT_ERROR.search(message):
-                raise QuerySyntaxError(f"NCBI rejected the search: {message}")
-            raise ServiceError(f"NCBI esearch failed: {message}")
-        return SearchPage(
-            count=int(record.get("Count", 0)),
-            ids=_pmids(record.get("IdList", [])),
-            webenv=record.get("WebEnv"),
-            query_key=record.get("QueryKey"),
-            translation=str(record.get("QueryTranslation", "")),
-            errors=_notes(record.get("ErrorList")),
-            warnings=_notes(record.get("WarningList")),
-        )
+        with self._parsing:
+            record = entrez_xml.read(data)
+            del data
+            error = record.get("ERROR")
+            if error:
+                message = redact(one_line(error), self.settings.secrets())
+                if _SYNTAX_ERROR.search(message) and not _TRANSIENT_ERROR.search(message):
+                    raise QuerySyntaxError(f"NCBI rejected the search: {message}")
+                raise ServiceError(f"NCBI esearch failed: {message}")
+            page = SearchPage(
+                count=int(record.get("Count", 0)),
+                ids=_pmids(record.get("IdList", [])),
+                webenv=record.get("WebEnv"),
+                query_key=record.get("QueryKey"),
+                translation=str(record.get("QueryTranslation", "")),
+                errors=_notes(record.get("ErrorList")),
+                warnings=_notes(record.get("WarningList")),
+            )
+            del record  # the parse tree goes before the next page is parsed
+        return page
 
     def search_ids(self, term: str, *, in_flight: int = 1) -> SearchOutcome:
         """Every PMID ``term`` finds; one request unless the result passes 9,999.
