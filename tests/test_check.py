@@ -9,6 +9,7 @@ import pytest
 
 from kettrack.library.article import AbstractSection, Article, Correction
 from kettrack.library.store import Library
+from kettrack.run.runner import prepare
 from kettrack.tools.check import (
     DESIGN_RANK,
     FEATURES,
@@ -32,6 +33,7 @@ from kettrack.tools.check import (
     stance_of,
 )
 
+from .conftest import fixture_bytes
 from .writer_library import copy_offline_library, invoke
 
 WRITER_CLAIM = ("a university study found a single dose of ketamine with therapy cut "
@@ -426,3 +428,37 @@ def test_the_reranker_cannot_push_the_first_stages_best_far_down() -> None:
     top3 = sorted(range(10), key=lambda i: -fused[i])[:3]
     assert {0, 9} <= set(top3)
     assert max(fused) <= 1.0 and min(fused) > 0
+
+
+def test_the_institution_note_reads_affiliations_stored_from_pubmed_xml(
+        library_db: Path) -> None:
+    # the real efetch record of 38011560 (tests/fixtures/ncbi) carries its authors'
+    # affiliations, which the snapshot leaves out; stored, the note can check them
+    library = Library.open(library_db)
+    records, _ = prepare(fixture_bytes("38011560.xml"))
+    library.store_batch(records, {}, library.start_run(offline=True))
+    library.close()
+    claim = "ketamine and the neurobiology of depression, rapid-acting antidepressant"
+    yale = next(h for h in check_json(f"A Yale study says {claim}", "--limit", "20")
+                if h["id"] == "38011560")
+    assert any(n.startswith("the claim credits Yale; the authors' affiliations include it "
+                            "(Department of Psychiatry, Yale School of Medicine")
+               for n in yale["notes"])
+    ucl = next(h for h in check_json(f"a University College London study says {claim}",
+                                     "--limit", "20") if h["id"] == "38011560")
+    assert "the claim credits University College London; no author affiliation names it" in (
+        ucl["notes"])
+    text = invoke("check", f"A Yale study says {claim}", "--limit", "20").stdout
+    assert "note: the claim credits Yale; the authors' affiliations include it" in text
+
+
+def test_the_electroconvulsive_therapy_preprint_is_no_perfect_match(library_db: Path) -> None:
+    # the snapshot's preprint compares ketamine with electroconvulsive therapy: "therapy"
+    # is only part of the claim's "psychological therapy"
+    hits = check_json("ketamine with psychological therapy", "--limit", "20")
+    preprint = next(h for h in hits if "preprint" in h["flags"])
+    assert "electroconvulsive" in preprint["abstract"].lower()
+    assert "only loosely: psychological therapy" in preprint["closeness"]
+    assert not preprint["closeness"].startswith("matches the whole claim")
+    assert hits[0]["closeness"] == "matches the whole claim"
+    assert "Psychological Therapy" in hits[0]["title"]
