@@ -98,9 +98,12 @@ def test_retrieval_widens_with_the_vocabulary_and_background_comes_last() -> Non
     expressions = retrieval_expressions(read_claim("ketamine reduces craving"))
     craving = ('("craving" OR "cravings" OR "crave" OR "urge" OR "urges" OR "desire to drink" '
                'OR "cue reactivity" OR "motivation to drink")')
+    reduce = ('("reduce" OR "reduced" OR "reduces" OR "reducing" OR "reduction" OR '
+              '"reductions" OR "decrease" OR "decreased" OR "decreases" OR "decreasing" OR '
+              '"lower" OR "lowered" OR "lowers" OR "cut" OR "cuts" OR "fewer")')
     assert expressions[:3] == [('"craving" OR "reduce"', True, False),
-                               (f'{craving} AND "reduce"', True, False),
-                               (f'{craving} OR "reduce"', True, True)]
+                               (f'{craving} AND {reduce}', True, False),
+                               (f'{craving} OR {reduce}', True, True)]
     # the drug group matches nearly every record: searched last, and not BM25-ranked
     assert expressions[3][0].startswith('("ketamine" OR "esketamine"')
     assert expressions[3][1:] == (False, True)
@@ -462,3 +465,27 @@ def test_the_electroconvulsive_therapy_preprint_is_no_perfect_match(library_db: 
     assert not preprint["closeness"].startswith("matches the whole claim")
     assert hits[0]["closeness"] == "matches the whole claim"
     assert "Psychological Therapy" in hits[0]["title"]
+
+
+def test_a_direction_word_finds_its_synonyms_never_the_opposite_direction() -> None:
+    concepts = read_claim("ketamine cut craving")
+    assert {(c.label, c.kind) for c in concepts} == {
+        ("ketamine-type drug", "drug"), ("cut", "direction"), ("craving", "topic")}
+    match = Matcher(concepts)
+    cut = next(i for i, c in enumerate(concepts) if c.label == "cut")
+    assert match.strengths("Ketamine cut craving.")[cut] == 1.0
+    assert match.strengths("Ketamine reduced craving.")[cut] == 0.75
+    assert cut not in match.strengths("Ketamine increased craving.")
+    # an effect word that says no direction is still looked for only as the claim says it
+    cures = read_claim("ketamine cures diabetes")[1]
+    assert cures.kind == "effect" and cures.searched == cures.own
+
+
+def test_ketamine_cut_drinking_is_answered_with_the_papers_on_reduced_drinking(
+        library_db: Path) -> None:
+    text = invoke("check", "ketamine cut drinking over the next two weeks").stdout
+    assert "share only the library's background words" not in text
+    hits = check_json("ketamine cut drinking over the next two weeks")
+    assert hits[0]["item_type"] == "article"
+    assert "cut" in hits[0]["matched"]
+    assert any("reduce harmful drinking" in h["title"] for h in hits[:3])

@@ -8,9 +8,11 @@ How a claim is read
     file (noise such as "use", "causes", "each", "year", "over", "next", "two"),
     are one concept each. Vocabulary groups of kind ``drug`` and ``condition``
     are the library's background (nearly every record is about ketamine and
-    alcohol); kind ``effect`` groups (reduce, improve...) are generic, and only
-    the claim's own word of them is looked for (a claim that something
-    *reduces* a thing is not matched by a paper saying it *increases* it);
+    alcohol); kind ``effect`` groups (improve, treat...) are generic, and only
+    the claim's own word of them is looked for; kind ``direction`` groups are
+    generic too but each says one direction, so all their words are (a claim
+    that something *cuts* a thing is matched by a paper saying it *reduces*
+    it, never by one saying it *increases* it);
     everything else is a *topic* concept. An institution the claim credits ("a
     Yale study") is not a concept: it is checked against the paper's
     affiliations instead (see :func:`claim_institutions`).
@@ -30,7 +32,7 @@ Retrieval (never a false "nothing")
     all does the answer say that nothing in the library bears on the claim.
 
 How closely a hit matches
-    Each concept counts (topic 2, background 1, effect 0.5) with the strength
+    Each concept counts (topic 2, background 1, effect and direction 0.5) with the strength
     of the word that matched it: the claim's own words 1, a synonym from the
     vocabulary 0.75, and a vocabulary term that is only part of the claim's own
     phrase ("therapy" for "psychological therapy") 0.35, so a group can widen a
@@ -120,9 +122,11 @@ TRIAL_PENALTY = 0.1
 #: how much lower a retracted paper ranks (it stays listed, flagged: a claim may rest on it)
 RETRACTED_PENALTY = 0.2
 BACKGROUND_KINDS = {"drug", "condition"}
-GENERIC_KINDS = {"effect"}
+#: generic words of any claim: an ``effect`` word is looked for only as the claim says
+#: it; a ``direction`` group (reduce = decrease = cut) says one direction, so all of it
+GENERIC_KINDS = {"effect", "direction"}
 #: concept weights by kind
-WEIGHTS = {"topic": 2.0, "drug": 1.0, "condition": 1.0, "effect": 0.5}
+WEIGHTS = {"topic": 2.0, "drug": 1.0, "condition": 1.0, "effect": 0.5, "direction": 0.5}
 #: the strength of a match: the claim's own words, a synonym, a broader part of its phrase
 OWN, SYNONYM, PART = 1.0, 0.75, 0.35
 #: how much of ``score`` is BM25 (relative to the best candidate); the rest is relevance
@@ -237,7 +241,7 @@ class Concept:
     @property
     def searched(self) -> tuple[Term, ...]:
         """The terms searched for: an effect word only as the claim says it."""
-        if self.kind in GENERIC_KINDS and self.own:
+        if self.kind == "effect" and self.own:
             return self.own
         return self.terms
 
