@@ -37,6 +37,7 @@ import hashlib
 import json
 import sqlite3
 import statistics
+import sys
 import tempfile
 import time
 from collections import Counter
@@ -58,6 +59,15 @@ def split_of(claim_id: int) -> str:
     """``dev`` or ``held-out``, fixed by the claim's id."""
     digest = hashlib.sha1(f"scifact-claim-{claim_id}".encode()).digest()
     return "dev" if digest[0] % 2 == 0 else "held-out"
+
+
+def require_files(*paths: Path) -> None:
+    """Bad input, said in one line (exit 2): a data file that is not there."""
+    for path in paths:
+        if not path.is_file():
+            print(f"Error: no such file: {path} (pass the SciFact corpus.jsonl and "
+                  f"claims_train.jsonl)", file=sys.stderr)
+            raise SystemExit(2)
 
 
 def load_corpus(path: Path) -> dict[str, dict[str, Any]]:
@@ -237,6 +247,7 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, metavar="DB",
                         help="build the library here once and reuse it")
     args = parser.parse_args()
+    require_files(args.corpus, args.claims)
     docs = load_corpus(args.corpus)
     claims = load_claims(args.claims)
     with tempfile.TemporaryDirectory() as tmp:

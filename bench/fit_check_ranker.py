@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from check_eval import development_claims, open_library
+from check_eval import development_claims, open_library, require_files
 from sklearn.linear_model import LogisticRegression
 
 from kettrack.library.store import Library
@@ -94,6 +94,7 @@ def main() -> None:
     parser.add_argument("--fusion", type=float, default=5.0, help="k of 1/(k + rank)")
     parser.add_argument("--write", action="store_true", help=f"write {TARGET.name}")
     args = parser.parse_args()
+    require_files(args.corpus, args.claims)
     dev = development_claims(args.claims)
     with tempfile.TemporaryDirectory() as tmp:
         path = args.keep or Path(tmp) / "scifact.db"

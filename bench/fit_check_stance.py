@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from check_eval import development_claims, open_library
+from check_eval import development_claims, open_library, require_files
 from sklearn.linear_model import LogisticRegression
 
 from kettrack.library.store import Library
@@ -86,6 +86,7 @@ def main() -> None:
     parser.add_argument("--threshold", type=float, default=0.5)
     parser.add_argument("--write", action="store_true", help=f"write {TARGET.name}")
     args = parser.parse_args()
+    require_files(args.corpus, args.claims)
     dev = [c for c in development_claims(args.claims) if c["evidence"]]
     with tempfile.TemporaryDirectory() as tmp:
         path = args.keep or Path(tmp) / "scifact.db"

@@ -9,6 +9,7 @@ import pytest
 
 from kettrack.library.article import AbstractSection, Article, Correction
 from kettrack.library.store import Library
+from kettrack.run.runner import prepare
 from kettrack.tools.check import (
     DESIGN_RANK,
     FEATURES,
@@ -32,6 +33,7 @@ from kettrack.tools.check import (
     stance_of,
 )
 
+from .conftest import fixture_bytes
 from .writer_library import copy_offline_library, invoke
 
 WRITER_CLAIM = ("a university study found a single dose of ketamine with therapy cut "
@@ -96,9 +98,12 @@ def test_retrieval_widens_with_the_vocabulary_and_background_comes_last() -> Non
     expressions = retrieval_expressions(read_claim("ketamine reduces craving"))
     craving = ('("craving" OR "cravings" OR "crave" OR "urge" OR "urges" OR "desire to drink" '
                'OR "cue reactivity" OR "motivation to drink")')
+    reduce = ('("reduce" OR "reduced" OR "reduces" OR "reducing" OR "reduction" OR '
+              '"reductions" OR "decrease" OR "decreased" OR "decreases" OR "decreasing" OR '
+              '"lower" OR "lowered" OR "lowers" OR "cut" OR "cuts" OR "fewer")')
     assert expressions[:3] == [('"craving" OR "reduce"', True, False),
-                               (f'{craving} AND "reduce"', True, False),
-                               (f'{craving} OR "reduce"', True, True)]
+                               (f'{craving} AND {reduce}', True, False),
+                               (f'{craving} OR {reduce}', True, True)]
     # the drug group matches nearly every record: searched last, and not BM25-ranked
     assert expressions[3][0].startswith('("ketamine" OR "esketamine"')
     assert expressions[3][1:] == (False, True)
@@ -426,3 +431,61 @@ def test_the_reranker_cannot_push_the_first_stages_best_far_down() -> None:
     top3 = sorted(range(10), key=lambda i: -fused[i])[:3]
     assert {0, 9} <= set(top3)
     assert max(fused) <= 1.0 and min(fused) > 0
+
+
+def test_the_institution_note_reads_affiliations_stored_from_pubmed_xml(
+        library_db: Path) -> None:
+    # the real efetch record of 38011560 (tests/fixtures/ncbi) carries its authors'
+    # affiliations, which the snapshot leaves out; stored, the note can check them
+    library = Library.open(library_db)
+    records, _ = prepare(fixture_bytes("38011560.xml"))
+    library.store_batch(records, {}, library.start_run(offline=True))
+    library.close()
+    claim = "ketamine and the neurobiology of depression, rapid-acting antidepressant"
+    yale = next(h for h in check_json(f"A Yale study says {claim}", "--limit", "20")
+                if h["id"] == "38011560")
+    assert any(n.startswith("the claim credits Yale; the authors' affiliations include it "
+                            "(Department of Psychiatry, Yale School of Medicine")
+               for n in yale["notes"])
+    ucl = next(h for h in check_json(f"a University College London study says {claim}",
+                                     "--limit", "20") if h["id"] == "38011560")
+    assert "the claim credits University College London; no author affiliation names it" in (
+        ucl["notes"])
+    text = invoke("check", f"A Yale study says {claim}", "--limit", "20").stdout
+    assert "note: the claim credits Yale; the authors' affiliations include it" in text
+
+
+def test_the_electroconvulsive_therapy_preprint_is_no_perfect_match(library_db: Path) -> None:
+    # the snapshot's preprint compares ketamine with electroconvulsive therapy: "therapy"
+    # is only part of the claim's "psychological therapy"
+    hits = check_json("ketamine with psychological therapy", "--limit", "20")
+    preprint = next(h for h in hits if "preprint" in h["flags"])
+    assert "electroconvulsive" in preprint["abstract"].lower()
+    assert "only loosely: psychological therapy" in preprint["closeness"]
+    assert not preprint["closeness"].startswith("matches the whole claim")
+    assert hits[0]["closeness"] == "matches the whole claim"
+    assert "Psychological Therapy" in hits[0]["title"]
+
+
+def test_a_direction_word_finds_its_synonyms_never_the_opposite_direction() -> None:
+    concepts = read_claim("ketamine cut craving")
+    assert {(c.label, c.kind) for c in concepts} == {
+        ("ketamine-type drug", "drug"), ("cut", "direction"), ("craving", "topic")}
+    match = Matcher(concepts)
+    cut = next(i for i, c in enumerate(concepts) if c.label == "cut")
+    assert match.strengths("Ketamine cut craving.")[cut] == 1.0
+    assert match.strengths("Ketamine reduced craving.")[cut] == 0.75
+    assert cut not in match.strengths("Ketamine increased craving.")
+    # an effect word that says no direction is still looked for only as the claim says it
+    cures = read_claim("ketamine cures diabetes")[1]
+    assert cures.kind == "effect" and cures.searched == cures.own
+
+
+def test_ketamine_cut_drinking_is_answered_with_the_papers_on_reduced_drinking(
+        library_db: Path) -> None:
+    text = invoke("check", "ketamine cut drinking over the next two weeks").stdout
+    assert "share only the library's background words" not in text
+    hits = check_json("ketamine cut drinking over the next two weeks")
+    assert hits[0]["item_type"] == "article"
+    assert "cut" in hits[0]["matched"]
+    assert any("reduce harmful drinking" in h["title"] for h in hits[:3])

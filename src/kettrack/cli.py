@@ -490,29 +490,30 @@ def check(
     as_json: JsonOption = False,
     db: DbOption = None,
 ) -> None:
-    """The evidence in the library on a claim: closest match first, then strongest design.
+    """The evidence in the library on a claim: best match first, then strongest design.
 
-    Every record that shares a content word with the claim is a candidate
-    (BM25 over title, abstract, MeSH and keywords); the field's vocabulary
-    widens the search (alcoholism = alcohol use disorder = AUD; relapse =
-    abstinence = heavy drinking days; Spravato = esketamine ...) but never
-    narrows it. Candidates are re-ranked by how much of the claim's wording
-    they hold, rare words counting more; scores within 0.05 of each other go
-    strongest design first. A summary line says how many studies of which
-    designs bear on the claim and how many support or contradict it. Each study
-    is shown with its design, human or animal, sample size, year, journal, its
-    stance (supports, contradicts, no clear effect, unclear), how closely it
-    matches the claim in words, notes where it differs from the claim (a single
-    dose against several infusions, a diagnosis against harmful drinkers, people
-    against rats, the institution the claim credits against the authors'
-    affiliations), the sentences that bear on the claim (findings first), flags
-    (retracted, erratum, expression of concern, animal only, n < 30, protocol
-    without results) and a citation. Registered trials rank a step below papers
-    of the same score, and one still under way says it is not evidence yet.
-    "Nothing bears on this claim" only when no record shares a word with it
-    (exit 0; --json prints []); records that share only the library's
-    background words (ketamine, alcohol) are listed as such. --online first
-    runs a PubMed search built from the claim's own concepts.
+    Every record that shares a content word with the claim is a candidate (BM25
+    over title, abstract, MeSH and keywords); the field's vocabulary widens the
+    search (alcoholism = alcohol use disorder = AUD; relapse = abstinence =
+    heavy drinking days; Spravato = esketamine ...) but never narrows it.
+    Candidates are re-ranked by how much of the claim's wording they hold, rare
+    words counting more (a learned reranker, fused with the BM25 order); scores
+    within 0.05 of each other go strongest design first. A summary line says how
+    many studies of which designs bear on the claim and how many support or
+    contradict it. Each study is shown with its design, human or animal, sample
+    size, year, journal, its stance (supports, contradicts, no clear effect,
+    unclear), how closely it matches the claim in words, notes where it differs
+    from the claim (a single dose against several infusions, a diagnosis against
+    harmful drinkers, people against rats, the institution the claim credits
+    against the authors' affiliations as PubMed lists them), the sentences that
+    bear on the claim (findings first), flags (retracted, erratum, expression of
+    concern, animal only, n < 30, protocol without results) and a citation.
+    Registered trials rank a step below papers of the same score, and one still
+    under way says it is not evidence yet. "Nothing bears on this claim" only
+    when no record shares a word with it (exit 0; --json prints []); records
+    that share only the library's background words (ketamine, alcohol) are
+    listed as such. --online first runs a PubMed search built from the claim's
+    own concepts.
     """
     from kettrack.tools.check import check as run_check
     from kettrack.tools.check import online_query

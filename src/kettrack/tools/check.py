@@ -8,24 +8,31 @@ How a claim is read
     file (noise such as "use", "causes", "each", "year", "over", "next", "two"),
     are one concept each. Vocabulary groups of kind ``drug`` and ``condition``
     are the library's background (nearly every record is about ketamine and
-    alcohol); kind ``effect`` groups (reduce, improve...) are generic, and only
-    the claim's own word of them is looked for (a claim that something
-    *reduces* a thing is not matched by a paper saying it *increases* it);
+    alcohol); kind ``effect`` groups (improve, treat...) are generic, and only
+    the claim's own word of them is looked for; kind ``direction`` groups are
+    generic too but each says one direction, so all their words are (a claim
+    that something *cuts* a thing is matched by a paper saying it *reduces*
+    it, never by one saying it *increases* it);
     everything else is a *topic* concept. An institution the claim credits ("a
     Yale study") is not a concept: it is checked against the paper's
     affiliations instead (see :func:`claim_institutions`).
 
 Retrieval (never a false "nothing")
-    One FTS5 query ORs every topic and effect concept (each as the OR-group of
-    its terms) over title, abstract, MeSH and keywords, ranked by BM25; the best
-    :data:`CANDIDATES` are judged. The vocabulary widens the search, it never
-    narrows it: a record that shares any content word with the claim can be
-    found. Only when no record shares a topic word are the background concepts
-    searched too; and only when nothing shares any content word at all does the
-    answer say that nothing in the library bears on the claim.
+    The first stage is BM25 (FTS5 over title, abstract, MeSH and keywords) over
+    every content word of the claim, ORed, as a plain search does: all but the
+    stopwords and the institution it credits, and less the words most of the
+    library holds (:data:`COMMON_SHARE`; "ketamine", "alcohol" here), which BM25
+    weighs at next to nothing. If that finds fewer than :data:`CANDIDATES` (or
+    three times ``--limit``), the synonyms of the claim's vocabulary concepts
+    widen it, their hits ranked after the claim's own (see
+    :func:`first_stage_expressions`): the vocabulary widens the search, it never
+    narrows it. Candidates that match only the background concepts are dropped;
+    only when none is left are those searched (see :func:`retrieval_expressions`;
+    a background-only answer), and only when nothing shares any content word at
+    all does the answer say that nothing in the library bears on the claim.
 
 How closely a hit matches
-    Each concept counts (topic 2, background 1, effect 0.5) with the strength
+    Each concept counts (topic 2, background 1, effect and direction 0.5) with the strength
     of the word that matched it: the claim's own words 1, a synonym from the
     vocabulary 0.75, and a vocabulary term that is only part of the claim's own
     phrase ("therapy" for "psychological therapy") 0.35, so a group can widen a
@@ -35,24 +42,36 @@ How closely a hit matches
     with what it does and does not match.
 
 Ranking
-    By closeness band (whole, most, part), then, within a band, retracted papers
-    last, then design strength (:data:`DESIGN_RANK`: meta-analysis, systematic
-    review, RCT, other trial, observational, case report, preclinical, then
-    narrative review, protocol, other), then ``score``: relevance (concepts the
-    title, MeSH or keywords name count half as much again) blended with BM25
-    relative to the best candidate (:data:`BM25_SHARE`).
+    A learned reranker (:class:`Reranker`: a linear score over :data:`FEATURES`,
+    the BM25 scores, the first-stage rank, how much of the claim's wording each
+    candidate holds, rare words counting more, in the title, in one sentence and
+    side by side, its numbers, and the relevance above; weights in
+    ``vocabulary/check_ranker.json``, fitted by ``bench/fit_check_ranker.py`` on
+    SciFact's development claims only) is fused with the BM25 order by
+    reciprocal rank, so what BM25 puts first stays near the top. That fused
+    ``score`` decides, in steps of :data:`SCORE_STEP`: within a step, retracted
+    papers last (they rank as if :data:`RETRACTED_PENALTY` lower), then design
+    strength (:data:`DESIGN_RANK`: meta-analysis, systematic review, RCT, other
+    trial, observational, case report, preclinical, then narrative review,
+    protocol, other), then the score itself.
 
 What each hit says
     :func:`judge` reads the abstract sentence by sentence: the quoted sentences
     (``quotes``) are those that bear most on the claim, result sentences first
-    ("did not significantly reduce relapse"), and the ``stance`` comes from those
-    result sentences: ``supports``, ``contradicts`` (the opposite direction, or
-    a finding where the claim denies one), ``no-clear-effect`` (no significant
-    difference where the claim asserts an effect) or ``unclear`` (no result
-    sentence bears on the claim). :func:`mismatch_notes` writes what a careful
-    fact-checker would add: a single dose against several infusions, a
-    diagnosis against harmful drinkers, people against rats, and whether the
-    institution the claim names is among the authors' affiliations.
+    ("did not significantly reduce relapse"). The ``stance`` is read from the
+    quoted result sentences by :func:`stance_of`: a logistic regression
+    (:class:`StanceModel`, over hand-written signals: negation, "no significant
+    difference", words opposite to the claim's, direction words against the
+    claim's, ratios; weights in ``vocabulary/check_stance.json``, fitted by
+    ``bench/fit_check_stance.py`` on SciFact's development claims only) says
+    whether they go against the claim: ``contradicts``, or ``no-clear-effect``
+    where they report no difference and the claim asserts an effect; otherwise
+    ``supports`` (also when the claim denies an effect and they report none);
+    ``unclear`` when no result sentence bears on the claim. :func:`mismatch_notes`
+    writes what a careful fact-checker would add: a single dose against several
+    infusions, a diagnosis against harmful drinkers, people against rats, and
+    whether the institution the claim names is among the authors' affiliations
+    (stored from PubMed XML).
 
 Registered trials
     The same retrieval runs over the registry records (``trials_fts``: title,
@@ -103,9 +122,11 @@ TRIAL_PENALTY = 0.1
 #: how much lower a retracted paper ranks (it stays listed, flagged: a claim may rest on it)
 RETRACTED_PENALTY = 0.2
 BACKGROUND_KINDS = {"drug", "condition"}
-GENERIC_KINDS = {"effect"}
+#: generic words of any claim: an ``effect`` word is looked for only as the claim says
+#: it; a ``direction`` group (reduce = decrease = cut) says one direction, so all of it
+GENERIC_KINDS = {"effect", "direction"}
 #: concept weights by kind
-WEIGHTS = {"topic": 2.0, "drug": 1.0, "condition": 1.0, "effect": 0.5}
+WEIGHTS = {"topic": 2.0, "drug": 1.0, "condition": 1.0, "effect": 0.5, "direction": 0.5}
 #: the strength of a match: the claim's own words, a synonym, a broader part of its phrase
 OWN, SYNONYM, PART = 1.0, 0.75, 0.35
 #: how much of ``score`` is BM25 (relative to the best candidate); the rest is relevance
@@ -220,7 +241,7 @@ class Concept:
     @property
     def searched(self) -> tuple[Term, ...]:
         """The terms searched for: an effect word only as the claim says it."""
-        if self.kind in GENERIC_KINDS and self.own:
+        if self.kind == "effect" and self.own:
             return self.own
         return self.terms
 
@@ -554,13 +575,14 @@ def _sentences_of(article: Article, match: Matcher,
 def judge(article: Article, concepts: Sequence[Concept], claim: str, n: int = 2) -> Verdict:
     """The sentences of ``article`` that bear on the claim, and its stance on it.
 
-    A sentence's weight is the claim's concepts it names; result sentences count
-    half as much again, and the last sentences (where abstracts put what was
-    found) a little more. The stance is read from the quoted finding sentences:
-    no significant effect where the claim asserts one is ``no-clear-effect``; a
-    finding where the claim denies one, or a change in the opposite direction to
-    the claim's, ``contradicts``; otherwise ``supports``. No finding sentence that
-    shares a word with the claim: ``unclear``.
+    A sentence's weight is the weight of the claim's concepts it names; result
+    sentences (a results or conclusions section, or wording that reports a
+    finding, not one that sets the study up) count half as much again, and later
+    sentences (where abstracts put what was found) up to a quarter more. The
+    ``n`` heaviest are quoted, result sentences chosen first and listed first,
+    each group in abstract order. The stance is :func:`stance_of` over the
+    quoted result sentences (``findings``): the stance model says whether they
+    go against the claim; ``unclear`` if no result sentence bears on it.
     """
     match = Matcher(concepts)
     every = _sentences_of(article, match, concepts)
