@@ -276,6 +276,17 @@ def test_protocol_without_results_is_flagged(library_db: Path) -> None:
     assert "protocol-without-results" in protocol["flags"]
 
 
+def test_a_protocol_reports_no_results_so_takes_no_stance(library_db: Path) -> None:
+    # the KARE protocol (Trials 2017) says what the trial is "designed to provide";
+    # read as a finding, that once made it "support" a claim the trial did not support
+    claim = "a single ketamine dose cut relapse"
+    protocol = next(h for h in check_json(claim) if h["design"] == "protocol")
+    assert protocol["pmid"] == "28372596" and protocol["stance"] == "unclear"
+    text = invoke("check", claim).output
+    entry = text[text.index("[protocol]"):].split("\n\n")[0]
+    assert "a protocol: no results yet" in entry and "supports the claim" not in entry
+
+
 def test_online_query_term_and_name() -> None:
     query = online_query(WRITER_CLAIM)
     assert query is not None

@@ -228,7 +228,7 @@ _shape(Shape("check_hit", "each item of `check --json` (an article or a trial, p
     "matched": "the claim's concepts it matches",
     "quotes": "the sentences that bear on the claim, its findings first",
     "stance": "supports, contradicts, no-clear-effect or unclear (always unclear for a "
-              "registered trial)",
+              "registered trial or a protocol)",
     "notes": "where the study and the claim differ (dose, diagnosis, species, institution)",
     "best_sentences": "the same as quotes (older name)",
     "citation": "a Vancouver citation (a registry citation for a trial)",

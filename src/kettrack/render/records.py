@@ -156,7 +156,9 @@ def _evidence_entry(out: Lines, n: int, found: Evidence, rich: bool) -> None:
     size = size_words(a) or "n=?"
     out.line(f"{n}. [{design_label(a)}] {a.title}", "bold")
     meta = " · ".join(str(x) for x in (a.species or "species ?", size, a.year, a.journal) if x)
-    out.line(f"   {meta} · {STANCE_WORDS.get(found.stance, found.stance)}", "dim")
+    stance = ("a protocol: no results yet" if a.design == "protocol"
+              else STANCE_WORDS.get(found.stance, found.stance))
+    out.line(f"   {meta} · {stance}", "dim")
     out.line(f"   {found.closeness} (relevance {found.relevance:.2f})", "dim")
     if item.flags:
         out.line(f"   {'⚠ ' if rich else 'flags: '}{flag_text(item.flags)}", "bold red")

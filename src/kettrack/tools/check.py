@@ -598,6 +598,9 @@ def judge(article: Article, concepts: Sequence[Concept], claim: str, n: int = 2)
     # the findings first, each group in abstract order
     quotes = [s.text for s in sorted(chosen, key=lambda s: (not s.finding, s.index))]
     used = [s for s in chosen if s.finding]
+    if article.design == "protocol":
+        # a protocol reports what a trial will do, not what it found
+        return Verdict(quotes, "unclear", [])
     return Verdict(quotes, stance_of(claim, [s.text for s in used], article.abstract),
                    [s.text for s in used])
 
