@@ -57,6 +57,28 @@ def some_pmid(db: Path) -> str:
         return str(conn.execute("SELECT pmid FROM articles LIMIT 1").fetchone()[0])
 
 
+@pytest.mark.parametrize("command", [
+    ["stats"], ["search", "ketamine"], ["check", "ketamine cut relapse"], ["show", "31772157"],
+    ["export", "--format", "csv"], ["digest", "--quiet-if-empty"], ["watch", "list"],
+    ["review", "list"],
+])
+def test_a_read_of_a_missing_library_is_bad_input_and_creates_nothing(
+        kettrack_env: Path, command: list[str]) -> None:
+    # a mistyped KETTRACK_DB must not answer "nothing" (or mail nothing) from a new,
+    # empty library made on the spot
+    result = invoke(*command)
+    missing = kettrack_env / "library.db"
+    assert result.exit_code == 2, result.output
+    assert result.output.strip() == (f"Error: {missing}: no library here (KETTRACK_DB or "
+                                     "--db); 'kettrack run' makes one")
+    assert not missing.exists()
+
+
+def test_a_run_still_makes_a_new_library(kettrack_env: Path) -> None:
+    assert invoke("run", "--offline", "ketamine-aud").exit_code == 0
+    assert invoke("stats").exit_code == 0 and (kettrack_env / "library.db").exists()
+
+
 def test_reads_do_not_wait_for_a_running_writer(library_db: Path) -> None:
     pmid = some_pmid(library_db)
     with writer_lock_held(library_db):

@@ -288,9 +288,11 @@ def test_starttls_with_a_self_signed_certificate(
 
 
 def test_quiet_if_empty_sends_nothing(
-        smtp_server: tuple[Inbox, int, dict[str, Any]], monkeypatch: pytest.MonkeyPatch) -> None:
+        smtp_server: tuple[Inbox, int, dict[str, Any]], monkeypatch: pytest.MonkeyPatch,
+        kettrack_env: Path) -> None:
     inbox, port, options = smtp_server
     options.pop("start")()
+    Library.open(kettrack_env / "library.db").close()  # a library with nothing new
     use_smtp(monkeypatch, f"smtp://127.0.0.1:{port}")
     result = runner.invoke(app, ["digest", "--quiet-if-empty", "--email", "ana@example.org"])
     assert result.exit_code == 0 and result.output == "" and inbox.messages == []

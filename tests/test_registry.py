@@ -320,13 +320,15 @@ def test_run_offline_then_show_a_trial(tmp_path: Path) -> None:
     assert "PMID 28372596: (not in the library); named by the registry" in text.output
 
 
-def test_show_a_malformed_nct_number_is_exit_2() -> None:
+def test_show_a_malformed_nct_number_is_exit_2(kettrack_env: Path) -> None:
+    Library.open(kettrack_env / "library.db").close()  # an empty library
     result = runner.invoke(app, ["show", "NCT123"])
     assert result.exit_code == 2
     assert "'NCT123' is not an NCT number (NCT followed by 8 digits)" in result.output
 
 
-def test_show_an_nct_number_the_library_lacks_falls_through_to_articles() -> None:
+def test_show_an_nct_number_the_library_lacks_falls_through_to_articles(kettrack_env: Path) -> None:
+    Library.open(kettrack_env / "library.db").close()  # an empty library
     result = runner.invoke(app, ["show", "NCT09999999"])
     assert result.exit_code == 2
     assert "NCT09999999" in result.output and "Traceback" not in result.output

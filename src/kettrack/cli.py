@@ -170,10 +170,17 @@ def settings_for(db: Path | None = None, queries: Path | None = None, **more: An
     return Settings.from_env().with_(db_path=db, queries_dir=queries, **more)
 
 
-def open_library(settings: Settings) -> Library:
+def open_library(settings: Settings, *, existing: bool = False) -> Library:
+    """The library; with ``existing`` (commands that only read it, or report
+    from it), a missing file is bad input rather than a new, empty library: a
+    mistyped KETTRACK_DB must not answer "nothing" or mail an empty digest."""
     from kettrack.library.store import Library
 
-    return Library.open(settings.db_path, lock_timeout=settings.lock_timeout)
+    path = settings.db_path
+    if existing and not path.exists():
+        raise ConfigError(f"{path}: no library here (KETTRACK_DB or --db); "
+                          "'kettrack run' makes one")
+    return Library.open(path, lock_timeout=settings.lock_timeout)
 
 
 def parse_day(value: str | None, option: str) -> date | None:
@@ -262,7 +269,7 @@ def run(
 @app.command()
 def stats(db: DbOption = None, as_json: JsonOption = False) -> None:
     """What the library holds: articles by design, per query, events and runs."""
-    with open_library(settings_for(db)) as library:
+    with open_library(settings_for(db), existing=True) as library:
         data = library.stats()
     if as_json:
         emit_json(data)
@@ -347,7 +354,7 @@ def show(
 
     if cite is not None:
         check_style(cite)
-    with open_library(settings_for(db)) as library:
+    with open_library(settings_for(db), existing=True) as library:
         found = lookup(library, identifier)
     if cite is not None:
         from kettrack.render.json import citation_json
@@ -429,7 +436,7 @@ def digest(
         raise ConfigError(f"--output {output}: folder {output.parent} does not exist")
     request = DigestRequest(format=fmt, since=when, output=output, recipients=recipients,
                             smtp=target, sender=sender, peek=peek, quiet_if_empty=quiet_if_empty)
-    with open_library(settings) as library:
+    with open_library(settings, existing=True) as library:
         done = deliver(library, request, stdout=sys.stdout, terminal=is_terminal())
     if done.sent_to and sys.stderr.isatty():
         typer.echo(f"sent to {', '.join(done.sent_to)}: {headline(done.digest)}", err=True)
@@ -461,7 +468,7 @@ def search(
     """
     from kettrack.tools.search import search as run_search
 
-    with open_library(settings_for(db)) as library:
+    with open_library(settings_for(db), existing=True) as library:
         filters = filters_for(library, design, since, query)
         hits = run_search(library, text, filters=filters, limit=limit, raw=raw)
     if as_json:
@@ -523,7 +530,7 @@ def check(
     if not claim.strip():
         raise ConfigError("the claim is empty: say what to check")
     settings = settings_for(db)
-    with open_library(settings) as library:
+    with open_library(settings, existing=not online) as library:
         filters = filters_for(library, design, since, query)
         if online:
             saved = online_query(claim)
@@ -595,7 +602,7 @@ def export(
 
     if decision != "include" and review is None:
         raise ConfigError("--decision goes with --review NAME")
-    with open_library(settings_for(db)) as library:
+    with open_library(settings_for(db), existing=True) as library:
         text = exports.export(library, fmt, filters_for(library, design, since, query), limit,
                               bom=bom, review=review, decision=decision)
     if output is None:
@@ -642,7 +649,7 @@ def watch_add(
 @watch_app.command("list")
 def watch_list(as_json: JsonOption = False, db: DbOption = None) -> None:
     """The watched papers: name, label, PMID, and citing papers seen so far."""
-    with open_library(settings_for(db)) as library:
+    with open_library(settings_for(db), existing=True) as library:
         found = [(w, library.citing_count(w.pmid)) for w in library.watches()]
     if as_json:
         from kettrack.render.json import watch_json
@@ -761,7 +768,7 @@ def review_list(db: DbOption = None, as_json: JsonOption = False) -> None:
     """Every review, with how far its screening has got."""
     from kettrack.review.queue import Screening
 
-    with open_library(settings_for(db)) as library:
+    with open_library(settings_for(db), existing=True) as library:
         rows = [(r, Screening(library, r).progress()) for r in library.reviews()]
     if as_json:
         from kettrack.render.review import review_json
@@ -779,7 +786,7 @@ def review_show(name: ReviewArgument, db: DbOption = None, as_json: JsonOption =
     from kettrack.review.decide import get_review
     from kettrack.review.queue import Screening, ranking_note
 
-    with open_library(settings_for(db)) as library:
+    with open_library(settings_for(db), existing=True) as library:
         review = get_review(library, name)
         done = Screening(library, review).progress()
     note = ranking_note(done.include, done.exclude)
@@ -809,7 +816,7 @@ def review_queue(
     from kettrack.review.decide import get_review
     from kettrack.review.queue import Screening
 
-    with open_library(settings_for(db)) as library:
+    with open_library(settings_for(db), existing=True) as library:
         queue = Screening(library, get_review(library, name)).queue(limit=limit)
         items = library.items([e.key for e in queue.entries], history=False)
     if as_json:
@@ -843,7 +850,7 @@ def review_prisma(
 
     if fmt not in prisma.FORMATS:
         raise ConfigError(f"--format {fmt!r}: choose one of {', '.join(prisma.FORMATS)}")
-    with open_library(settings_for(db)) as library:
+    with open_library(settings_for(db), existing=True) as library:
         counts = prisma.flow(Screening(library, get_review(library, name)))
     if fmt == "json":
         from kettrack.render.json import dumps
