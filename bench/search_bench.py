@@ -4,19 +4,28 @@ Builds a temporary library of synthetic articles and registered trials (rows
 inserted directly, the FTS indexes filled by sqlite-utils' triggers as in a real
 library; search and check answer with both), then times
 realistic searches and claims, each run several times, and prints the median
-and 95th percentile per query and overall. The target is a median under 50 ms.
+and 95th percentile per query and overall. The target: check under 50 ms at the
+95th percentile.
 Nothing here fails on time: it prints figures.
 
     python bench/search_bench.py              # 100,000 articles
     python bench/search_bench.py --articles 20000 --repeat 5 --trials 300
+    python bench/search_bench.py --keep /tmp/k.db --before ../older-checkout/src
+
+With ``--before``, this checkout's code and the older one's are timed in
+fresh processes, a round of each in turn, on the same library file, so that
+the machine's ups and downs fall on both alike.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -171,6 +180,40 @@ def timed(fn, repeat: int) -> list[float]:  # type: ignore[no-untyped-def]
     return times
 
 
+def measure(path: Path, repeat: int) -> dict[str, dict[str, list[float]]]:
+    """{"search": {text: [ms, ...]}, "check": {claim: [ms, ...]}} on the library at
+    ``path``, with whatever ``kettrack`` this process imports."""
+    library = Library.open(path)
+    out: dict[str, dict[str, list[float]]] = {"search": {}, "check": {}, "hits": {}}
+    for text in SEARCHES:
+        def run_search(text: str = text) -> int:
+            return len(json.dumps(search_json(search(library, text, limit=20))))
+        out["search"][text] = timed(run_search, repeat)
+        out["hits"][text] = [len(search(library, text, limit=20))]
+    for claim in CLAIMS:
+        def run_check(claim: str = claim) -> int:
+            return len(json.dumps(check_json(check(library, claim, limit=10))))
+        out["check"][claim] = timed(run_check, repeat)
+        out["hits"][claim] = [len(check(library, claim, limit=10).ranked)]
+    library.close()
+    return out
+
+
+def child(path: Path, repeat: int, src: str | None) -> dict[str, dict[str, list[float]]]:
+    """:func:`measure` in a fresh process, on this checkout's code or on ``src``'s."""
+    env = dict(os.environ)
+    if src:
+        env["PYTHONPATH"] = str(Path(src).resolve())
+    done = subprocess.run([sys.executable, __file__, "--measure", str(path),
+                           "--repeat", str(repeat)], env=env, check=True,
+                          capture_output=True, text=True)
+    return json.loads(done.stdout)  # type: ignore[no-any-return]
+
+
+def p95(times: list[float]) -> float:
+    return sorted(times)[int(0.95 * (len(times) - 1))]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--articles", type=int, default=100_000)
@@ -179,7 +222,16 @@ def main() -> None:
                         help="synthetic registered trials (a real library holds hundreds)")
     parser.add_argument("--keep", type=Path, metavar="DB",
                         help="build the library here once and reuse it on later runs")
+    parser.add_argument("--before", metavar="SRC",
+                        help="also time an older kettrack (its src folder) on the same "
+                             "library, in rounds taken in turn with this one")
+    parser.add_argument("--rounds", type=int, default=4,
+                        help="with --before: rounds of --repeat runs for each code")
+    parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.measure:
+        print(json.dumps(measure(args.measure, args.repeat)))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         path = args.keep or Path(tmp) / "bench.db"
@@ -187,34 +239,35 @@ def main() -> None:
         library = Library.open(path) if reused else build(path, args.articles, args.trials)
         args.articles = library.db.execute("SELECT count(*) FROM articles").fetchone()[0]
         args.trials = library.db.execute("SELECT count(*) FROM trials").fetchone()[0]
+        library.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        library.close()
         size = path.stat().st_size / 1e6
         how = f"reused {path}" if reused else f"built in {time.perf_counter() - t0:.1f}s"
         print(f"library: {args.articles} articles, {args.trials} trials, {size:.0f} MB, {how}")
-        everything: dict[str, list[float]] = {"search": [], "check": []}
-        print(f"\n{'command':7} {'median ms':>9} {'p95 ms':>7} {'hits':>5}  text")
-        for text in SEARCHES:
-            def run_search(text: str = text) -> int:
-                hits = search(library, text, limit=20)
-                return len(json.dumps(search_json(hits)))
-            times = timed(run_search, args.repeat)
-            everything["search"] += times
-            n = len(search(library, text, limit=20))
-            print(f"{'search':7} {statistics.median(times):9.1f} "
-                  f"{sorted(times)[int(0.95 * (len(times) - 1))]:7.1f} {n:5}  {text}")
-        for claim in CLAIMS:
-            def run_check(claim: str = claim) -> int:
-                return len(json.dumps(check_json(check(library, claim, limit=10))))
-            times = timed(run_check, args.repeat)
-            everything["check"] += times
-            n = len(check(library, claim, limit=10).ranked)
-            print(f"{'check':7} {statistics.median(times):9.1f} "
-                  f"{sorted(times)[int(0.95 * (len(times) - 1))]:7.1f} {n:5}  {claim}")
+        runs: dict[str, dict[str, dict[str, list[float]]]] = {}
+        codes = ["this"] + (["before"] if args.before else [])
+        for _ in range(args.rounds if args.before else 1):
+            for code in codes:
+                got = (child(path, args.repeat, args.before) if code == "before"
+                       else measure(path, args.repeat) if not args.before
+                       else child(path, args.repeat, None))
+                mine = runs.setdefault(code, {"search": {}, "check": {}, "hits": got["hits"]})
+                for command in ("search", "check"):
+                    for text, times in got[command].items():
+                        mine[command].setdefault(text, []).extend(times)
+        header = "".join(f" {c + ' median':>13} {c + ' p95':>10}" for c in codes)
+        print(f"\n{'command':7}{header} {'hits':>5}  text")
+        for command in ("search", "check"):
+            for text in runs["this"][command]:
+                cells = "".join(f" {statistics.median(runs[c][command][text]):13.1f} "
+                                f"{p95(runs[c][command][text]):10.1f}" for c in codes)
+                print(f"{command:7}{cells} {runs['this']['hits'][text][0]:5}  {text}")
         print()
-        for command, times in everything.items():
-            p95 = sorted(times)[int(0.95 * (len(times) - 1))]
-            print(f"{command}: median {statistics.median(times):.1f} ms, p95 {p95:.1f} ms over "
-                  f"{len(times)} runs (target < 50 ms)")
-        library.close()
+        for command in ("search", "check"):
+            for code in codes:
+                times = [t for ts in runs[code][command].values() for t in ts]
+                print(f"{command} ({code}): median {statistics.median(times):.1f} ms, "
+                      f"p95 {p95(times):.1f} ms over {len(times)} runs (target < 50 ms)")
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ import sqlite3
 import time
 import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -162,6 +163,9 @@ class Library(Reading):
         self.path = path
         self.lock_timeout = lock_timeout
         self.writable = writable
+        #: the second read connection and its thread (:meth:`_helper`)
+        self._second: tuple[ThreadPoolExecutor, sqlite3.Connection] | None = None
+        self._no_second = False
 
     # -- opening ---------------------------------------------------------------
 
@@ -245,7 +249,29 @@ class Library(Reading):
         return cls(conn)
 
     def close(self) -> None:
+        if self._second is not None:
+            pool, conn = self._second
+            pool.shutdown()
+            conn.close()
+            self._second = None
         self.db.close()
+
+    def _helper(self) -> tuple[ThreadPoolExecutor, sqlite3.Connection] | None:
+        if self.path is None or self.db.in_transaction or self._no_second:
+            return None
+        if self._second is None:
+            try:
+                conn = sqlite3.connect(f"file:{self.path.resolve()}?mode=ro", uri=True,
+                                       timeout=max(self.lock_timeout, 0.05),
+                                       isolation_level=None, check_same_thread=False)
+                conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            except sqlite3.Error:
+                # a library read as an immutable file (a folder we cannot write):
+                # one connection it is
+                self._no_second = True
+                return None
+            self._second = (ThreadPoolExecutor(1, thread_name_prefix="kettrack-reader"), conn)
+        return self._second
 
     def __enter__(self) -> Library:
         return self

@@ -184,10 +184,30 @@ def _norm(text: str) -> list[str]:
     return [w.lower() for w in words_of(text)]
 
 
-@lru_cache(maxsize=65536)
 def stem(word: str) -> str:
     """A light suffix-stripper, used alike on claims and abstracts to decide
     whether a concept occurs (FTS5's porter stemmer decides retrieval)."""
+    return _STEMS[word]
+
+
+class _Stems(dict[str, str]):
+    """Words already stemmed: looked up at C speed (``map(_STEMS.__getitem__,
+    words)``), a new word stemmed on its first look-up; emptied when it grows
+    past :data:`STEMS_KEPT` words."""
+
+    def __missing__(self, word: str) -> str:
+        if len(self) >= STEMS_KEPT:
+            self.clear()
+        value = self[word] = _stem(word)
+        return value
+
+
+#: how many stemmed words :data:`_STEMS` keeps
+STEMS_KEPT = 200_000
+_STEMS = _Stems()
+
+
+def _stem(word: str) -> str:
     w = word.lower()
     if w.endswith("ies") and len(w) > 4:
         return w[:-3] + "y"
@@ -374,15 +394,17 @@ class _Text:
     (the stemmed text only built when a phrase is looked up)."""
 
     def __init__(self, text: str) -> None:
-        self.words = _norm(text)
-        self.raw = " " + " ".join(self.words) + " "
-        self.stems = {stem(w) for w in set(self.words)}
+        # lowered once, joined (as :func:`_norm` lowers word by word: no word's
+        # lower case holds a space)
+        self.raw = " " + " ".join(words_of(text)).lower() + " "
+        self.words = self.raw.split()
+        self.stems = set(map(_STEMS.__getitem__, set(self.words)))
         self._stemmed: str | None = None
 
     @property
     def stemmed(self) -> str:
         if self._stemmed is None:
-            self._stemmed = " " + " ".join(stem(w) for w in self.words) + " "
+            self._stemmed = " " + " ".join(map(_STEMS.__getitem__, self.words)) + " "
         return self._stemmed
 
 
@@ -419,6 +441,13 @@ class Matcher:
 
     def __call__(self, text: str) -> list[Concept]:
         return [self.concepts[i] for i in self.strengths(text)]
+
+
+@lru_cache(maxsize=16)
+def matcher(concepts: tuple[Concept, ...]) -> Matcher:
+    """The :class:`Matcher` of a claim's concepts, built once (a check judges each
+    hit with the same one)."""
+    return Matcher(concepts)
 
 
 def relevance(found: dict[int, float], concepts: Sequence[Concept]) -> float:
@@ -584,7 +613,7 @@ def judge(article: Article, concepts: Sequence[Concept], claim: str, n: int = 2)
     quoted result sentences (``findings``): the stance model says whether they
     go against the claim; ``unclear`` if no result sentence bears on it.
     """
-    match = Matcher(concepts)
+    match = matcher(tuple(concepts))
     every = _sentences_of(article, match, concepts)
     last = len(every) - 1
     for s in every:
@@ -1020,8 +1049,9 @@ def _idf(total: int, count: int) -> float:
 _PIECES = re.compile(r"(?<=[.!?;])\s+|\n")
 
 
-def _prefixes(text: str) -> list[str]:
-    return [w[:PREFIX] for w in _TOKEN.findall(text.lower())]
+#: the first :data:`PREFIX` letters of each word (as :data:`_TOKEN` cuts words), and an
+#: empty string where a piece of :data:`_PIECES` ends
+_STARTS = re.compile(rf"([^\W_]{{1,{PREFIX}}})[^\W_]*|[.!?;]\s|\n")
 
 
 class Ranker:
@@ -1034,20 +1064,56 @@ class Ranker:
         credited = {w.lower() for name in claim_institutions(claim) for w in words_of(name)}
         words = [w for w in _TOKEN.findall(claim.lower())[:64]
                  if w not in vocab.stopwords and w not in credited and len(w) > 1]
+        #: {prefix: the claim's first word with it}
+        whole = {w[:PREFIX]: w for w in reversed(words)}
         self.words = list(dict.fromkeys(w[:PREFIX] for w in words))
-        total, counts = (library.term_counts([w[:LOOKUP] for w in self.words])
-                         if self.words else (0, {}))
-        self.idf = {w: _idf(total, counts[w[:LOOKUP]])
-                    for w in self.words}
+        total, by_word = (library.term_counts(list(whole.values()), LOOKUP)
+                          if self.words else (0, {}))
+        counts = {w: by_word[whole[w]] for w in self.words}
+        self.idf = {w: _idf(total, counts[w]) for w in self.words}
         #: the claim's words (as prefixes) that most of the library holds
-        self.common = {w for w in self.words
-                       if total and counts[w[:LOOKUP]] > COMMON_SHARE * total}
+        self.common = {w for w in self.words if total and counts[w] > COMMON_SHARE * total}
         self.total = sum(self.idf.values())
         self.pairs = list(zip(self.words, self.words[1:], strict=False))
         self.numbers = _numbers(claim)
 
     def _share(self, held: set[str]) -> float:
         return sum(v for w, v in self.idf.items() if w in held) / self.total
+
+    def _measure(self, title: str, text: str) -> tuple[set[str], set[str], float, float, int]:
+        """What a candidate holds of the claim's wording: (claim words held, claim
+        words in the title, the best piece's IDF-weighted share, the share of the
+        claim's word pairs found side by side, how many words it has).
+
+        One regular expression cuts the title and each piece of the text
+        (:data:`_PIECES`) into :data:`PREFIX`-letter word starts, an empty string
+        where a piece ends; only the claim's own words are looked at after that."""
+        wanted = self.idf
+        # the title is one piece whatever its punctuation
+        tokens = [w for w in _STARTS.findall(title.lower()) if w]
+        tokens += ["", *_STARTS.findall(text.lower()), ""]
+        held: set[str] = set()
+        title_held: set[str] | None = None
+        in_sentence = 0.0
+        adjacent: set[tuple[str, str]] = set()
+        here: set[str] = set()
+        last, previous = -2, ""
+        for i, w in [(i, w) for i, w in enumerate(tokens) if not w or w in wanted]:
+            if w:
+                here.add(w)
+                if last == i - 1:
+                    adjacent.add((previous, w))
+                last, previous = i, w
+                continue
+            if title_held is None:
+                title_held = here
+            if here:
+                held |= here
+                in_sentence = max(in_sentence, self._share(here))
+            here = set()
+        pairs = (sum(1 for p in self.pairs if p in adjacent) / len(self.pairs)
+                 if self.pairs else 0.0)
+        return held, title_held or set(), in_sentence, pairs, len(tokens) - tokens.count("")
 
     def features(self, title: str, text: str) -> list[float]:
         """The reranker's word features of one candidate (:data:`FEATURES` 5 to 11):
@@ -1057,34 +1123,21 @@ class Ranker:
         numbers it gives; its length (log words / 6)."""
         if not self.total:
             return [0.0] * 7
-        title_words = _prefixes(title)
-        pieces = [title_words, *(_prefixes(p) for p in _PIECES.split(text))]
-        held = {w for piece in pieces for w in piece}
-        in_sentence = max(self._share(set(piece)) for piece in pieces)
-        side_by_side = {pair for piece in pieces for pair in zip(piece, piece[1:], strict=False)}
-        pairs = (sum(1 for p in self.pairs if p in side_by_side) / len(self.pairs)
-                 if self.pairs else 0.0)
+        held, title_held, in_sentence, pairs, size = self._measure(title, text)
         plain = sum(1 for w in self.words if w in held) / len(self.words)
         numbers = (len(self.numbers & _numbers(f"{title} {text}")) / len(self.numbers)
                    if self.numbers else 0.0)
-        length = math.log(sum(len(p) for p in pieces) + 1) / 6
-        return [self._share(held), self._share(set(title_words)), in_sentence, pairs, plain,
-                numbers, length]
+        return [self._share(held), self._share(title_held), in_sentence, pairs, plain,
+                numbers, math.log(size + 1) / 6]
 
     def score(self, title: str, text: str, bm25: float, best: float,
               concepts: float = 0.0) -> float:
         """0..1: the weighted blend of the features (``concepts``: the relevance)."""
         if not self.total:
             return round(bm25 / best, 4) if best > 0 else 0.0
-        title_words = _prefixes(title)
-        pieces = [title_words, *(_prefixes(p) for p in _PIECES.split(text))]
-        held = {w for piece in pieces for w in piece}
-        in_sentence = max(self._share(set(piece)) for piece in pieces)
-        side_by_side = {pair for piece in pieces for pair in zip(piece, piece[1:], strict=False)}
-        pairs = (sum(1 for p in self.pairs if p in side_by_side) / len(self.pairs)
-                 if self.pairs else 0.0)
+        held, title_held, in_sentence, pairs, _ = self._measure(title, text)
         features = (bm25 / best if best > 0 else 0.0, self._share(held),
-                    self._share(set(title_words)), in_sentence, pairs, concepts)
+                    self._share(title_held), in_sentence, pairs, concepts)
         return round(sum(w * f for w, f in zip(FEATURE_WEIGHTS, features, strict=True))
                      / sum(FEATURE_WEIGHTS), 4)
 
@@ -1185,7 +1238,7 @@ def candidate_features(library: Library, claim: str, concepts: Sequence[Concept]
     if not hits:
         return []
     texts = {str(r[0]): r for r in library.article_texts([h[0] for h in hits])}
-    match = Matcher(concepts)
+    match = matcher(tuple(concepts))
     best = [max(column, default=0.0) or 1.0 for column in
             ([h[1] for h in hits], [h[2] for h in hits], [h[3] for h in hits])]
     out = []
@@ -1213,7 +1266,7 @@ def check(library: Library, claim: str, *, limit: int = DEFAULT_LIMIT,
     result = CheckResult(claim, concepts)
     if not concepts:
         return result
-    match = Matcher(concepts)
+    match = matcher(tuple(concepts))
     ranker = Ranker(library, claim, vocab)
     judged: list[_Judged] = []
     candidates = [c for c in candidate_features(library, claim, concepts, vocab, limit=limit,
