@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -223,6 +224,19 @@ def test_the_clinic_synapse_claim_finds_the_synapse_papers(library_db: Path) -> 
     text = invoke("check", "Ketamine stimulates the growth of neurons and synapses")
     assert "studies bear on the claim (" in text.stdout
     assert "note: the claim is about people; this study used mice" in text.stdout
+
+
+def test_the_summary_counts_every_study_that_bears_not_only_those_shown(
+        library_db: Path) -> None:
+    claim = "a single dose of ketamine cut relapse"
+    every = invoke("check", claim, "--limit", "100").stdout.splitlines()[1]
+    bearing = int(every.split()[0])
+    assert bearing >= 5 and f"{bearing} studies bear on the claim (" in every
+    two = invoke("check", claim, "--limit", "2").stdout.splitlines()[1]
+    assert two.startswith(f"{bearing} studies bear on the claim; the 2 shown (")
+    counted = sum(int(n) for n in re.findall(r"(\d+) (?:support|contradict|find|unclear)",
+                                              two.split("):")[1]))
+    assert counted == 2  # the stances are those of the two shown, and add up
 
 
 def test_plain_output_shows_design_size_flags_and_citation(library_db: Path) -> None:

@@ -506,8 +506,8 @@ def check(
     Candidates are re-ranked by how much of the claim's wording they hold, rare
     words counting more (a learned reranker, fused with the BM25 order); scores
     within 0.05 of each other go strongest design first. A summary line says how
-    many studies of which designs bear on the claim and how many support or
-    contradict it. Each study is shown with its design, human or animal, sample
+    many studies bear on the claim, and of those listed, which designs and how
+    many support or contradict it. Each study is shown with its design, human or animal, sample
     size, year, journal, its stance (supports, contradicts, no clear effect,
     unclear), how closely it matches the claim in words, notes where it differs
     from the claim (a single dose against several infusions, a diagnosis against

@@ -187,16 +187,26 @@ _SINGULAR = {"meta-analysis": "meta-analysis", "systematic-review": "systematic 
 
 
 def check_summary(result: CheckResult) -> str:
-    """One line above the list: how many studies of which designs bear on the claim,
-    strongest design first, and how many support or contradict it."""
+    """One line above the list: how many studies bear on the claim, those listed by
+    design, strongest first, and how many of them support or contradict it. When
+    ``--limit`` leaves some out, the line says how many bear in all ("or more"
+    when the first stage was full) and that the rest of it counts those shown."""
     papers = result.evidence
     designs = ", ".join(f"{n} {(_SINGULAR if n == 1 else _PLURAL).get(d, d)}"
                         for d, n in result.designs())
     stances = result.stances()
-    said = [f"{stances[s]} {w}" for s, w in (
-        ("supports", "support it"), ("contradicts", "contradict it"),
-        ("no-clear-effect", "find no clear effect"), ("unclear", "unclear")) if stances[s]]
-    line = f"{len(papers)} {'study bears' if len(papers) == 1 else 'studies bear'} on the claim"
+    said = [f"{stances[s]} {one if stances[s] == 1 else many}" for s, one, many in (
+        ("supports", "supports it", "support it"), ("contradicts", "contradicts it",
+                                                      "contradict it"),
+        ("no-clear-effect", "finds no clear effect", "find no clear effect"),
+        ("unclear", "unclear", "unclear")) if stances[s]]
+    bearing = max(result.bearing, len(papers))
+    if bearing > len(papers):
+        # the designs and stances are those of the studies listed, so the line says so
+        line = (f"{bearing}{' or more' if result.more else ''} studies bear on the claim; "
+                f"the {len(papers)} shown")
+    else:
+        line = f"{len(papers)} {'study bears' if len(papers) == 1 else 'studies bear'} on the claim"
     line += f" ({designs})" if designs else ""
     line += ": " + ", ".join(said) if said else ""
     trials = len(result.trials)

@@ -983,6 +983,10 @@ class CheckResult:
     candidates: int = 0
     #: the answers share only background words (ketamine, alcohol) with the claim
     background_only: bool = False
+    #: how many published works bear on the claim, shown or not (``ranked`` holds
+    #: the best ``limit``), and whether more than those may (the first stage was full)
+    bearing: int = 0
+    more: bool = False
 
     @property
     def evidence(self) -> list[Evidence]:
@@ -1216,15 +1220,17 @@ class Candidate:
     features: list[float]
 
 
-def candidate_features(library: Library, claim: str, concepts: Sequence[Concept],
-                       vocab: Vocabulary, *, limit: int = DEFAULT_LIMIT,
-                       filters: Filters | None = None,
-                       ranker: Ranker | None = None) -> list[Candidate]:
-    """The first stage's candidates, in its BM25 order, each with its features
-    (candidates that share no concept with the claim are left out)."""
-    ranker = ranker or Ranker(library, claim, vocab)
+#: a first-stage hit: (PMID, BM25, BM25 of the title, BM25 of the abstract)
+_Hit = tuple[str, float, float, float]
+
+
+def first_stage(library: Library, claim: str, concepts: Sequence[Concept], vocab: Vocabulary,
+                ranker: Ranker, *, limit: int = DEFAULT_LIMIT,
+                filters: Filters | None = None) -> list[_Hit]:
+    """The first stage's hits, best first: the ``max(CANDIDATES, 3 * limit)`` best
+    by BM25 of :func:`first_stage_expressions`, tried in turn while too few."""
     wanted = max(CANDIDATES, 3 * limit)
-    hits: list[tuple[str, float, float, float]] = []
+    hits: list[_Hit] = []
     for expression in first_stage_expressions(claim, concepts, vocab,
                                               frozenset(ranker.common)):
         held = {h[0] for h in hits}
@@ -1235,6 +1241,21 @@ def candidate_features(library: Library, claim: str, concepts: Sequence[Concept]
                  if p not in held][:wanted - len(hits)]
         if len(hits) >= wanted:
             break
+    return hits
+
+
+def candidate_features(library: Library, claim: str, concepts: Sequence[Concept],
+                       vocab: Vocabulary, *, limit: int = DEFAULT_LIMIT,
+                       filters: Filters | None = None,
+                       ranker: Ranker | None = None,
+                       hits: list[_Hit] | None = None) -> list[Candidate]:
+    """The first stage's candidates (``hits``, or :func:`first_stage`'s), in its
+    BM25 order, each with its features (candidates that share no concept with
+    the claim are left out)."""
+    ranker = ranker or Ranker(library, claim, vocab)
+    if hits is None:
+        hits = first_stage(library, claim, concepts, vocab, ranker, limit=limit,
+                           filters=filters)
     if not hits:
         return []
     texts = {str(r[0]): r for r in library.article_texts([h[0] for h in hits])}
@@ -1269,8 +1290,11 @@ def check(library: Library, claim: str, *, limit: int = DEFAULT_LIMIT,
     match = matcher(tuple(concepts))
     ranker = Ranker(library, claim, vocab)
     judged: list[_Judged] = []
+    hits = first_stage(library, claim, concepts, vocab, ranker, limit=limit, filters=filters)
+    # more may bear on the claim than the first stage let through
+    result.more = len(hits) >= max(CANDIDATES, 3 * limit)
     candidates = [c for c in candidate_features(library, claim, concepts, vocab, limit=limit,
-                                                filters=filters, ranker=ranker)
+                                                filters=filters, ranker=ranker, hits=hits)
                   if any(concepts[i].kind not in BACKGROUND_KINDS for i in c.found)]
     result.candidates = len(candidates)
     fused = load_reranker().order([c.features for c in candidates])
@@ -1287,6 +1311,7 @@ def check(library: Library, claim: str, *, limit: int = DEFAULT_LIMIT,
         bm25 = _candidates(lambda e, n, r: library.fts_articles(
             e, filters=filters, limit=n, snippet_tokens=1, ranked=r), concepts, limit)
         result.candidates = len(bm25)
+        result.more = len(bm25) >= max(CANDIDATES, 3 * limit)
         best = max(bm25.values(), default=0.0)
         for pmid, title, abstract, mesh, keywords, design, year, retracted in \
                 library.article_texts(list(bm25)):
@@ -1325,6 +1350,7 @@ def check(library: Library, claim: str, *, limit: int = DEFAULT_LIMIT,
         judged = topical
     else:
         result.background_only = True
+    result.bearing = sum(1 for j in judged if j[1][0] == "article")
     best_judged = sorted(judged, key=lambda j: j[0])[:limit]
     items = {i.key: i for i in library.items([k for _, k, _, _, _, _ in best_judged])}
     for _, ident, share, found, bm, score in best_judged:
