@@ -30,6 +30,10 @@ Retrieval (never a false "nothing")
     only when none is left are those searched (see :func:`retrieval_expressions`;
     a background-only answer), and only when nothing shares any content word at
     all does the answer say that nothing in the library bears on the claim.
+    Scoring every article that shares a claim word is most of the time a check
+    takes; in a large library the library scores the two halves of its
+    articles on two connections at once (:meth:`Library.fts_fields`), with the
+    same rows and order as one search.
 
 How closely a hit matches
     Each concept counts (topic 2, background 1, effect and direction 0.5) with the strength
