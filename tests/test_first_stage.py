@@ -101,7 +101,7 @@ def _reference_features(ranker: check.Ranker, title: str, text: str) -> list[flo
     """Ranker.features computed the plain way: every word of every piece kept."""
     def starts(piece: str) -> list[str]:
         return [w[:check.PREFIX] for w in re.findall(r"[^\W_]+", piece.lower())]
-    pieces = [starts(title), *(starts(p) for p in check._PIECES.split(text))]
+    pieces = [starts(title), *(starts(p) for p in re.split(r"(?<=[.!?;])\s+|\n", text))]
     held = {w for piece in pieces for w in piece}
     in_sentence = max(ranker._share(set(piece)) for piece in pieces)
     side = {pair for piece in pieces for pair in zip(piece, piece[1:], strict=False)}

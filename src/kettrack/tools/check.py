@@ -1017,9 +1017,15 @@ class CheckResult:
 _Judged = tuple[tuple[Any, ...], tuple[str, str], float, dict[int, float], float, float]
 
 
+def candidate_count(limit: int) -> int:
+    """How many candidates a check with ``--limit`` ranks: :data:`CANDIDATES`, or
+    three times the limit."""
+    return max(CANDIDATES, 3 * limit)
+
+
 def _candidates(search: Any, concepts: Sequence[Concept], limit: int) -> dict[str, float]:
     """{id: BM25} of the candidates (see :func:`retrieval_expressions`)."""
-    wanted = max(CANDIDATES, 3 * limit)
+    wanted = candidate_count(limit)
     bm25: dict[str, float] = {}
     for expression, ranked, last in retrieval_expressions(concepts):
         if last and len(bm25) >= limit:
@@ -1053,12 +1059,9 @@ def _idf(total: int, count: int) -> float:
     return math.log((total - count + 0.5) / (count + 0.5) + 1)
 
 
-#: where a sentence ends, roughly (ranking only needs pieces; quotes use text.sentences)
-_PIECES = re.compile(r"(?<=[.!?;])\s+|\n")
-
-
 #: the first :data:`PREFIX` letters of each word (as :data:`_TOKEN` cuts words), and an
-#: empty string where a piece of :data:`_PIECES` ends
+#: empty string where a piece ends: roughly a sentence (".", "!", "?" or ";" then a
+#: space, or a new line; ranking only needs pieces, quotes use text.sentences)
 _STARTS = re.compile(rf"([^\W_]{{1,{PREFIX}}})[^\W_]*|[.!?;]\s|\n")
 
 
@@ -1093,9 +1096,9 @@ class Ranker:
         words in the title, the best piece's IDF-weighted share, the share of the
         claim's word pairs found side by side, how many words it has).
 
-        One regular expression cuts the title and each piece of the text
-        (:data:`_PIECES`) into :data:`PREFIX`-letter word starts, an empty string
-        where a piece ends; only the claim's own words are looked at after that."""
+        One regular expression (:data:`_STARTS`) cuts the title and each piece of
+        the text into :data:`PREFIX`-letter word starts, an empty string where a
+        piece ends; only the claim's own words are looked at after that."""
         wanted = self.idf
         # the title is one piece whatever its punctuation
         tokens = [w for w in _STARTS.findall(title.lower()) if w]
@@ -1231,9 +1234,9 @@ _Hit = tuple[str, float, float, float]
 def first_stage(library: Library, claim: str, concepts: Sequence[Concept], vocab: Vocabulary,
                 ranker: Ranker, *, limit: int = DEFAULT_LIMIT,
                 filters: Filters | None = None) -> list[_Hit]:
-    """The first stage's hits, best first: the ``max(CANDIDATES, 3 * limit)`` best
-    by BM25 of :func:`first_stage_expressions`, tried in turn while too few."""
-    wanted = max(CANDIDATES, 3 * limit)
+    """The first stage's hits, best first: the :func:`candidate_count` best by
+    BM25 of :func:`first_stage_expressions`, tried in turn while too few."""
+    wanted = candidate_count(limit)
     hits: list[_Hit] = []
     for expression in first_stage_expressions(claim, concepts, vocab,
                                               frozenset(ranker.common)):
@@ -1296,7 +1299,7 @@ def check(library: Library, claim: str, *, limit: int = DEFAULT_LIMIT,
     judged: list[_Judged] = []
     hits = first_stage(library, claim, concepts, vocab, ranker, limit=limit, filters=filters)
     # more may bear on the claim than the first stage let through
-    result.more = len(hits) >= max(CANDIDATES, 3 * limit)
+    result.more = len(hits) >= candidate_count(limit)
     candidates = [c for c in candidate_features(library, claim, concepts, vocab, limit=limit,
                                                 filters=filters, ranker=ranker, hits=hits)
                   if any(concepts[i].kind not in BACKGROUND_KINDS for i in c.found)]
@@ -1315,7 +1318,7 @@ def check(library: Library, claim: str, *, limit: int = DEFAULT_LIMIT,
         bm25 = _candidates(lambda e, n, r: library.fts_articles(
             e, filters=filters, limit=n, snippet_tokens=1, ranked=r), concepts, limit)
         result.candidates = len(bm25)
-        result.more = len(bm25) >= max(CANDIDATES, 3 * limit)
+        result.more = len(bm25) >= candidate_count(limit)
         best = max(bm25.values(), default=0.0)
         for pmid, title, abstract, mesh, keywords, design, year, retracted in \
                 library.article_texts(list(bm25)):
